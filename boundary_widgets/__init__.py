@@ -1,0 +1,43 @@
+"""boundary_widgets: see and measure the decision boundaries of image classifiers.
+
+The core (computation) is imported eagerly; ``plot_*`` (matplotlib) and the widgets
+(ipywidgets/bqplot) load on first use so that ``import boundary_widgets`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import zoo
+from .core import Classifier, DeepFoolResult, Plane, PlaneSlice, compute_slice, deepfool, directions
+
+__version__ = "0.1.0"
+
+# Public names that live in the optional UI layers: name -> module that defines it.
+_LAZY = {
+    "plot_slice": "boundary_widgets.plotting",
+    "SliceDisplay": "boundary_widgets.plotting",
+    "plotting": "boundary_widgets.plotting",
+    "widgets": "boundary_widgets.widgets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'boundary_widgets' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    return module if module.__name__.endswith(name) else getattr(module, name)
+
+
+__all__ = [
+    "Classifier",
+    "DeepFoolResult",
+    "Plane",
+    "PlaneSlice",
+    "compute_slice",
+    "deepfool",
+    "directions",
+    "zoo",
+    *_LAZY,
+]

@@ -1,0 +1,150 @@
+"""Batched DeepFool (Moosavi-Dezfooli et al.), optionally constrained to a subspace or a target class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._checks import as_float_tensor, check_positive_int
+from .classifier import Classifier
+
+
+@dataclass(frozen=True, eq=False)
+class DeepFoolResult:
+    """Per image of the batch; tensors on the CPU. ``perturbations`` include the overshoot (and clipping)."""
+
+    perturbations: torch.Tensor  # (N, *input_shape): adversarial = x + perturbations
+    distances: torch.Tensor  # (N,) L2 norm of each perturbation
+    original: torch.Tensor  # (N,) label of x
+    reached: torch.Tensor  # (N,) label of x + perturbation
+    converged: torch.Tensor  # (N,) bool: the label changed (to `target`, when given)
+    clipped: torch.Tensor  # (N,) bool: clipping to the bounds moved the point
+    iterations: torch.Tensor  # (N,) steps taken
+    normals: torch.Tensor  # (N, *input_shape) unit gradient of f_reached - f_original at the last iterate
+
+    def __repr__(self) -> str:
+        n = self.distances.numel()
+        return (
+            f"DeepFoolResult(n={n}, converged={int(self.converged.sum())}/{n}, "
+            f"median_distance={self.distances.median().item():.4g})"
+        )
+
+
+def check_subspace(subspace: object, dim: int) -> torch.Tensor:
+    """A ``(d, m)`` basis with orthonormal columns, as float32."""
+    basis = as_float_tensor(subspace, "subspace")
+    if basis.ndim != 2 or basis.shape[0] != dim or basis.shape[1] < 1:
+        raise ValueError(f"`subspace` must be a (d, m) basis with d = {dim}; got shape {tuple(basis.shape)}.")
+    gram = basis.double().T @ basis.double()
+    if not torch.allclose(gram, torch.eye(basis.shape[1], dtype=torch.float64), atol=1e-4):
+        raise ValueError("`subspace` must have orthonormal columns (S.T @ S = I).")
+    return basis
+
+
+def _batched_gradients(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``(n, C)`` at ``x`` and gradients ``(n, K, d)`` of ``f[classes[:, k]]`` for each column k."""
+    x = x.detach().requires_grad_(True)
+    logits = clf.forward(x)
+    picked = logits.gather(1, classes)
+    grads = [
+        torch.autograd.grad(picked[:, k].sum(), x, retain_graph=k + 1 < classes.shape[1])[0].flatten(1)
+        for k in range(classes.shape[1])
+    ]
+    return logits.detach(), torch.stack(grads, dim=1)
+
+
+def deepfool(
+    clf: Classifier,
+    x: object,
+    *,
+    candidates: int = 10,
+    overshoot: float = 0.02,
+    max_iter: int = 50,
+    subspace: object = None,
+    target: int | None = None,
+    clip: bool = False,
+) -> DeepFoolResult:
+    """Smallest perturbations that change each image's label, by linearising the classifier.
+
+    Every image of the batch takes steps until its label changes (to ``target`` when given) or
+    ``max_iter`` steps; ``converged`` says which did. ``subspace`` (``(d, m)``, orthonormal
+    columns) projects every step onto it — the margin along that subspace. ``clip=True`` keeps
+    iterates within the classifier's bounds and ``clipped`` says where it mattered.
+    """
+    batch = clf.check_inputs(x)
+    n, dim = batch.shape[0], clf.input_dim
+    check_positive_int(max_iter, "max_iter")
+    candidates = min(check_positive_int(candidates, "candidates", minimum=2), clf.num_classes)
+    if not (isinstance(overshoot, int | float) and overshoot >= 0):
+        raise ValueError(f"`overshoot` must be a number >= 0; got {overshoot!r}.")
+    if target is not None and not (isinstance(target, int) and 0 <= target < clf.num_classes):
+        raise ValueError(f"`target` must be a class index in [0, {clf.num_classes}); got {target!r}.")
+    basis = None if subspace is None else check_subspace(subspace, dim).to(clf.device)
+
+    device = clf.device
+    flat = batch.reshape(n, dim)
+    r_total = torch.zeros_like(flat)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    iterations = torch.zeros(n, dtype=torch.long, device=device)
+    normals = torch.zeros_like(flat)
+    clipped = torch.zeros(n, dtype=torch.bool, device=device)
+
+    with clf.evaluating(), torch.enable_grad():
+        with torch.no_grad():
+            start_logits = clf.forward(batch)
+        original = start_logits.argmax(1)
+        if target is None:
+            ranked = start_logits.argsort(dim=1, descending=True)[:, :candidates]
+            others = ranked[:, 1:]
+        else:
+            others = torch.full((n, 1), target, device=device)
+            done |= original == target
+        current = flat.clone()
+        for _ in range(max_iter + 1):
+            active = (~done).nonzero().flatten()
+            if active.numel() == 0:
+                break
+            point = flat[active] + (1 + overshoot) * r_total[active]
+            if clip:
+                clamped = point.clamp(*clf.bounds)
+                clipped[active] |= (clamped != point).any(1)
+                point = clamped
+            current[active] = point
+            classes = torch.cat([original[active, None], others[active]], dim=1)
+            logits, grads = _batched_gradients(clf, point.reshape(-1, *clf.input_shape), classes)
+            label = logits.argmax(1)
+            flipped = label == target if target is not None else label != original[active]
+            done[active] = flipped
+            stepping = ~flipped & (iterations[active] < max_iter)
+            if not bool(stepping.any()):
+                break
+            w = grads[:, 1:] - grads[:, :1]  # (a, K-1, d)
+            f = logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])  # (a, K-1)
+            if basis is not None:
+                w = (w @ basis) @ basis.T
+            w_norm = w.norm(dim=2).clamp_min(1e-12)
+            ratio = f.abs() / w_norm
+            best = ratio.argmin(1)
+            rows = torch.arange(active.numel(), device=device)
+            w_best, f_best, norm_best = w[rows, best], f[rows, best], w_norm[rows, best]
+            normals[active] = w_best / norm_best[:, None]
+            step = ((f_best.abs() + 1e-4) / norm_best**2)[:, None] * w_best
+            moving = active[stepping]
+            r_total[moving] += step[stepping]
+            iterations[moving] += 1
+
+    with torch.no_grad():
+        perturbations = current - flat
+        reached = clf.predict(current.reshape(-1, *clf.input_shape))
+    converged = reached == target if target is not None else reached != original
+    return DeepFoolResult(
+        perturbations=perturbations.reshape(n, *clf.input_shape).cpu(),
+        distances=perturbations.norm(dim=1).cpu(),
+        original=original.cpu(),
+        reached=reached.cpu(),
+        converged=converged.cpu(),
+        clipped=clipped.cpu(),
+        iterations=iterations.cpu(),
+        normals=normals.reshape(n, *clf.input_shape).cpu(),
+    )

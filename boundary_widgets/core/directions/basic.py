@@ -1,0 +1,112 @@
+"""Random and adversarial directions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..classifier import Classifier
+from ..deepfool import check_subspace, deepfool
+from .registry import DirectionKind, Parameter, register
+
+
+def random_direction(
+    clf: Classifier, x: torch.Tensor, *, seed: int = 0, subspace: object = None
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Gaussian noise, normalised; inside `subspace` (a (d, m) orthonormal basis) when given."""
+    generator = torch.Generator().manual_seed(int(seed))
+    if subspace is None:
+        return torch.randn(clf.input_shape, generator=generator), {}
+    basis = check_subspace(subspace, clf.input_dim)
+    coefficients = torch.randn(basis.shape[1], generator=generator)
+    return basis @ coefficients, {"subspace_dim": basis.shape[1]}
+
+
+def adversarial_direction(
+    clf: Classifier,
+    x: torch.Tensor,
+    *,
+    method: str = "deepfool",
+    target: int | None = None,
+    candidates: int = 10,
+    max_iter: int = 50,
+    clip: bool = False,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Toward the nearest decision boundary: DeepFool, or the gradient of top-1 minus runner-up logit."""
+    if method == "deepfool":
+        return _deepfool_directions(clf, x[None], target=target, candidates=candidates, max_iter=max_iter, clip=clip)[0]
+    if method == "gradient":
+        with clf.evaluating(), torch.enable_grad():
+            point = x[None].detach().requires_grad_(True)
+            logits = clf.forward(point)[0]
+            ranked = logits.argsort(descending=True)
+            original = int(ranked[0])
+            other = int(ranked[1]) if target is None else int(target)
+            if other == original:
+                raise ValueError(f"`target` must differ from the predicted class {original}; got {target}.")
+            gap = logits[original] - logits[other]
+            (grad,) = torch.autograd.grad(gap, point)
+        # Decreasing the gap moves toward the boundary with `other`; first-order distance gap/|grad|.
+        grad_norm = grad.norm().item()
+        info = {
+            "original": original,
+            "target": other,
+            "distance": gap.item() / grad_norm if grad_norm > 0 else float("inf"),
+        }
+        return -grad[0], info
+    raise ValueError(f"`method` must be one of ['deepfool', 'gradient']; got {method!r}.")
+
+
+def _deepfool_directions(
+    clf: Classifier, images: torch.Tensor, *, target: int | None, candidates: int, max_iter: int, clip: bool
+) -> list[tuple[torch.Tensor, dict[str, Any]]]:
+    result = deepfool(clf, images, candidates=candidates, max_iter=max_iter, target=target, clip=clip)
+    return [
+        (
+            result.perturbations[i],
+            {
+                "original": int(result.original[i]),
+                "target": int(result.reached[i]),
+                "distance": float(result.distances[i]),
+                "converged": bool(result.converged[i]),
+                "clipped": bool(result.clipped[i]),
+                "iterations": int(result.iterations[i]),
+            },
+        )
+        for i in range(images.shape[0])
+    ]
+
+
+def _adversarial_batch(clf: Classifier, images: torch.Tensor, **params: Any) -> list[tuple[torch.Tensor, dict]]:
+    if params.pop("method") != "deepfool":
+        return [adversarial_direction(clf, x, method="gradient", **params) for x in images]
+    return _deepfool_directions(clf, images, **params)
+
+
+register(
+    DirectionKind(
+        name="random",
+        factory=random_direction,
+        description="Gaussian noise, normalised (a typical direction: boundaries look flat and far).",
+        parameters=(
+            Parameter("seed", "int", 0, "random seed", minimum=0),
+            Parameter("subspace", "basis", None, "restrict to a (d, m) orthonormal basis"),
+        ),
+    )
+)
+register(
+    DirectionKind(
+        name="adversarial",
+        factory=adversarial_direction,
+        batch_factory=_adversarial_batch,
+        description="Toward the nearest decision boundary (DeepFool or the logit-gap gradient).",
+        parameters=(
+            Parameter("method", "choice", "deepfool", "how the boundary is found", choices=("deepfool", "gradient")),
+            Parameter("target", "class", None, "class to cross into (None: the nearest)"),
+            Parameter("candidates", "int", 10, "classes DeepFool considers", minimum=2),
+            Parameter("max_iter", "int", 50, "DeepFool step limit", minimum=1),
+            Parameter("clip", "bool", False, "keep DeepFool iterates within the input bounds"),
+        ),
+    )
+)

@@ -1,0 +1,127 @@
+"""One interface for every direction generator, and the registry the widgets list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .._checks import as_float_tensor, check_finite
+from ..classifier import Classifier
+
+
+@dataclass(frozen=True, eq=False)
+class Direction:
+    """A unit L2 vector of the classifier's input shape, with how it was made and what was found."""
+
+    vector: torch.Tensor  # input_shape, float32, CPU, unit L2 norm
+    kind: str
+    params: dict[str, Any]  # the parameters used, defaults filled in
+    info: dict[str, Any]  # what was found on the way (target class, distance, eigenvalue, ...)
+
+    def __repr__(self) -> str:
+        return f"Direction(kind={self.kind!r}, params={self.params}, info_keys={sorted(self.info)})"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a direction kind; ``type`` is what a widget builds a control for.
+
+    type: "int", "float", "bool", "choice" (from ``choices``), "class" (a class index or None),
+    "image" (another input), "text".
+    """
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class DirectionKind:
+    """``factory(clf, x, **params) -> (vector, info)`` for one image ``x`` of the input shape."""
+
+    name: str
+    factory: Callable[..., tuple[torch.Tensor, dict[str, Any]]]
+    description: str
+    parameters: tuple[Parameter, ...] = field(default=())
+    batch_factory: Callable[..., list[tuple[torch.Tensor, dict[str, Any]]]] | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.parameters}
+
+
+_REGISTRY: dict[str, DirectionKind] = {}
+
+
+def register(kind: DirectionKind | str, factory: Callable | None = None, **spec: Any) -> DirectionKind:
+    """Add a direction kind: ``register(DirectionKind(...))`` or ``register(name, factory, description=..., parameters=...)``."""
+    if isinstance(kind, str):
+        if not callable(factory):
+            raise TypeError(f"`factory` must be callable; got {type(factory).__name__}.")
+        spec.setdefault("description", (factory.__doc__ or kind).strip().splitlines()[0])
+        kind = DirectionKind(name=kind, factory=factory, **spec)
+    if not isinstance(kind, DirectionKind):
+        raise TypeError(f"`kind` must be a name or a DirectionKind; got {type(kind).__name__}.")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def available() -> dict[str, DirectionKind]:
+    """The registered kinds, by name, in registration order; each lists its parameters and a description."""
+    return dict(_REGISTRY)
+
+
+def get(kind: str) -> DirectionKind:
+    if kind not in _REGISTRY:
+        raise ValueError(f"`kind` must be one of {list(_REGISTRY)}; got {kind!r}.")
+    return _REGISTRY[kind]
+
+
+def _resolve(kind: str, params: dict[str, Any]) -> tuple[DirectionKind, dict[str, Any]]:
+    spec = get(kind)
+    unknown = sorted(set(params) - set(spec.defaults()))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for direction kind {kind!r}; it takes {list(spec.defaults())}."
+        )
+    return spec, {**spec.defaults(), **params}
+
+
+def _finish(
+    spec: DirectionKind, params: dict[str, Any], vector: torch.Tensor, info: dict[str, Any], shape: tuple[int, ...]
+) -> Direction:
+    vector = as_float_tensor(vector, "vector").detach().cpu().reshape(shape)
+    check_finite(vector, f"the {spec.name!r} direction")
+    norm = vector.double().norm()
+    if norm == 0:
+        raise ValueError(f"the {spec.name!r} direction is zero for this input; try other parameters.")
+    return Direction(vector=(vector.double() / norm).float(), kind=spec.name, params=params, info=info)
+
+
+def make(kind: str, clf: Classifier, x: object, **params: Any) -> Direction:
+    """A direction of ``kind`` for the image ``x`` (one sample of the classifier's input shape)."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    spec, params = _resolve(kind, params)
+    sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)[0]
+    vector, info = spec.factory(clf, sample, **params)
+    return _finish(spec, params, vector, info, clf.input_shape)
+
+
+def make_batch(kind: str, clf: Classifier, images: object, **params: Any) -> list[Direction]:
+    """One direction per image of ``images (N, *input_shape)``; batched where the kind allows."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    spec, params = _resolve(kind, params)
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
+    if spec.batch_factory is not None:
+        results = spec.batch_factory(clf, batch, **params)
+    else:
+        results = [spec.factory(clf, sample, **params) for sample in batch]
+    return [_finish(spec, params, vector, info, clf.input_shape) for vector, info in results]

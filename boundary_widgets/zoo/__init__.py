@@ -1,0 +1,114 @@
+"""Embedded default models and data, usable offline: the weights ship inside the package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+import torch
+from torch import nn
+
+from ..core.classifier import Classifier
+from . import data
+from .data import Dataset
+from .models import MLP, DigitsCNN
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    description: str
+    build: Callable[[], nn.Module]
+    dataset: Callable[[], Dataset]
+    input_shape: tuple[int, ...]
+    bounds: tuple[float, float]
+    min_test_accuracy: float  # what the shipped weights are checked to reach
+    epochs: int
+    learning_rate: float
+
+
+ENTRIES: dict[str, ZooEntry] = {
+    entry.name: entry
+    for entry in (
+        ZooEntry(
+            "digits-cnn",
+            "small ReLU CNN on scikit-learn's 8×8 digits",
+            DigitsCNN,
+            data.digits,
+            (1, 8, 8),
+            (0.0, 1.0),
+            0.97,
+            40,
+            2e-3,
+        ),
+        ZooEntry(
+            "digits-mlp",
+            "ReLU MLP 64-128-64-10 on the 8×8 digits",
+            lambda: MLP(64, (128, 64), 10),
+            data.digits,
+            (1, 8, 8),
+            (0.0, 1.0),
+            0.95,
+            40,
+            2e-3,
+        ),
+        ZooEntry(
+            "digits-smooth",
+            "the digits CNN with softplus activations (smooth: exact curvature)",
+            lambda: DigitsCNN(activation=nn.Softplus),
+            data.digits,
+            (1, 8, 8),
+            (0.0, 1.0),
+            0.96,
+            40,
+            2e-3,
+        ),
+        ZooEntry(
+            "moons-mlp",
+            "ReLU MLP on 2-D half-moons: the slice is the whole input space",
+            lambda: MLP(2, (32, 32), 2),
+            data.moons,
+            (2,),
+            (-3.0, 3.0),
+            0.95,
+            200,
+            1e-2,
+        ),
+    )
+}
+
+
+def available() -> list[str]:
+    return list(ENTRIES)
+
+
+def get(name: str) -> ZooEntry:
+    if name not in ENTRIES:
+        raise ValueError(f"`name` must be one of {list(ENTRIES)}; got {name!r}.")
+    return ENTRIES[name]
+
+
+def weights_path(name: str):
+    return resources.files(__package__).joinpath("weights", f"{get(name).name}.pt")
+
+
+def load(name: str = "digits-cnn", *, device: str | torch.device | None = None) -> tuple[Classifier, Dataset]:
+    """The embedded model ``name`` with its shipped weights, wrapped, and its data set.
+
+    ``device=None`` takes CUDA when present, else the CPU.
+    """
+    entry = get(name)
+    net = entry.build()
+    with weights_path(name).open("rb") as handle:
+        net.load_state_dict(torch.load(handle, weights_only=True, map_location="cpu"))
+    net.eval()
+    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    dataset = entry.dataset()
+    clf = Classifier(
+        net.to(device), input_shape=entry.input_shape, bounds=entry.bounds, class_names=dataset.class_names
+    )
+    return clf, dataset
+
+
+__all__ = ["Dataset", "ZooEntry", "available", "get", "load"]

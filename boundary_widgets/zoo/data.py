@@ -1,0 +1,65 @@
+"""Embedded data sets: scikit-learn's bundled digits and synthetic sets, with fixed splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits, make_moons
+from sklearn.model_selection import train_test_split
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images in the classifier's input space, their labels and a fixed train/test split."""
+
+    images: torch.Tensor  # (N, *input_shape) float32
+    labels: torch.Tensor  # (N,) int64
+    class_names: tuple[str, ...]
+    train_indices: np.ndarray  # (N_train,) int64
+    test_indices: np.ndarray  # (N_test,) int64
+
+    def __len__(self) -> int:
+        return int(self.labels.numel())
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(n={len(self)}, input_shape={tuple(self.images.shape[1:])}, classes={len(self.class_names)}, "
+            f"train={self.train_indices.size}, test={self.test_indices.size})"
+        )
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(images, labels)`` of the ``"train"`` or ``"test"`` part."""
+        if name not in ("train", "test"):
+            raise ValueError(f"`name` must be 'train' or 'test'; got {name!r}.")
+        indices = torch.as_tensor(self.train_indices if name == "train" else self.test_indices)
+        return self.images[indices], self.labels[indices]
+
+
+def _split(labels: np.ndarray, test_size: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    indices = np.arange(labels.size)
+    train, test = train_test_split(indices, test_size=test_size, random_state=0, stratify=labels)
+    return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
+
+
+def digits() -> Dataset:
+    """scikit-learn's 1,797 bundled 8×8 digits, pixels scaled to [0, 1], shape (1, 8, 8)."""
+    bunch = load_digits()
+    images = torch.as_tensor(bunch.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    labels = bunch.target.astype(np.int64)
+    train, test = _split(labels)
+    return Dataset(images, torch.as_tensor(labels), tuple(str(k) for k in bunch.target_names), train, test)
+
+
+def moons(n: int = 1000, noise: float = 0.15) -> Dataset:
+    """scikit-learn's two interleaving half-moons in the plane (seeded), shape (2,)."""
+    points, labels = make_moons(n_samples=n, noise=noise, random_state=0)
+    train, test = _split(labels)
+    return Dataset(
+        torch.as_tensor(points, dtype=torch.float32),
+        torch.as_tensor(labels.astype(np.int64)),
+        ("upper moon", "lower moon"),
+        train,
+        test,
+    )
