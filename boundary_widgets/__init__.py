@@ -20,6 +20,8 @@ _LAZY = {
     "SliceDisplay": "boundary_widgets.plotting",
     "plotting": "boundary_widgets.plotting",
     "widgets": "boundary_widgets.widgets",
+    "SliceExplorer": "boundary_widgets.widgets",
+    "PathExplorer": "boundary_widgets.widgets",
 }
 
 
