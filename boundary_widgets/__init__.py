@@ -10,7 +10,19 @@ import importlib
 from typing import Any
 
 from . import zoo
-from .core import Classifier, DeepFoolResult, Plane, PlaneSlice, compute_slice, deepfool, directions
+from .core import (
+    Classifier,
+    CurvatureResult,
+    DeepFoolResult,
+    Plane,
+    PlaneSlice,
+    compute_slice,
+    curvature,
+    dct,
+    deepfool,
+    directions,
+    principal_curvatures,
+)
 
 __version__ = "0.1.0"
 
@@ -33,6 +45,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CurvatureResult",
+    "curvature",
+    "dct",
+    "principal_curvatures",
     "Classifier",
     "DeepFoolResult",
     "Plane",

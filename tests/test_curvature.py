@@ -1,0 +1,145 @@
+"""Principal curvature of the boundary against a closed form, on ReLU and smooth models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import boundary_widgets as bw
+from boundary_widgets.core import curvature
+
+DIM = 12
+
+
+class QuadraticGap(nn.Module):
+    """Logits ``[F(x), 0]`` with ``F(x) = ½ xᵀAx + bᵀx + c``: a quadric boundary with Hessian A."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        rng = np.random.default_rng(0)
+        q, _ = np.linalg.qr(rng.standard_normal((DIM, DIM)))
+        spectrum = np.linspace(-1.5, 1.2, DIM)  # distinct: well-defined eigenvectors
+        self.register_buffer("a", torch.tensor(q @ np.diag(spectrum) @ q.T, dtype=torch.float32))
+        self.register_buffer("b", torch.tensor(rng.standard_normal(DIM), dtype=torch.float32))
+
+    def forward(self, x):
+        x = x.flatten(1)
+        gap = 0.5 * ((x @ self.a) * x).sum(1) + x @ self.b + 0.8
+        return torch.stack([gap, torch.zeros_like(gap)], dim=1)
+
+
+@pytest.fixture
+def quadratic():
+    net = QuadraticGap()
+    return net, bw.Classifier(net, input_shape=(DIM,), bounds=(-10.0, 10.0))
+
+
+def closed_form(net: QuadraticGap, z: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs of P A P / ‖Az + b‖ at z, by |value| descending."""
+    a = net.a.double().numpy()
+    gradient = a @ z.double().numpy() + net.b.double().numpy()
+    normal = gradient / np.linalg.norm(gradient)
+    projector = np.eye(DIM) - np.outer(normal, normal)
+    values, vectors = np.linalg.eigh(projector @ a @ projector / np.linalg.norm(gradient))
+    order = np.argsort(-np.abs(values))
+    return values[order], vectors[:, order]
+
+
+@pytest.mark.parametrize(("mode", "tolerance"), [("exact", 1e-5), ("finite_difference", 1e-3)])
+def test_quadratic_matches_closed_form(quadratic, mode, tolerance):
+    """Exact mode to 1e-5 relative; central differences are exact on a quadratic up to float32 rounding
+    of gradients divided by 2h, stated as 1e-3 relative."""
+    net, clf = quadratic
+    x = torch.zeros(DIM)
+    result = curvature.principal_curvatures(clf, x, k=4, mode=mode, tol=1e-10)
+    assert result.converged and (result.original, result.reached) == (0, 1)
+    assert abs(float(clf.logits(result.boundary_point)[0])) < 0.05, "z must lie just past the boundary F = 0"
+    values, vectors = closed_form(net, result.boundary_point)
+    np.testing.assert_allclose(result.values, values[:4], rtol=tolerance, atol=tolerance * 1e-2)
+    directions = result.directions.double().numpy()
+    cosines = np.abs(np.sum(directions * vectors[:, :4].T, axis=1))
+    np.testing.assert_allclose(cosines, 1.0, atol=10 * tolerance)
+
+
+def test_quadratic_which_selects_the_ends_of_the_spectrum(quadratic):
+    net, clf = quadratic
+    x = torch.zeros(DIM)
+    values, _ = closed_form(net, curvature.principal_curvatures(clf, x, k=1, mode="exact").boundary_point)
+    positive = curvature.principal_curvatures(clf, x, k=3, which="positive", mode="exact", tol=1e-10).values
+    negative = curvature.principal_curvatures(clf, x, k=3, which="negative", mode="exact", tol=1e-10).values
+    np.testing.assert_allclose(positive, np.sort(values)[::-1][:3], rtol=1e-5)
+    np.testing.assert_allclose(negative, np.sort(values)[:3], rtol=1e-5)
+
+
+def test_directions_are_unit_and_tangent(digits):
+    clf, data = digits
+    result = curvature.principal_curvatures(clf, data.split("test")[0][0], k=4)
+    flat = result.directions.flatten(1).double()
+    torch.testing.assert_close(flat @ flat.T, torch.eye(4, dtype=torch.float64), atol=1e-5, rtol=0)
+    assert float((flat @ result.normal.flatten().double()).abs().max()) < 1e-5
+    assert result.directions.shape == (4, *clf.input_shape)
+    assert result.step == pytest.approx(np.sqrt(64) / 512 * 10)
+
+
+def test_relu_finite_difference_curvature_is_nonzero_and_exact_mode_refuses(digits):
+    clf, data = digits
+    x = data.split("test")[0][0]
+    result = curvature.principal_curvatures(clf, x, k=3)
+    assert np.abs(result.values).max() > 0.05
+    with pytest.raises(ValueError, match="finite_difference"):
+        curvature.principal_curvatures(clf, x, k=3, mode="exact")
+
+
+def test_small_step_finite_difference_approaches_exact_on_a_smooth_model():
+    """A softplus MLP (smooth everywhere, unlike the zoo's max-pooled digits-smooth): central
+    differences with h = 1e-2 agree with double backward to O(h²)."""
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.Softplus(), nn.Linear(32, 3))
+    clf = bw.Classifier(net, input_shape=(1, 4, 4), bounds=(0.0, 1.0))
+    x = torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(0))
+    exact = curvature.principal_curvatures(clf, x, k=3, mode="exact", tol=1e-8)
+    close = curvature.principal_curvatures(clf, x, k=3, step=1e-2, tol=1e-8)
+    np.testing.assert_allclose(close.values, exact.values, rtol=1e-3)
+    assert np.abs(exact.values).max() > 1e-3
+
+
+def test_hvp_count_is_the_number_of_products(digits):
+    """Each finite-difference product is one forward pass on a batch of two (z ± h v)."""
+    clf, data = digits
+    batches = []
+    hook = clf.net.register_forward_hook(lambda _m, inputs, _o: batches.append(inputs[0].shape[0]))
+    try:
+        result = curvature.principal_curvatures(clf, data.split("test")[0][1], k=3)
+    finally:
+        hook.remove()
+    assert result.n_hvp >= 3
+    assert batches.count(2) == result.n_hvp
+
+
+def test_reproducible_by_seed(digits):
+    clf, data = digits
+    x = data.split("test")[0][2]
+    first = curvature.principal_curvatures(clf, x, k=3, seed=4)
+    again = curvature.principal_curvatures(clf, x, k=3, seed=4)
+    np.testing.assert_array_equal(first.values, again.values)
+    torch.testing.assert_close(first.directions, again.directions, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"k": 64}, ValueError, "`k` must be < the input dimension 64"),
+        ({"k": 0}, ValueError, "`k` must be >= 1"),
+        ({"k": 2.5}, TypeError, "`k` must be an int"),
+        ({"which": "largest"}, ValueError, "`which` must be one of"),
+        ({"mode": "dense"}, ValueError, "`mode` must be one of"),
+        ({"step": 0}, ValueError, "`step` must be a number > 0"),
+        ({"tol": -1}, ValueError, "`tol` must be"),
+    ],
+)
+def test_bad_parameters(digits, kwargs, error, match):
+    clf, data = digits
+    with pytest.raises(error, match=match):
+        curvature.principal_curvatures(clf, data.split("test")[0][0], **kwargs)
