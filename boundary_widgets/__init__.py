@@ -14,8 +14,10 @@ from .core import (
     Classifier,
     CurvatureResult,
     DeepFoolResult,
+    FeatureSpace,
     Plane,
     PlaneSlice,
+    analysis,
     compute_slice,
     curvature,
     dct,
@@ -45,6 +47,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "FeatureSpace",
+    "analysis",
     "CurvatureResult",
     "curvature",
     "dct",

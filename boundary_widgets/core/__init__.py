@@ -1,6 +1,7 @@
 """Computation only: torch, numpy and scipy. Never imports a plotting or widget library."""
 
-from . import curvature, dct, directions
+from . import analysis, curvature, dct, directions
+from .analysis import FeatureSpace
 from .classifier import Classifier
 from .curvature import CurvatureResult, principal_curvatures
 from .deepfool import DeepFoolResult, deepfool
@@ -11,8 +12,10 @@ __all__ = [
     "Classifier",
     "CurvatureResult",
     "DeepFoolResult",
+    "FeatureSpace",
     "Plane",
     "PlaneSlice",
+    "analysis",
     "compute_slice",
     "curvature",
     "dct",

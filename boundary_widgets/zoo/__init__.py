@@ -75,6 +75,17 @@ ENTRIES: dict[str, ZooEntry] = {
             200,
             1e-2,
         ),
+        ZooEntry(
+            "dct-band-cnn",
+            "the digits CNN on synthetic 8×8 images whose only signal sits in the highest DCT band",
+            lambda: DigitsCNN(classes=2),
+            data.dct_band,
+            (1, 8, 8),
+            (0.0, 1.0),
+            0.97,
+            30,
+            2e-3,
+        ),
     )
 }
 

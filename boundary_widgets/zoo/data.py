@@ -9,6 +9,8 @@ import torch
 from sklearn.datasets import load_digits, make_moons
 from sklearn.model_selection import train_test_split
 
+from ..core import dct
+
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -63,3 +65,23 @@ def moons(n: int = 1000, noise: float = 0.15) -> Dataset:
         train,
         test,
     )
+
+
+def dct_band(n: int = 2000, *, band: int = 3, signal: float = 0.3, noise: float = 0.1) -> Dataset:
+    """8×8 images whose only discriminative feature sits in one DCT band (the *Hold me tight!* control).
+
+    Every image is ``0.5`` plus white Gaussian noise (std ``noise`` on every DCT coefficient) with its
+    component along a fixed unit direction ``a`` of band ``band`` of :func:`dct.bands` replaced by
+    ``±signal``: the class is the sign. A model trained on it should be invariant to every other
+    band (it sees them vary) and have a margin of about ``signal`` along band ``band``.
+    """
+    generator = np.random.default_rng(0)
+    basis = dct.bands((1, 8, 8))[band].basis.double().numpy()  # (64, m)
+    direction = basis @ generator.standard_normal(basis.shape[1])
+    direction /= np.linalg.norm(direction)
+    labels = np.arange(n) % 2
+    pixels = noise * generator.standard_normal((n, 64))
+    pixels += np.outer((2 * labels - 1) * signal - pixels @ direction, direction)
+    images = torch.as_tensor(np.clip(0.5 + pixels, 0.0, 1.0).reshape(n, 1, 8, 8), dtype=torch.float32)
+    train, test = _split(labels)
+    return Dataset(images, torch.as_tensor(labels.astype(np.int64)), ("minus", "plus"), train, test)

@@ -1,0 +1,176 @@
+"""Borderline samples between two classes and their characteristics (Karimi et al., DeepDIG)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .._checks import check_positive_int
+from ..classifier import Classifier
+from ..deepfool import deepfool
+from .feature_space import FeatureSpace
+
+FAILURES = ("", "not source", "adversarial step did not reach target", "third class", "iteration cap")
+
+
+@dataclass(frozen=True, eq=False)
+class BorderlineSamples:
+    """Per source image: the bisection of the pair (image, its targeted adversarial) down to the boundary."""
+
+    samples: torch.Tensor  # (N, *input_shape) the point x + t (x_adv - x) where bisection stopped
+    source_points: torch.Tensor  # (N, *input_shape) the pair's source end (the image)
+    target_points: torch.Tensor  # (N, *input_shape) the pair's target end (targeted DeepFool, clipped)
+    fraction: np.ndarray  # (N,) float64, t in [0, 1] along the pair
+    p_source: np.ndarray  # (N,) float64, softmax probability of `source` at the sample
+    p_target: np.ndarray  # (N,) float64
+    iterations: np.ndarray  # (N,) int64, bisection steps
+    success: np.ndarray  # (N,) bool, |p_source - p_target| < threshold with source/target the top two
+    failure: tuple[str, ...]  # (N,) "" on success, else one of FAILURES[1:] (a third class names it: "third class 7")
+    source: int
+    target: int
+    threshold: float
+
+    def __repr__(self) -> str:
+        return f"BorderlineSamples({self.source}->{self.target}, success={int(self.success.sum())}/{self.success.size})"
+
+
+def borderline_samples(
+    clf: Classifier,
+    images: object,
+    source: int,
+    target: int,
+    *,
+    threshold: float = 1e-4,
+    max_iter: int = 60,
+    deepfool_iter: int = 50,
+) -> BorderlineSamples:
+    """Borderline samples between ``source`` and ``target``, the paper's bisection of adversarial pairs.
+
+    Each image (predicted ``source``) is paired with its targeted DeepFool adversarial (classified
+    ``target``, clipped to the bounds; the paper trains a generator instead). The segment is bisected,
+    keeping one end of each class, until ``|p_source − p_target| < threshold`` or ``max_iter`` steps.
+    A midpoint of a third class ends that pair as a failure; failures stay in the result, named.
+    """
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True).cpu()
+    for name, value in (("source", source), ("target", target)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < clf.num_classes:
+            raise ValueError(f"`{name}` must be a class index in [0, {clf.num_classes}); got {value!r}.")
+    if source == target:
+        raise ValueError(f"`target` must differ from `source`; got {target} for both.")
+    if not (isinstance(threshold, int | float) and 0 < threshold < 1):
+        raise ValueError(f"`threshold` must be a number in (0, 1); got {threshold!r}.")
+    check_positive_int(max_iter, "max_iter")
+    source, target = int(source), int(target)
+    n = batch.shape[0]
+    failure = np.full(n, "", dtype=object)
+    failure[clf.predict(batch).cpu().numpy() != source] = FAILURES[1]
+    adversarial = deepfool(clf, batch, target=target, clip=True, max_iter=deepfool_iter)
+    ends = batch + adversarial.perturbations
+    failure[(failure == "") & ~adversarial.converged.numpy()] = FAILURES[2]
+
+    low, high = np.zeros(n), np.ones(n)  # fractions of source-side and target-side ends
+    fraction, p_s, p_t = np.ones(n), np.zeros(n), np.zeros(n)
+    iterations = np.zeros(n, dtype=np.int64)
+    active = failure == ""
+    delta = (ends - batch).double()
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        rows = np.flatnonzero(active)
+        middle = (low[rows] + high[rows]) / 2
+        points = batch[rows].double() + torch.from_numpy(middle).reshape(-1, *[1] * batch.ndim)[:, 0] * delta[rows]
+        probabilities = clf.probabilities(points.float()).double().cpu().numpy()
+        label = probabilities.argmax(1)
+        fraction[rows], p_s[rows], p_t[rows] = middle, probabilities[:, source], probabilities[:, target]
+        iterations[rows] += 1
+        third = (label != source) & (label != target)
+        for row, k in zip(rows[third], label[third], strict=True):
+            failure[row] = f"{FAILURES[3]} {k}"
+        reached = ~third & (np.abs(p_s[rows] - p_t[rows]) < threshold)
+        low[rows] = np.where(label == source, middle, low[rows])
+        high[rows] = np.where(label == target, middle, high[rows])
+        active[rows[third | reached]] = False
+    failure[active] = FAILURES[4]
+    untouched = iterations == 0
+    fraction[untouched] = 0.0
+    samples = (batch.double() + torch.from_numpy(fraction).reshape(-1, *[1] * (batch.ndim - 1)) * delta).float()
+    return BorderlineSamples(
+        samples=samples,
+        source_points=batch,
+        target_points=ends,
+        fraction=fraction,
+        p_source=p_s,
+        p_target=p_t,
+        iterations=iterations,
+        success=failure == "",
+        failure=tuple(str(f) for f in failure),
+        source=source,
+        target=target,
+        threshold=float(threshold),
+    )
+
+
+def trajectory_label_changes(
+    clf: Classifier,
+    starts: object,
+    partners: object,
+    *,
+    n_partners: int = 50,
+    n_points: int = 50,
+    seed: int = 0,
+) -> np.ndarray:
+    """The paper's input-space complexity: label changes along straight lines to random partners.
+
+    For each start, ``n_partners`` partners drawn from ``partners`` and ``n_points`` points on each
+    segment; returns ``(N, n_partners)`` counts of label changes from one point to the next.
+    """
+    start_batch = clf.check_inputs(starts, "starts", batched=True).cpu()
+    partner_batch = clf.check_inputs(partners, "partners", batched=True).cpu()
+    check_positive_int(n_partners, "n_partners")
+    check_positive_int(n_points, "n_points", minimum=2)
+    rng = np.random.default_rng(seed)
+    chosen = torch.as_tensor(rng.integers(0, partner_batch.shape[0], size=(start_batch.shape[0], n_partners)))
+    t = torch.linspace(0, 1, n_points).reshape(1, 1, n_points, *[1] * (start_batch.ndim - 1))
+    a = start_batch[:, None, None]
+    b = partner_batch[chosen][:, :, None]
+    lines = (a + t * (b - a)).reshape(-1, *clf.input_shape)
+    labels = clf.predict(lines).cpu().numpy().reshape(start_batch.shape[0], n_partners, n_points)
+    return (np.diff(labels, axis=2) != 0).sum(axis=2)
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingLinearity:
+    """A linear SVM on the features of two classes, and where borderline samples fall against it."""
+
+    accuracy: float  # training accuracy of LinearSVC(C=1) separating source from target features
+    borderline_distance: np.ndarray  # (M,) |SVM decision| / |w| of each borderline sample's features
+    class_distance_median: float  # median of the same for the class features, for scale
+    borderline_side: np.ndarray  # (M,) int64, the SVM's side of each borderline sample (0 source, 1 target)
+
+
+def embedding_linearity(
+    space: FeatureSpace, source_images: object, target_images: object, borderline: object, *, C: float = 1.0
+) -> EmbeddingLinearity:
+    """The paper's embedding-space linearity: ``LinearSVC(C=1)`` on features of ``source`` and ``target`` images."""
+    # scikit-learn is imported here only: the core's import-time dependencies stay torch/numpy/scipy.
+    from sklearn.svm import LinearSVC
+
+    if not isinstance(space, FeatureSpace):
+        raise TypeError(f"`space` must be a FeatureSpace; got {type(space).__name__}.")
+    source = space.features(source_images).flatten(1).cpu().numpy()
+    target = space.features(target_images).flatten(1).cpu().numpy()
+    border = space.features(borderline).flatten(1).cpu().numpy()
+    features = np.vstack([source, target])
+    labels = np.r_[np.zeros(len(source)), np.ones(len(target))]
+    svm = LinearSVC(C=C, max_iter=20000).fit(features, labels)
+    norm = np.linalg.norm(svm.coef_)
+    return EmbeddingLinearity(
+        accuracy=float(svm.score(features, labels)),
+        borderline_distance=np.abs(svm.decision_function(border)) / norm,
+        class_distance_median=float(np.median(np.abs(svm.decision_function(features)) / norm)),
+        borderline_side=svm.predict(border).astype(np.int64),
+    )

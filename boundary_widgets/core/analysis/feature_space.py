@@ -1,0 +1,187 @@
+"""The feature space of a layer (Yousefzadeh): a feature extractor and a head classifier over features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._checks import check_positive_int
+from ..classifier import Classifier
+from .hull import hull_membership
+
+
+def _split(net: nn.Module, layer: int | str | None, head: nn.Module | None) -> tuple[nn.Module, nn.Module, str]:
+    """(module whose output is the features, head module mapping features to logits, a readable name)."""
+    if head is not None:
+        if not isinstance(head, nn.Module):
+            raise TypeError(f"`head` must be a torch.nn.Module; got {type(head).__name__}.")
+        if not isinstance(layer, str):
+            raise TypeError(f"`layer` must name a submodule (a str) when `head` is given; got {layer!r}.")
+        return _submodule(net, layer), head, layer
+    if isinstance(net, nn.Sequential):
+        children = list(net)
+        if layer is None:
+            linear = [i for i, child in enumerate(children) if isinstance(child, nn.Linear)]
+            if not linear or linear[-1] == 0:
+                raise ValueError(
+                    "`layer` must be given: this nn.Sequential has no hidden layer before a last nn.Linear."
+                )
+            layer = linear[-1]
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 < layer < len(children):
+            raise ValueError(
+                f"`layer` must be a split index in [1, {len(children)}) for this nn.Sequential; got {layer!r}."
+            )
+        return children[layer - 1], nn.Sequential(*children[layer:]), f"[:{layer}]"
+    if hasattr(net, "features") and hasattr(net, "head") and layer in (None, "features"):
+        return net.features, net.head, "features"
+    raise ValueError(
+        f"`layer` {layer!r} cannot be split automatically for {type(net).__name__}: pass `layer` (a submodule name) "
+        "and `head` (the module mapping its output to the logits)."
+    )
+
+
+def _submodule(net: nn.Module, name: str) -> nn.Module:
+    try:
+        return net.get_submodule(name)
+    except AttributeError as error:
+        raise ValueError(f"`layer` must name a submodule of the model; got {name!r}.") from error
+
+
+class FeatureSpace:
+    """A model split at a layer: ``features(x)`` and a head :class:`Classifier` over the features.
+
+    ``head`` is a ``bw.Classifier`` whose input space is the feature space, so slices, directions,
+    DeepFool and paths work there with the same API. Its bounds are the range of the features of
+    ``images`` widened by ``padding`` of the range on each side (or ``bounds`` when given). The
+    default ``layer`` is the last hidden layer: ``net.features`` for models with ``features`` and
+    ``head`` (the zoo), the input of the last ``nn.Linear`` for an ``nn.Sequential`` (an int splits
+    a Sequential before that child). Other models: ``layer`` names the submodule and ``head`` maps
+    its output to the logits; the split is checked to reproduce the model's logits.
+    """
+
+    def __init__(
+        self,
+        clf: Classifier,
+        layer: int | str | None = None,
+        *,
+        head: nn.Module | None = None,
+        images: object = None,
+        bounds: tuple[float, float] | None = None,
+        padding: float = 0.1,
+    ) -> None:
+        if not isinstance(clf, Classifier):
+            raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+        if images is None and bounds is None:
+            raise ValueError("`images` or `bounds` must be given: the head's bounds come from the observed features.")
+        self.clf = clf
+        self._feature_module, head_module, self.layer = _split(clf.net, layer, head)
+        probe = clf.check_inputs(images, "images", batched=True) if images is not None else None
+        if probe is None:
+            low, high = clf.bounds
+            probe = torch.full((2, *clf.input_shape), (low + high) / 2, device=clf.device)
+        features = self.features(probe)
+        self.feature_shape = tuple(features.shape[1:])
+        if bounds is None:
+            low, high = float(features.min()), float(features.max())
+            pad = padding * max(high - low, 1e-6)
+            bounds = (low - pad, high + pad)
+        self.head = Classifier(head_module, input_shape=self.feature_shape, bounds=bounds, class_names=clf.class_names)
+        # A split that skips work done in the model's forward (or does it twice) would measure another model.
+        expected = clf.logits(probe)
+        if not torch.allclose(self.head.logits(features), expected, atol=1e-4 * (1 + float(expected.abs().max()))):
+            raise ValueError(
+                f"`layer` {layer!r}: the head applied to the features does not reproduce the model's logits."
+            )
+
+    def __repr__(self) -> str:
+        return f"FeatureSpace(layer={self.layer!r}, feature_shape={self.feature_shape}, bounds={self.head.bounds})"
+
+    def features(self, x: object, *, batch_size: int = 1024) -> torch.Tensor:
+        """Features ``(N, *feature_shape)`` of a batch of inputs (pixel space), on the model's device."""
+        batch = self.clf.check_inputs(x)
+        check_positive_int(batch_size, "batch_size")
+        captured: list[torch.Tensor] = []
+        hook = self._feature_module.register_forward_hook(lambda _m, _i, output: captured.append(output.detach()))
+        try:
+            with self.clf.evaluating(), torch.inference_mode():
+                for chunk in batch.split(batch_size):
+                    self.clf.forward(chunk)
+        finally:
+            hook.remove()
+        return torch.cat(captured).float()
+
+
+@dataclass(frozen=True, eq=False)
+class ClassHulls:
+    """Per class: is the hull of its training features classified as it, and how many test features leave it."""
+
+    classes: np.ndarray  # (C,) int64
+    hull_accuracy: np.ndarray  # (C,) share of sampled convex combinations the head labels as the class
+    test_outside: np.ndarray  # (C,) share of the class's test features outside its training hull
+    test_distance_median: np.ndarray  # (C,) median distance of those test features to the hull (feature units)
+    n_train: np.ndarray  # (C,) correctly classified training points that span each hull
+    n_test: np.ndarray  # (C,) test points checked per class
+
+    def __repr__(self) -> str:
+        return (
+            f"ClassHulls(classes={self.classes.size}, min_hull_accuracy={self.hull_accuracy.min():.3f}, "
+            f"test_outside={self.test_outside.mean():.3f})"
+        )
+
+
+def _convex_samples(points: torch.Tensor, count: int, rng: np.random.Generator) -> torch.Tensor:
+    """Random convex combinations: half of three points (near the hull's faces), half of all (its interior)."""
+    n = points.shape[0]
+    weights = np.zeros((count, n))
+    for row in weights[: count // 2]:
+        chosen = rng.choice(n, size=min(n, 3), replace=False)
+        row[chosen] = rng.dirichlet(np.ones(chosen.size))
+    weights[count // 2 :] = rng.dirichlet(np.full(n, 0.3), size=count - count // 2)
+    return torch.as_tensor(weights, dtype=torch.float32) @ points
+
+
+def class_hulls(
+    space: FeatureSpace,
+    train_images: object,
+    train_labels: object,
+    test_images: object,
+    test_labels: object,
+    *,
+    samples_per_class: int = 200,
+    max_test_per_class: int = 20,
+    seed: int = 0,
+) -> ClassHulls:
+    """The paper's two checks per class, with the hull of its correctly classified training features.
+
+    ``hull_accuracy``: share of ``samples_per_class`` random convex combinations that the head
+    labels as the class (1 for a linear head, by convexity of its regions). ``test_outside``: share
+    of (at most ``max_test_per_class``) test features of the class outside the hull, by linear program.
+    """
+    if not isinstance(space, FeatureSpace):
+        raise TypeError(f"`space` must be a FeatureSpace; got {type(space).__name__}.")
+    check_positive_int(samples_per_class, "samples_per_class", minimum=2)
+    check_positive_int(max_test_per_class, "max_test_per_class")
+    train = space.features(train_images).cpu()
+    test = space.features(test_images).cpu()
+    train_y = torch.as_tensor(np.asarray(train_labels)).long().cpu()
+    test_y = torch.as_tensor(np.asarray(test_labels)).long().cpu()
+    if train_y.shape != (train.shape[0],) or test_y.shape != (test.shape[0],):
+        raise ValueError("`train_labels` and `test_labels` must have one label per image.")
+    predicted = space.head.predict(train).cpu()
+    rng = np.random.default_rng(seed)
+    classes = np.unique(train_y.numpy())
+    rows = []
+    for c in classes:
+        points = train[(train_y == c) & (predicted == c)].flatten(1)
+        samples = _convex_samples(points, samples_per_class, rng)
+        accuracy = float((space.head.predict(samples.reshape(-1, *space.feature_shape)).cpu() == c).float().mean())
+        queries = test[test_y == c].flatten(1)[:max_test_per_class]
+        membership = hull_membership(points, queries)
+        outside = ~membership.inside
+        median = float(np.median(membership.distance[outside])) if outside.any() else 0.0
+        rows.append((accuracy, float(outside.mean()), median, points.shape[0], queries.shape[0]))
+    accuracy, outside, distance, n_train, n_test = (np.array(column) for column in zip(*rows, strict=True))
+    return ClassHulls(classes.astype(np.int64), accuracy, outside, distance, n_train, n_test)

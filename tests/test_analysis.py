@@ -1,0 +1,172 @@
+"""Boundary analyses against closed forms and the embedded control data set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+import boundary_widgets as bw
+
+
+def test_band_margins_smallest_in_the_discriminative_band():
+    clf, data = bw.zoo.load("dct-band-cnn", device="cpu")
+    images = data.split("test")[0][:30]
+    result = bw.analysis.band_margins(clf, images)
+    assert result.margins.shape == (30, 4)
+    assert result.converged[:, 3].all()
+    others = np.delete(result.medians, 3)
+    assert result.medians[3] * 4 < others.min()
+    # The data put a signal of 0.3 along one unit direction of that band: DeepFool should find about that.
+    assert result.medians[3] == pytest.approx(0.3, rel=0.5)
+
+
+def test_band_margins_rejects_non_bands(digits):
+    clf, data = digits
+    with pytest.raises(TypeError, match="`bands`"):
+        bw.analysis.band_margins(clf, data.split("test")[0][:2], bands=[torch.eye(64)])
+
+
+class Quadratic(nn.Module):
+    """Two logits: f0 = x'Ax/2 + b'x + c and f1 = 0, so the boundary is a quadric with known curvature."""
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, c: float) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Parameter(a), nn.Parameter(b), c
+
+    def forward(self, x):
+        f0 = 0.5 * ((x @ self.a) * x).sum(1) + x @ self.b + self.c
+        return torch.stack([f0, torch.zeros_like(f0)], dim=1)
+
+
+@pytest.mark.parametrize("mode", ["exact", "finite_difference"])
+def test_curvature_spectrum_of_a_quadric_is_closed_form(mode):
+    generator = torch.Generator().manual_seed(0)
+    m = torch.randn(6, 6, generator=generator, dtype=torch.float64)
+    a = ((m + m.T) / 4).float()
+    b = torch.randn(6, generator=generator)
+    clf = bw.Classifier(Quadratic(a, b, 1.0), input_shape=(6,), bounds=(-10.0, 10.0))
+    x = torch.zeros(6)
+    spectrum = bw.analysis.curvature_spectrum(clf, x, k=2, mode=mode)
+    z = spectrum.boundary_point.double()
+    gradient = a.double() @ z + b.double()
+    normal = gradient / gradient.norm()
+    projector = torch.eye(6, dtype=torch.float64) - torch.outer(normal, normal)
+    operator = projector @ a.double() @ projector / gradient.norm()
+    values, vectors = torch.linalg.eigh(operator)
+    keep = (vectors.T @ normal).abs().argsort()[:-1]  # drop the normal's own (zero) eigenvalue
+    expected = np.sort(values[keep].numpy())[::-1]
+    assert spectrum.complete
+    np.testing.assert_allclose(spectrum.values, expected, atol=1e-4)
+    np.testing.assert_allclose(spectrum.largest, expected[:2], atol=1e-4)
+    np.testing.assert_allclose(spectrum.smallest, expected[::-1][:2], atol=1e-4)
+
+
+def test_curvature_score_separates_clean_from_deepfool_images(digits):
+    clf, data = digits
+    images = data.split("test")[0][:60]
+    perturbed = images + bw.deepfool(clf, images, clip=True).perturbations
+    clean = bw.analysis.curvature_score(clf, images, n_directions=20).scores
+    attacked = bw.analysis.curvature_score(clf, perturbed, n_directions=20).scores
+    auc = roc_auc_score(np.r_[np.zeros(60), np.ones(60)], np.r_[clean, attacked])
+    assert auc > 0.55
+
+
+def test_borderline_samples_meet_the_threshold_and_lie_between_the_pair(digits):
+    clf, data = digits
+    images, labels = data.split("test")
+    threes = images[labels == 3][:10]
+    other = images[labels == 0][:1]  # not a source image: must be reported, not dropped
+    result = bw.analysis.borderline_samples(clf, torch.cat([threes, other]), 3, 8, threshold=1e-3)
+    assert result.samples.shape == (11, 1, 8, 8)
+    assert result.failure[-1] == "not source" and not result.success[-1]
+    assert result.success.sum() >= 5
+    assert all(result.failure[i] == "" for i in np.flatnonzero(result.success))
+    assert all(result.failure[i] != "" for i in np.flatnonzero(~result.success))
+    ok = result.success
+    probabilities = clf.probabilities(result.samples[ok]).numpy()
+    assert (np.abs(probabilities[:, 3] - probabilities[:, 8]) < 1e-3).all()
+    assert set(probabilities.argmax(1)) <= {3, 8}
+    t = torch.as_tensor(result.fraction[ok], dtype=torch.float32).reshape(-1, 1, 1, 1)
+    between = result.source_points[ok] + t * (result.target_points[ok] - result.source_points[ok])
+    torch.testing.assert_close(result.samples[ok], between, atol=1e-5, rtol=0)
+    assert ((result.fraction[ok] > 0) & (result.fraction[ok] < 1)).all()
+    assert (clf.predict(result.target_points[ok]) == 8).all()
+
+
+def test_borderline_samples_argument_errors(digits):
+    clf, data = digits
+    images = data.split("test")[0][:2]
+    with pytest.raises(ValueError, match="`target`"):
+        bw.analysis.borderline_samples(clf, images, 3, 3)
+    with pytest.raises(ValueError, match="`source`"):
+        bw.analysis.borderline_samples(clf, images, 10, 3)
+
+
+def test_hull_membership_of_a_simplex():
+    simplex = np.vstack([np.zeros(3), np.eye(3)])
+    result = bw.analysis.hull_membership(simplex, [[0.2, 0.2, 0.2], [1.0, 1.0, 1.0], [-1.0, 0.2, 0.2]])
+    np.testing.assert_array_equal(result.inside, [True, False, False])
+    np.testing.assert_allclose(result.distance, [0.0, 2 / np.sqrt(3), 1.0], atol=1e-6)
+    np.testing.assert_allclose(result.weights.sum(1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(result.weights[1] @ simplex, [1 / 3, 1 / 3, 1 / 3], atol=1e-6)
+    with pytest.raises(ValueError, match="`z`"):
+        bw.analysis.hull_membership(simplex, [1.0, 2.0])
+
+
+@pytest.fixture
+def tanh_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def test_feature_space_slices_of_a_linear_head_are_half_plane_cuts(tanh_net):
+    clf = bw.Classifier(tanh_net, input_shape=(2, 3), bounds=(-3.0, 3.0))
+    images = torch.rand(40, 2, 3) * 6 - 3
+    space = bw.FeatureSpace(clf, images=images)
+    assert space.feature_shape == (8,)
+    features = space.features(images)
+    torch.testing.assert_close(space.head.logits(features), clf.logits(images), atol=1e-5, rtol=0)
+    generator = torch.Generator().manual_seed(1)
+    plane = bw.Plane.through(features[0], torch.randn(8, generator=generator), torch.randn(8, generator=generator))
+    sl = bw.compute_slice(space.head, plane, extent=3.0, resolution=64)
+    # A linear head cuts every plane by straight lines: the labels are argmax of an affine map of (alpha, beta).
+    w, b = tanh_net[3].weight.detach().double(), tanh_net[3].bias.detach().double()
+    grid_a, grid_b = np.meshgrid(sl.alphas, sl.betas)
+    points = plane.origin.double() + torch.as_tensor(grid_a.ravel())[:, None] * plane.u.double()
+    points = points + torch.as_tensor(grid_b.ravel())[:, None] * plane.v.double()
+    expected = (points @ w.T + b).argmax(1).numpy().reshape(sl.labels.shape)
+    assert len(sl.classes_present) >= 2
+    assert (sl.labels == expected).mean() > 0.999
+
+
+def test_feature_space_needs_a_head_for_unknown_models(tanh_net):
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = tanh_net
+
+        def forward(self, x):
+            return self.body(x)
+
+    clf = bw.Classifier(Wrapped(), input_shape=(2, 3), bounds=(-3.0, 3.0))
+    with pytest.raises(ValueError, match="`layer`"):
+        bw.FeatureSpace(clf, images=torch.zeros(2, 2, 3))
+    space = bw.FeatureSpace(clf, "body.2", head=tanh_net[3], images=torch.rand(5, 2, 3))
+    assert space.feature_shape == (8,)
+    with pytest.raises(ValueError, match="reproduce"):
+        bw.FeatureSpace(clf, "body.1", head=tanh_net[3], images=torch.rand(5, 2, 3))
+
+
+def test_class_hulls_of_a_linear_head_are_classified_as_their_class(digits):
+    clf, data = digits
+    train, train_labels = data.split("train")
+    test, test_labels = data.split("test")
+    space = bw.FeatureSpace(clf, images=train)
+    hulls = bw.analysis.class_hulls(
+        space, train, train_labels, test, test_labels, samples_per_class=50, max_test_per_class=5
+    )
+    np.testing.assert_array_equal(hulls.hull_accuracy, 1.0)
+    assert hulls.test_outside.shape == (10,) and ((hulls.test_outside >= 0) & (hulls.test_outside <= 1)).all()
