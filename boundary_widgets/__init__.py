@@ -33,6 +33,8 @@ _LAZY = {
     "plot_slice": "boundary_widgets.plotting",
     "SliceDisplay": "boundary_widgets.plotting",
     "plotting": "boundary_widgets.plotting",
+    "plot_band_margins": "boundary_widgets.plotting",
+    "plot_curvature_spectrum": "boundary_widgets.plotting",
     "widgets": "boundary_widgets.widgets",
     "SliceExplorer": "boundary_widgets.widgets",
     "PathExplorer": "boundary_widgets.widgets",

@@ -170,3 +170,24 @@ def test_class_hulls_of_a_linear_head_are_classified_as_their_class(digits):
     )
     np.testing.assert_array_equal(hulls.hull_accuracy, 1.0)
     assert hulls.test_outside.shape == (10,) and ((hulls.test_outside >= 0) & (hulls.test_outside <= 1)).all()
+
+
+def test_plots_draw_the_results():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from boundary_widgets.plotting.analysis import plot_band_margins, plot_curvature_spectrum
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3))
+    clf = bw.Classifier(net, input_shape=(1, 4, 4), bounds=(0.0, 1.0))
+    images = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    margins = bw.analysis.band_margins(clf, images)
+    display = plot_band_margins(margins)
+    assert [label.get_text().split("\n")[0] for label in display.ax_.get_xticklabels()] == list(margins.band_names)
+    spectrum = bw.analysis.curvature_spectrum(clf, images[0], k=3, mode="exact")
+    assert spectrum.values.size == 15
+    display = plot_curvature_spectrum(spectrum)
+    np.testing.assert_allclose(display.ax_.lines[0].get_ydata(), spectrum.values)
+    with pytest.raises(TypeError, match="`result`"):
+        plot_band_margins(spectrum)
