@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 
 from . import zoo
 from .core import Plane, compute_slice, directions
-from .core.slices import SLICE_METHODS
+from .core.slices import DEFAULT_METHOD, SLICE_METHODS
 from .plotting import plot_slice
 
 # (u, v) pairs drawn by `demo`: each a (kind, params) of the direction registry.
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (demo, render):
         sub.add_argument("--extent", type=float, default=3.0, help="half-width of the slice, L2 units")
         sub.add_argument("--resolution", type=int, default=256)
-        sub.add_argument("--method", default="dense", choices=list(SLICE_METHODS))
+        sub.add_argument("--method", default=DEFAULT_METHOD, choices=list(SLICE_METHODS))
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.command == "demo":

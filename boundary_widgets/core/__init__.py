@@ -6,7 +6,7 @@ from .classifier import Classifier
 from .curvature import CurvatureResult, principal_curvatures
 from .deepfool import DeepFoolResult, deepfool
 from .plane import Plane
-from .slices import PlaneSlice, compute_slice
+from .slices import PlaneSlice, SliceCancelled, clear_slice_cache, compute_slice, iter_slice
 
 __all__ = [
     "Classifier",
@@ -15,11 +15,14 @@ __all__ = [
     "FeatureSpace",
     "Plane",
     "PlaneSlice",
+    "SliceCancelled",
     "analysis",
+    "clear_slice_cache",
     "compute_slice",
     "curvature",
     "dct",
     "deepfool",
     "directions",
+    "iter_slice",
     "principal_curvatures",
 ]

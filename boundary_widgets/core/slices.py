@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from ._checks import check_choice, check_positive_int
 from .classifier import Classifier
@@ -17,6 +22,21 @@ Extent = float | tuple[tuple[float, float], tuple[float, float]]
 Resolution = int | tuple[int, int]
 PRECISIONS = ("float32", "bfloat16", "float16")
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+DEFAULT_METHOD = "adaptive"
+# Adaptive refinement: samples per axis of the first (coarse) level, and how close to a boundary
+# (in units of the cell diagonal, at the steepest typical margin slope) a cell must be to be refined.
+MIN_COARSE_SAMPLES = 33
+REFINE_SAFETY = 0.75
+SLOPE_QUANTILE = 0.8
+DEFAULT_CACHE_BYTES = 64 * 2**20
+
+
+class SliceCancelled(Exception):
+    """Raised by :func:`compute_slice` / :func:`iter_slice` when their ``cancel`` event is set."""
+
+
+class CancelEvent(Protocol):
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +58,7 @@ class PlaneSlice:
     clip: bool
     clipped_fraction: float  # share of evaluated points that clipping moved (0 when clip=False)
     precision: str
+    is_final: bool = True  # False for the intermediate frames of a progressive computation
 
     @property
     def classes_present(self) -> list[int]:
@@ -109,6 +130,11 @@ def _summarise(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     return top2.indices[:, 0], confidence, top2.values[:, 0] - top2.values[:, 1]
 
 
+def _raise_if_cancelled(cancel: CancelEvent | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise SliceCancelled("the slice computation was cancelled (`cancel` is set).")
+
+
 def evaluate_plane_points(
     clf: Classifier,
     plane: Plane,
@@ -119,11 +145,12 @@ def evaluate_plane_points(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     precision: str = "float32",
     recheck_margin: float = 0.1,
+    cancel: CancelEvent | None = None,
 ) -> PointEvaluation:
     """Classify the plane's points ``(alphas[n], betas[n])``; images are built chunk by chunk on the device.
 
     Under half precision, points whose margin is below ``recheck_margin`` are evaluated again in
-    float32, so that near-ties take their float32 label.
+    float32, so that near-ties take their float32 label. ``cancel`` is checked before every chunk.
     """
     check_choice(precision, "precision", PRECISIONS)
     budget = check_positive_int(memory_budget, "memory_budget")
@@ -136,6 +163,7 @@ def evaluate_plane_points(
     n_clipped = 0
     with clf.evaluating(), torch.inference_mode():
         for start in range(0, a_all.numel(), chunk):
+            _raise_if_cancelled(cancel)
             a = a_all[start : start + chunk, None]
             b = b_all[start : start + chunk, None]
             x = torch.addcmul(torch.addcmul(origin, a, u), b, v)
@@ -153,6 +181,8 @@ def evaluate_plane_points(
             labels.append(lab)
             confidence.append(conf)
             margin.append(marg)
+    if not labels:
+        return PointEvaluation(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
     cat = lambda parts, dtype: torch.cat(parts).cpu().numpy().astype(dtype)  # noqa: E731
     return PointEvaluation(cat(labels, np.int64), cat(confidence, np.float32), cat(margin, np.float32), n_clipped)
 
@@ -166,39 +196,363 @@ def check_slice_arguments(clf: object, plane: object) -> None:
         raise ValueError(f"`plane` must live in the classifier's input shape {clf.input_shape}; got {plane.shape}.")
 
 
-def _dense_slice(
+@dataclass(frozen=True)
+class _SliceRequest:
+    """Checked arguments of one slice computation."""
+
+    clf: Classifier
+    plane: Plane
+    alphas: np.ndarray  # (Ra,)
+    betas: np.ndarray  # (Rb,)
+    extent: tuple[tuple[float, float], tuple[float, float]]
+    method: str
+    clip: bool
+    memory_budget: int
+    precision: str
+    cancel: CancelEvent | None
+
+    def evaluate(self, alphas: np.ndarray, betas: np.ndarray) -> PointEvaluation:
+        return evaluate_plane_points(
+            self.clf,
+            self.plane,
+            alphas,
+            betas,
+            clip=self.clip,
+            memory_budget=self.memory_budget,
+            precision=self.precision,
+            cancel=self.cancel,
+        )
+
+    def make_slice(
+        self,
+        labels: np.ndarray,
+        confidence: np.ndarray,
+        margin: np.ndarray,
+        evaluated: np.ndarray,
+        *,
+        n_clipped: int,
+        is_final: bool,
+    ) -> PlaneSlice:
+        n_evaluated = int(evaluated.sum())
+        return PlaneSlice(
+            alphas=self.alphas,
+            betas=self.betas,
+            labels=labels,
+            confidence=confidence,
+            margin=margin,
+            evaluated=evaluated,
+            n_evaluated=n_evaluated,
+            plane=self.plane,
+            class_names=self.clf.class_names,
+            extent=self.extent,
+            resolution=(self.alphas.size, self.betas.size),
+            method=self.method,
+            clip=self.clip,
+            clipped_fraction=n_clipped / max(n_evaluated, 1),
+            precision=self.precision,
+            is_final=is_final,
+        )
+
+
+def _dense_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
+    _raise_if_cancelled(request.cancel)
+    grid_a, grid_b = np.meshgrid(request.alphas, request.betas)
+    result = request.evaluate(grid_a.ravel(), grid_b.ravel())
+    shape = grid_a.shape
+    yield request.make_slice(
+        result.labels.reshape(shape),
+        result.confidence.reshape(shape),
+        result.margin.reshape(shape),
+        np.ones(shape, dtype=bool),
+        n_clipped=result.n_clipped,
+        is_final=True,
+    )
+
+
+def _lattice(n: int, step: int) -> np.ndarray:
+    """Grid indices ``0, step, 2 step, ...`` and always the last one, ``n - 1``."""
+    return np.unique(np.r_[np.arange(0, n, step), n - 1])
+
+
+def _coarse_step(ra: int, rb: int) -> int:
+    """The largest power-of-two step that still puts ``MIN_COARSE_SAMPLES`` samples on each axis."""
+    step = 1
+    while min(_lattice(ra, 2 * step).size, _lattice(rb, 2 * step).size) >= MIN_COARSE_SAMPLES:
+        step *= 2
+    return step
+
+
+def _linear_weights(source: np.ndarray, targets: np.ndarray) -> sparse.csr_matrix:
+    """Sparse ``(len(targets), len(source))`` matrix of 1-D linear interpolation between sorted indices."""
+    k = np.clip(np.searchsorted(source, targets, side="right") - 1, 0, source.size - 2)
+    t = (targets - source[k]) / (source[k + 1] - source[k])
+    rows = np.r_[np.arange(targets.size), np.arange(targets.size)]
+    return sparse.csr_matrix((np.r_[1 - t, t], (rows, np.r_[k, k + 1])), shape=(targets.size, source.size))
+
+
+def _nearest(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    k = np.clip(np.searchsorted(source, targets, side="right") - 1, 0, source.size - 2)
+    return np.where(targets - source[k] <= source[k + 1] - targets, k, k + 1)
+
+
+def _bilinear(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, to_rows: np.ndarray, to_cols: np.ndarray):
+    by_rows = _linear_weights(rows, to_rows) @ values.astype(np.float64)
+    return np.asarray(_linear_weights(cols, to_cols) @ by_rows.T).T.astype(np.float32)
+
+
+def _covering_cells(cell_edges: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each point index, the cells (between consecutive ``cell_edges``) whose closed span holds it (one or two)."""
+    last = cell_edges.size - 2
+    low = np.clip(np.searchsorted(cell_edges, points, side="left") - 1, 0, last)
+    high = np.clip(np.searchsorted(cell_edges, points, side="right") - 1, 0, last)
+    return low, high
+
+
+@dataclass
+class _Lattice:
+    """Samples of the slice on a sub-grid: evaluated where ``evaluated``, interpolated elsewhere."""
+
+    rows: np.ndarray  # (nr,) indices into betas
+    cols: np.ndarray  # (nc,) indices into alphas
+    labels: np.ndarray  # (nr, nc) int64
+    confidence: np.ndarray  # (nr, nc) float32
+    margin: np.ndarray  # (nr, nc) float32
+    evaluated: np.ndarray  # (nr, nc) bool
+
+    def refined(self, rows: np.ndarray, cols: np.ndarray) -> _Lattice:
+        """This lattice seen on a finer one: bilinear margin/confidence, nearest labels, nothing new evaluated."""
+        evaluated = np.zeros((rows.size, cols.size), dtype=bool)
+        evaluated[np.ix_(np.searchsorted(rows, self.rows), np.searchsorted(cols, self.cols))] = self.evaluated
+        return _Lattice(
+            rows,
+            cols,
+            self.labels[np.ix_(_nearest(self.rows, rows), _nearest(self.cols, cols))],
+            _bilinear(self.confidence, self.rows, self.cols, rows, cols),
+            _bilinear(self.margin, self.rows, self.cols, rows, cols),
+            evaluated,
+        )
+
+    def store(self, mask: np.ndarray, result: PointEvaluation) -> None:
+        self.labels[mask] = result.labels
+        self.confidence[mask] = result.confidence
+        self.margin[mask] = result.margin
+        self.evaluated[mask] = True
+
+    def margin_slope(self, alphas: np.ndarray, betas: np.ndarray) -> float:
+        """A high quantile of |Δ margin| / distance over the edges whose two ends were evaluated."""
+        slopes = []
+        for axis, coords in ((1, alphas[self.cols]), (0, betas[self.rows])):
+            both = np.logical_and(*_pairs(self.evaluated, axis))
+            change = np.abs(np.diff(self.margin, axis=axis)) / np.expand_dims(np.diff(coords), 1 - axis)
+            slopes.append(change[both])
+        slopes = np.concatenate(slopes)
+        return float(np.quantile(slopes, SLOPE_QUANTILE)) if slopes.size else 0.0
+
+    def cells_to_refine(self, alphas: np.ndarray, betas: np.ndarray, slope: float) -> np.ndarray:
+        """``(nr - 1, nc - 1)`` bool: corners disagree, or a corner is within reach of a boundary at ``slope``."""
+        corners = lambda field: (field[:-1, :-1], field[1:, :-1], field[:-1, 1:], field[1:, 1:])  # noqa: E731
+        first, *others = corners(self.labels)
+        disagree = np.logical_or.reduce([first != other for other in others])
+        lowest_margin = np.minimum.reduce(corners(self.margin))
+        diagonal = np.hypot(np.diff(betas[self.rows])[:, None], np.diff(alphas[self.cols])[None, :])
+        return disagree | (lowest_margin < REFINE_SAFETY * slope * diagonal)
+
+    def frame(self, request: _SliceRequest, n_clipped: int, *, is_final: bool) -> PlaneSlice:
+        all_rows, all_cols = np.arange(request.betas.size), np.arange(request.alphas.size)
+        evaluated = np.zeros((all_rows.size, all_cols.size), dtype=bool)
+        evaluated[np.ix_(self.rows, self.cols)] = self.evaluated
+        return request.make_slice(
+            self.labels[np.ix_(_nearest(self.rows, all_rows), _nearest(self.cols, all_cols))],
+            _bilinear(self.confidence, self.rows, self.cols, all_rows, all_cols),
+            _bilinear(self.margin, self.rows, self.cols, all_rows, all_cols),
+            evaluated,
+            n_clipped=n_clipped,
+            is_final=is_final,
+        )
+
+
+def _pairs(field: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two ends of every edge along ``axis``."""
+    n = field.shape[axis]
+    return field.take(np.arange(n - 1), axis=axis), field.take(np.arange(1, n), axis=axis)
+
+
+def _adaptive_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
+    """Coarse-to-fine: evaluate a coarse lattice, then, halving the step, only the cells near a boundary.
+
+    A cell of the current lattice is refined when its corner labels disagree or when its smallest
+    corner margin is below ``REFINE_SAFETY * slope * diagonal``: with the margin changing at most at
+    ``slope`` (a high quantile of the slopes seen so far), a boundary — or a small island between
+    the samples — could then lie inside it. Cells left alone keep their corners' common label and get
+    margin and confidence by bilinear interpolation.
+    """
+    alphas, betas = request.alphas, request.betas
+    step = _coarse_step(alphas.size, betas.size)
+    rows, cols = _lattice(betas.size, step), _lattice(alphas.size, step)
+    _raise_if_cancelled(request.cancel)
+    grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
+    result = request.evaluate(alphas[grid_cols.ravel()], betas[grid_rows.ravel()])
+    shape = grid_rows.shape
+    lattice = _Lattice(
+        rows,
+        cols,
+        result.labels.reshape(shape),
+        result.confidence.reshape(shape),
+        result.margin.reshape(shape),
+        np.ones(shape, dtype=bool),
+    )
+    n_clipped = result.n_clipped
+    slope = lattice.margin_slope(alphas, betas)
+    yield lattice.frame(request, n_clipped, is_final=step == 1)
+    while step > 1:
+        refine = lattice.cells_to_refine(alphas, betas, slope)
+        step //= 2
+        finer = lattice.refined(_lattice(betas.size, step), _lattice(alphas.size, step))
+        low_r, high_r = _covering_cells(lattice.rows, finer.rows)
+        low_c, high_c = _covering_cells(lattice.cols, finer.cols)
+        in_refined_cell = (
+            refine[np.ix_(low_r, low_c)]
+            | refine[np.ix_(low_r, high_c)]
+            | refine[np.ix_(high_r, low_c)]
+            | refine[np.ix_(high_r, high_c)]
+        )
+        todo = in_refined_cell & ~finer.evaluated
+        _raise_if_cancelled(request.cancel)
+        todo_rows, todo_cols = np.nonzero(todo)
+        result = request.evaluate(alphas[finer.cols[todo_cols]], betas[finer.rows[todo_rows]])
+        finer.store(todo, result)
+        n_clipped += result.n_clipped
+        lattice = finer
+        slope = max(slope, lattice.margin_slope(alphas, betas))
+        yield lattice.frame(request, n_clipped, is_final=step == 1)
+
+
+SLICE_METHODS: dict[str, Callable[[_SliceRequest], Iterator[PlaneSlice]]] = {
+    "adaptive": _adaptive_frames,
+    "dense": _dense_frames,
+}
+
+
+class _SliceCache:
+    """Least-recently-used finished slices, bounded by the bytes of their arrays; safe across threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple, tuple[weakref.ref, PlaneSlice, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, clf: Classifier) -> PlaneSlice | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            # id() can be reused once a classifier is gone: the weak reference tells.
+            if entry is None or entry[0]() is not clf:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple, clf: Classifier, sl: PlaneSlice) -> None:
+        arrays = (sl.labels, sl.confidence, sl.margin, sl.evaluated, sl.alphas, sl.betas)
+        size = sum(a.nbytes for a in arrays)
+        if size > self.max_bytes:
+            return
+        for array in arrays:
+            array.flags.writeable = False  # a cached result is shared by every caller
+        with self._lock:
+            if key in self._entries:
+                self._bytes -= self._entries.pop(key)[2]
+            self._entries[key] = (weakref.ref(clf), sl, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._entries.popitem(last=False)[1][2]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_CACHE = _SliceCache(DEFAULT_CACHE_BYTES)
+
+
+def clear_slice_cache() -> None:
+    """Forget every cached slice (see ``cache=`` of :func:`compute_slice`)."""
+    _CACHE.clear()
+
+
+def _model_version(clf: Classifier) -> tuple:
+    """Changes when the module is swapped or its tensors are modified in place (optimiser steps, load_state_dict)."""
+    return (id(clf.net), *(t._version for t in (*clf.net.parameters(), *clf.net.buffers())))
+
+
+def _cache_key(request: _SliceRequest) -> tuple:
+    return (
+        id(request.clf),
+        _model_version(request.clf),
+        request.plane.fingerprint(),
+        request.extent,
+        (request.alphas.size, request.betas.size),
+        request.method,
+        request.clip,
+        request.precision,
+    )
+
+
+def iter_slice(
     clf: Classifier,
     plane: Plane,
     *,
     extent: Extent,
-    resolution: Resolution,
-    clip: bool,
-    memory_budget: int,
-    precision: str,
-) -> PlaneSlice:
+    resolution: Resolution = 128,
+    method: Literal["adaptive", "dense"] = DEFAULT_METHOD,
+    clip: bool = False,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    precision: str = "float32",
+    cancel: CancelEvent | None = None,
+    cache: bool = True,
+) -> Iterator[PlaneSlice]:
+    """The frames of :func:`compute_slice` as they are ready: coarse first, the finished slice last.
+
+    Arguments are checked at once (not at the first ``next``). Every frame is a complete
+    ``PlaneSlice`` of the requested resolution; only the last has ``is_final=True`` and it equals
+    ``compute_slice(...)`` with the same arguments. ``method="dense"`` yields one frame. With
+    ``cache=True`` a cached result is yielded alone; a finished result is cached, a cancelled or
+    abandoned one is not. Raises :class:`SliceCancelled` from ``next`` once ``cancel.is_set()``.
+    """
+    check_slice_arguments(clf, plane)
+    check_choice(method, "method", tuple(SLICE_METHODS))
+    if not isinstance(clip, bool | np.bool_):
+        raise TypeError(f"`clip` must be a bool; got {type(clip).__name__}.")
+    check_choice(precision, "precision", PRECISIONS)
+    check_positive_int(memory_budget, "memory_budget")
+    if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+        raise TypeError(f"`cancel` must be a threading.Event (anything with is_set()) or None; got {cancel!r:.80}.")
+    if not isinstance(cache, bool | np.bool_):
+        raise TypeError(f"`cache` must be a bool; got {type(cache).__name__}.")
     alphas, betas = grid_axes(extent, resolution)
-    grid_a, grid_b = np.meshgrid(alphas, betas)
-    result = evaluate_plane_points(
-        clf, plane, grid_a.ravel(), grid_b.ravel(), clip=clip, memory_budget=memory_budget, precision=precision
+    request = _SliceRequest(
+        clf, plane, alphas, betas, normalize_extent(extent), method, bool(clip), memory_budget, precision, cancel
     )
-    shape = (betas.size, alphas.size)
-    return PlaneSlice(
-        alphas=alphas,
-        betas=betas,
-        labels=result.labels.reshape(shape),
-        confidence=result.confidence.reshape(shape),
-        margin=result.margin.reshape(shape),
-        evaluated=np.ones(shape, dtype=bool),
-        n_evaluated=grid_a.size,
-        plane=plane,
-        class_names=clf.class_names,
-        extent=normalize_extent(extent),
-        resolution=(alphas.size, betas.size),
-        method="dense",
-        clip=bool(clip),
-        clipped_fraction=result.n_clipped / grid_a.size,
-        precision=precision,
-    )
+    return _frames(request, _cache_key(request) if cache else None)
+
+
+def _frames(request: _SliceRequest, key: tuple | None) -> Iterator[PlaneSlice]:
+    _raise_if_cancelled(request.cancel)
+    cached = _CACHE.get(key, request.clf) if key is not None else None
+    if cached is not None:
+        yield cached
+        return
+    for frame in SLICE_METHODS[request.method](request):
+        if frame.is_final and key is not None:
+            _CACHE.put(key, request.clf, frame)
+        yield frame
 
 
 def compute_slice(
@@ -207,26 +561,59 @@ def compute_slice(
     *,
     extent: Extent,
     resolution: Resolution = 128,
-    method: Literal["dense"] = "dense",
+    method: Literal["adaptive", "dense"] = DEFAULT_METHOD,
     clip: bool = False,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     precision: str = "float32",
+    on_frame: Callable[[PlaneSlice], object] | None = None,
+    cancel: CancelEvent | None = None,
+    cache: bool = True,
 ) -> PlaneSlice:
     """Classify an ``Ra × Rb`` grid on ``plane`` spanning ``extent`` (L2 units around the origin).
 
-    ``method="dense"`` evaluates every cell. Images are built on the classifier's device one
-    chunk at a time, the chunk sized so that one forward pass fits in ``memory_budget`` bytes.
-    ``precision`` ``"bfloat16"``/``"float16"`` runs the model under autocast and re-checks
-    near-ties in float32. ``clip=True`` clips every point to the classifier's bounds and
-    reports the share of points it moved.
+    ``method="adaptive"`` (the default) evaluates a coarse lattice (at least ``MIN_COARSE_SAMPLES``
+    per axis), then halves the step level by level down to the full grid, evaluating only cells
+    whose corner labels disagree or whose margin says a boundary (or a small island) may be
+    inside; other cells take their corners' label, and margin/confidence by bilinear
+    interpolation. ``evaluated`` marks the cells the model was run on. ``method="dense"``
+    evaluates every cell, for exact work.
+
+    Images are built on the classifier's device one chunk at a time, the chunk sized so that one
+    forward pass fits in ``memory_budget`` bytes. ``precision`` ``"bfloat16"``/``"float16"`` runs
+    the model under autocast and re-checks near-ties in float32. ``clip=True`` clips every point
+    to the classifier's bounds and reports the share of evaluated points it moved.
+
+    Progress and cancellation (for a worker thread):
+
+    - ``on_frame(sl)`` is called in the calling thread after each level with a complete
+      ``PlaneSlice`` of the requested resolution (coarse levels interpolated; ``sl.is_final`` is
+      ``False`` for all but the last). Its return value is ignored; an exception it raises stops
+      the computation and propagates. The last call receives the object that is returned.
+      ``method="dense"`` and a cache hit call it once.
+    - ``cancel`` is a ``threading.Event`` (anything with ``is_set()``); it is checked before each
+      level and between chunks of forward passes, and when set the call raises
+      :class:`SliceCancelled`. Nothing is cached then.
+
+    ``cache=True`` keeps finished results in a process-wide cache bounded in bytes (see
+    :func:`clear_slice_cache`), keyed by the classifier object and the state of its tensors, the
+    plane's values, extent, resolution, method, clip and precision: a repeated call runs no forward
+    pass. Cached results have read-only arrays.
     """
-    check_slice_arguments(clf, plane)
-    check_choice(method, "method", tuple(SLICE_METHODS))
-    normalize_extent(extent)
-    normalize_resolution(resolution)
-    return SLICE_METHODS[method](
-        clf, plane, extent=extent, resolution=resolution, clip=clip, memory_budget=memory_budget, precision=precision
+    if on_frame is not None and not callable(on_frame):
+        raise TypeError(f"`on_frame` must be callable or None; got {type(on_frame).__name__}.")
+    frames = iter_slice(
+        clf,
+        plane,
+        extent=extent,
+        resolution=resolution,
+        method=method,
+        clip=clip,
+        memory_budget=memory_budget,
+        precision=precision,
+        cancel=cancel,
+        cache=cache,
     )
-
-
-SLICE_METHODS = {"dense": _dense_slice}
+    for frame in frames:
+        if on_frame is not None:
+            on_frame(frame)
+    return frame
