@@ -130,6 +130,12 @@ def test_pickers_offer_every_registered_kind_and_its_parameters(digits):
         assert picker.value["params"] == {
             p.name: p.default for p in kind.parameters if p.type not in ("basis", "image")
         } | {p.name: 0 for p in kind.parameters if p.type == "image"}
+        for p in kind.parameters:
+            if p.type == "int" and p.default is None:  # optional: empty text means None
+                picker.controls[p.name].value = "4"
+                assert picker.value["params"][p.name] == 4
+                picker.set_value({"kind": name, "params": {p.name: None}}, notify=False)
+                assert picker.controls[p.name].value == "" and picker.value["params"][p.name] is None
 
 
 def test_click_shows_the_point_and_its_probabilities(explorer):
@@ -234,3 +240,4 @@ def test_threaded_explorer_cancels_stale_work(digits):
     u = explorer.slice.plane.u
     v_expected = expected - (expected * u).sum() * u
     assert torch.allclose(explorer.slice.plane.v, v_expected / v_expected.norm(), atol=1e-5)
+

@@ -21,6 +21,9 @@ def _parameter_control(parameter: directions.Parameter, class_names: Sequence[st
     style = {"description_width": "initial"}
     common = {"description": parameter.name, "tooltip": parameter.description, "style": style}
     kind = parameter.type
+    if kind in ("int", "float") and parameter.default is None:
+        # An optional number ("None: automatic"): empty text stands for None.
+        return widgets.Text(value="", placeholder="auto", continuous_update=False, **common)
     if kind == "int":
         low = -(2**31) if parameter.minimum is None else int(parameter.minimum)
         high = 2**31 - 1 if parameter.maximum is None else int(parameter.maximum)
@@ -46,6 +49,29 @@ def _parameter_control(parameter: directions.Parameter, class_names: Sequence[st
     return widgets.Text(
         value="" if parameter.default is None else str(parameter.default), continuous_update=False, **common
     )
+
+
+def _plain_value(kind: str, setting: Any) -> Any:
+    """A control's value as the direction factory takes it (and as ``state`` stores it)."""
+    if kind == "class":
+        return None if setting == _AUTO_CLASS else setting
+    if kind in ("int", "float") and isinstance(setting, str):
+        text = setting.strip()
+        if not text:
+            return None
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            return text  # the factory's own check reports it in the widget
+    return setting
+
+
+def _control_value(control: widgets.Widget, kind: str, setting: Any) -> Any:
+    if kind == "class" and setting is None:
+        return _AUTO_CLASS
+    if isinstance(control, widgets.Text) and kind in ("int", "float"):
+        return "" if setting is None else str(setting)
+    return setting
 
 
 class DirectionPicker:
@@ -124,8 +150,7 @@ class DirectionPicker:
         types = self._types()
         params = {}
         for name, control in self.controls.items():
-            setting = control.value
-            params[name] = None if types[name] == "class" and setting == _AUTO_CLASS else setting
+            params[name] = _plain_value(types[name], control.value)
         return {"kind": self.kind, "params": params}
 
     def set_value(self, value: dict[str, Any], *, notify: bool = True) -> None:
@@ -138,8 +163,7 @@ class DirectionPicker:
             for name, setting in value.get("params", {}).items():
                 if name not in self.controls:
                     raise ValueError(f"`state` sets unknown parameter {name!r} for direction kind {kind!r}.")
-                is_auto_class = setting is None and self._types()[name] == "class"
-                self.controls[name].value = _AUTO_CLASS if is_auto_class else setting
+                self.controls[name].value = _control_value(self.controls[name], self._types()[name], setting)
         finally:
             self._muted = False
         if notify:

@@ -75,7 +75,14 @@ def legend_html(class_names: Sequence[str], present: Sequence[int]) -> str:
 class SliceMapView:
     """The label map as a bqplot ``Image`` mark, boundary lines, anchor markers and a click marker."""
 
-    def __init__(self, class_names: Sequence[str], *, on_click: Callable[[float, float], None]) -> None:
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        *,
+        on_click: Callable[[float, float], None],
+        overlays: Sequence[Callable[[dict], bq.Mark]] = (),
+    ) -> None:
+        """``overlays``: builders of extra marks drawn above the boundaries, given the map's scales."""
         self.class_names = tuple(class_names)
         self._on_click = on_click
         self.x_scale = bq.LinearScale(min=-1.0, max=1.0)
@@ -101,8 +108,9 @@ class SliceMapView:
             bq.Axis(scale=self.x_scale, label="α along u (L2)"),
             bq.Axis(scale=self.y_scale, label="β along v (L2)", orientation="vertical"),
         ]
+        self.overlays = [build(scales) for build in overlays]
         self.figure = bq.Figure(
-            marks=[self.image, self.boundaries, self.anchors, self.click_marker],
+            marks=[self.image, self.boundaries, *self.overlays, self.anchors, self.click_marker],
             axes=axes,
             animation_duration=0,
             fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 10},
