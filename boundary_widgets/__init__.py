@@ -12,9 +12,11 @@ from typing import Any
 from . import zoo
 from .core import (
     Classifier,
+    ConnectingPath,
     CurvatureResult,
     DeepFoolResult,
     FeatureSpace,
+    LineProfile,
     Plane,
     PlaneSlice,
     SliceCancelled,
@@ -25,7 +27,10 @@ from .core import (
     dct,
     deepfool,
     directions,
+    find_path,
+    find_paths,
     iter_slice,
+    line_profile,
     principal_curvatures,
 )
 
@@ -52,12 +57,17 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "FeatureSpace",
-    "analysis",
+    "ConnectingPath",
+    "LineProfile",
+    "find_path",
+    "find_paths",
+    "line_profile",
     "CurvatureResult",
     "curvature",
     "dct",
     "principal_curvatures",
+    "FeatureSpace",
+    "analysis",
     "Classifier",
     "DeepFoolResult",
     "Plane",

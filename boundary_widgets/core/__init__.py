@@ -5,14 +5,17 @@ from .analysis import FeatureSpace
 from .classifier import Classifier
 from .curvature import CurvatureResult, principal_curvatures
 from .deepfool import DeepFoolResult, deepfool
+from .paths import ConnectingPath, LineProfile, find_path, find_paths, line_profile
 from .plane import Plane
 from .slices import PlaneSlice, SliceCancelled, clear_slice_cache, compute_slice, iter_slice
 
 __all__ = [
     "Classifier",
+    "ConnectingPath",
     "CurvatureResult",
     "DeepFoolResult",
     "FeatureSpace",
+    "LineProfile",
     "Plane",
     "PlaneSlice",
     "SliceCancelled",
@@ -23,6 +26,9 @@ __all__ = [
     "dct",
     "deepfool",
     "directions",
+    "find_path",
+    "find_paths",
     "iter_slice",
+    "line_profile",
     "principal_curvatures",
 ]
