@@ -40,6 +40,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "plot_slice": "boundary_widgets.plotting",
     "SliceDisplay": "boundary_widgets.plotting",
+    "plot_path": "boundary_widgets.plotting",
+    "PathDisplay": "boundary_widgets.plotting",
     "plotting": "boundary_widgets.plotting",
     "plot_band_margins": "boundary_widgets.plotting",
     "plot_curvature_spectrum": "boundary_widgets.plotting",

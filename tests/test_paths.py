@@ -212,3 +212,32 @@ def test_user_model_unchanged(digits):
     with pytest.raises(ValueError):
         bw.find_path(clf, images[i], images[int(np.flatnonzero(labels != labels[0])[0])])
     assert model_state(net) == before
+
+
+def test_plot_path_returns_display_without_showing(ring, digits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = bw.find_path(ring, RING_A, RING_B)
+    display = bw.plot_path(path, n_images=5, top_k=2)
+    assert isinstance(display, bw.PathDisplay)
+    assert display.figure_ is display.ax_.figure and len(display.image_axes_) == 5
+    np.testing.assert_allclose(display.lines_["0"].get_ydata(), path.confidences)
+    np.testing.assert_allclose(display.lines_["straight"].get_ydata(), path.line.probabilities[:, 0])
+    assert set(display.lines_) == {"0", "1", "straight"}
+    plt.close(display.figure_)
+
+    clf, data = digits
+    images = data.split("test")[0]
+    labels = clf.predict(images[:30]).numpy()
+    i, j = np.flatnonzero(labels == labels[0])[:2]
+    display = bw.plot_path(bw.find_path(clf, images[i], images[j]), n_images=4, straight=False)
+    assert "straight" not in display.lines_
+    assert display.image_axes_[0].images[0].get_array().shape == (8, 8)
+    plt.close(display.figure_)
+    with pytest.raises(TypeError, match="`path`"):
+        bw.plot_path(path.line)
+    with pytest.raises(ValueError, match="`n_images` must be >= 2"):
+        bw.plot_path(path, n_images=1)

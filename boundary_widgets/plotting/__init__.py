@@ -8,10 +8,12 @@ from .analysis import (
     plot_curvature_spectrum,
 )
 from .palette import boundary_lines, class_colors, rgb_table
+from .paths import PathDisplay, plot_path
 from .slices import SliceDisplay, plot_slice, slice_rgb
 
 __all__ = [
     "AnalysisDisplay",
+    "PathDisplay",
     "SliceDisplay",
     "boundary_lines",
     "class_colors",
@@ -19,6 +21,7 @@ __all__ = [
     "plot_borderline_summary",
     "plot_class_hulls",
     "plot_curvature_spectrum",
+    "plot_path",
     "plot_slice",
     "rgb_table",
     "slice_rgb",
