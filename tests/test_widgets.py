@@ -241,3 +241,75 @@ def test_threaded_explorer_cancels_stale_work(digits):
     v_expected = expected - (expected * u).sum() * u
     assert torch.allclose(explorer.slice.plane.v, v_expected / v_expected.norm(), atol=1e-5)
 
+
+@pytest.fixture(scope="module")
+def same_class_pair(digits):
+    clf, data = digits
+    images, _ = data.split("test")
+    predicted = clf.predict(images)
+    first, second = torch.nonzero(predicted == 3).flatten()[:2].tolist()
+    return images[first], images[second]
+
+
+@pytest.fixture
+def path_explorer(digits, same_class_pair):
+    clf, _ = digits
+    return bw.PathExplorer(clf, *same_class_pair, resolution=RESOLUTION, threaded=False)
+
+
+def test_path_explorer_draws_path_profile_and_plane(path_explorer):
+    explorer = path_explorer
+    path, line = explorer.path, explorer.line
+    assert explorer.error is None and path.valid
+    label = int(line.labels[0])
+    np.testing.assert_allclose(explorer.line_probability.x, line.t)
+    np.testing.assert_allclose(explorer.line_probability.y, line.probabilities[:, label], rtol=1e-6)
+    np.testing.assert_allclose(explorer.path_probability.x, path.positions / path.length)
+    np.testing.assert_allclose(explorer.path_probability.y, path.confidences, rtol=1e-6)
+    strip = decode(explorer.line_strip_png.value)
+    np.testing.assert_array_equal(strip[0], np.repeat(bw.plotting.rgb_table(10)[[label]], strip.shape[1], axis=0))
+    assert explorer.slice.plane.fingerprint() == path.plane().fingerprint()
+    np.testing.assert_allclose(explorer.map_view.overlays[0].x, path.plane_coordinates()[:, 0], atol=1e-6)
+    np.testing.assert_allclose(explorer.map_view.overlays[0].y, path.plane_coordinates()[:, 1], atol=1e-6)
+    np.testing.assert_array_equal(decode(explorer.map_view.png.value), slice_rgb(explorer.slice)[::-1])
+    assert f"class {path.class_name}" in explorer.profile_caption.value
+
+
+def test_path_scrubber_and_click_show_the_point(path_explorer):
+    explorer = path_explorer
+    explorer.scrubber.value = 0.25
+    expected = explorer.path.points_at([0.25 * explorer.path.length])[0]
+    assert torch.equal(explorer.selection.image, expected)
+    np.testing.assert_allclose(explorer.selection.probabilities, explorer.clf.probabilities(expected).double().numpy())
+    assert list(explorer.position_line.x) == [0.25, 0.25]
+    alpha, beta = explorer.plane.coordinates(expected)
+    np.testing.assert_allclose(
+        [explorer.map_view.click_marker.x[0], explorer.map_view.click_marker.y[0]], [alpha, beta]
+    )
+    click(explorer, 0.4, 0.3)
+    assert torch.equal(explorer.selection.image, explorer.plane.point(0.4, 0.3))
+
+
+def test_path_controls_recompute(path_explorer):
+    explorer = path_explorer
+    spacing = explorer.path.max_spacing
+    explorer.samples_input.value = 8
+    assert explorer.path.max_spacing > spacing
+    explorer.resolution_dropdown.value = 32
+    assert explorer.slice.resolution == (32, 32)
+    path = explorer.path
+    explorer.depth_input.value = 2
+    assert explorer.path is not path and explorer.state["max_depth"] == 2
+
+
+def test_path_error_shows_and_recovers(digits, same_class_pair):
+    clf, data = digits
+    images, _ = data.split("test")
+    predicted = clf.predict(images)
+    other = images[int(torch.nonzero(predicted == 5).flatten()[0])]
+    explorer = bw.PathExplorer(clf, same_class_pair[0], other, resolution=RESOLUTION, threaded=False)
+    assert explorer.error is not None and "bw-error" in explorer.status.value
+    assert explorer.path is None and explorer.line.classes_crossed[0] == 3  # the straight line is still shown
+    assert "→" in explorer.profile_caption.value
+    explorer.set_endpoints(*same_class_pair)
+    assert explorer.error is None and explorer.path.valid
