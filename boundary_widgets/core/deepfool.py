@@ -21,7 +21,7 @@ class DeepFoolResult:
     converged: torch.Tensor  # (N,) bool: the label changed (to `target`, when given)
     clipped: torch.Tensor  # (N,) bool: clipping to the bounds moved the point
     iterations: torch.Tensor  # (N,) steps taken
-    normals: torch.Tensor  # (N, *input_shape) unit gradient of f_reached - f_original at the last iterate
+    normals: torch.Tensor  # (N, *input_shape) unit normal w/|w| of the last step taken (the boundary it aimed at)
 
     def __repr__(self) -> str:
         n = self.distances.numel()
@@ -128,9 +128,10 @@ def deepfool(
             best = ratio.argmin(1)
             rows = torch.arange(active.numel(), device=device)
             w_best, f_best, norm_best = w[rows, best], f[rows, best], w_norm[rows, best]
-            normals[active] = w_best / norm_best[:, None]
             step = ((f_best.abs() + 1e-4) / norm_best**2)[:, None] * w_best
             moving = active[stepping]
+            # Only images still stepping: a batch-mate's extra round must not change a finished image's normal.
+            normals[moving] = (w_best / norm_best[:, None])[stepping]
             r_total[moving] += step[stepping]
             iterations[moving] += 1
 

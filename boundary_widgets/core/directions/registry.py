@@ -30,7 +30,7 @@ class Parameter:
     """One parameter of a direction kind; ``type`` is what a widget builds a control for.
 
     type: "int", "float", "bool", "choice" (from ``choices``), "class" (a class index or None),
-    "image" (another input), "text".
+    "image" (another input), "text", "basis" (a (d, m) orthonormal basis, e.g. a DCT band).
     """
 
     name: str

@@ -1,0 +1,201 @@
+"""DCT-band, principal-curvature, toward-an-image and sparse (SparseFool) directions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .._checks import check_choice, check_positive_int
+from ..classifier import Classifier
+from ..curvature import CURVATURE_MODES, CURVATURE_WHICH, principal_curvatures
+from ..dct import BAND_NAMES, Band, band
+from ..deepfool import deepfool
+from ..sparsefool import sparsefool
+from .basic import random_direction
+from .registry import DirectionKind, Parameter, register
+
+DCT_METHODS = ("deepfool", "random")
+
+
+def _band_info(selected: Band) -> dict[str, Any]:
+    return {"band": selected.name, "rows": selected.rows, "cols": selected.cols, "band_dim": selected.dim}
+
+
+def _dct_batch(
+    clf: Classifier,
+    images: torch.Tensor,
+    *,
+    band: object,
+    method: str,
+    block: int | None,
+    stride: int | None,
+    seed: int,
+    max_iter: int,
+    candidates: int,
+) -> list[tuple[torch.Tensor, dict[str, Any]]]:
+    check_choice(method, "method", DCT_METHODS)
+    selected = _select_band(clf, band, block=block, stride=stride)
+    if method == "random":
+        vector, _ = random_direction(clf, images[0], seed=seed, subspace=selected.basis)
+        return [(vector, _band_info(selected))] * images.shape[0]
+    found = deepfool(clf, images, subspace=selected.basis, max_iter=max_iter, candidates=candidates)
+    return [
+        (
+            found.perturbations[i],
+            {
+                **_band_info(selected),
+                "original": int(found.original[i]),
+                "target": int(found.reached[i]),
+                "distance": float(found.distances[i]),
+                "converged": bool(found.converged[i]),
+                "iterations": int(found.iterations[i]),
+            },
+        )
+        for i in range(images.shape[0])
+    ]
+
+
+def _select_band(clf: Classifier, which: object, *, block: int | None, stride: int | None) -> Band:
+    if len(clf.input_shape) not in (2, 3):
+        raise ValueError(f"the 'dct' direction needs image inputs (H, W) or (C, H, W); got {clf.input_shape}.")
+    return band(clf.input_shape, which, block=block, stride=stride)
+
+
+def dct_direction(clf: Classifier, x: torch.Tensor, **params: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Within one DCT band (Hold me tight): DeepFool constrained to the band, or seeded noise in it."""
+    return _dct_batch(clf, x[None], **params)[0]
+
+
+def curvature_direction(
+    clf: Classifier,
+    x: torch.Tensor,
+    *,
+    index: int = 0,
+    which: str = "magnitude",
+    k: int = 5,
+    mode: str = "finite_difference",
+    seed: int = 0,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """A principal curvature direction of the boundary nearest ``x`` (Fawzi et al.), most curved first."""
+    check_positive_int(index, "index", minimum=0)
+    if index >= check_positive_int(k, "k"):
+        raise ValueError(f"`index` must be < `k` ({k}); got {index}.")
+    result = principal_curvatures(clf, x, k=k, which=which, mode=mode, seed=seed)
+    info = {
+        "curvature": float(result.values[index]),
+        "curvatures": result.values.tolist(),
+        "normal": result.normal,
+        "boundary_point": result.boundary_point,
+        "original": result.original,
+        "target": result.reached,
+        "distance": result.distance,
+        "converged": result.converged,
+        "n_hvp": result.n_hvp,
+    }
+    return result.directions[index], info
+
+
+def _check_other(clf: Classifier, other: object) -> torch.Tensor:
+    if other is None:
+        raise ValueError("`other` is required: the image to move toward, of the classifier's input shape.")
+    return clf.check_inputs(getattr(other, "vector", other), "other", batched=False, in_bounds=True)[0]
+
+
+def _image_batch(clf: Classifier, images: torch.Tensor, *, other: object) -> list[tuple[torch.Tensor, dict]]:
+    target = _check_other(clf, other)
+    label = int(clf.predict(target))
+    differences = target[None] - images
+    distances = differences.flatten(1).norm(dim=1)
+    return [(differences[i], {"distance": float(distances[i]), "other_class": label}) for i in range(len(images))]
+
+
+def image_direction(clf: Classifier, x: torch.Tensor, *, other: object = None) -> tuple[torch.Tensor, dict]:
+    """Toward another image ``other``; two of them give the plane through three images."""
+    return _image_batch(clf, x[None], other=other)[0]
+
+
+def _sparse_batch(
+    clf: Classifier, images: torch.Tensor, *, lam: float, max_iter: int, candidates: int
+) -> list[tuple[torch.Tensor, dict[str, Any]]]:
+    found = sparsefool(clf, images, lam=lam, max_iter=max_iter, candidates=candidates)
+    return [
+        (
+            found.perturbations[i],
+            {
+                "original": int(found.original[i]),
+                "target": int(found.reached[i]),
+                "distance": float(found.distances[i]),
+                "nonzero": int(found.nonzero[i]),
+                "converged": bool(found.converged[i]),
+                "iterations": int(found.iterations[i]),
+            },
+        )
+        for i in range(images.shape[0])
+    ]
+
+
+def sparse_direction(clf: Classifier, x: torch.Tensor, **params: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The direction of a SparseFool perturbation (Modas et al.): few pixels, within the bounds."""
+    return _sparse_batch(clf, x[None], **params)[0]
+
+
+register(
+    DirectionKind(
+        name="dct",
+        factory=dct_direction,
+        batch_factory=_dct_batch,
+        description="Within one DCT frequency band (Hold me tight): band-constrained DeepFool, or noise in the band.",
+        parameters=(
+            Parameter(
+                "band",
+                "choice",
+                "low",
+                "frequency band; also an index along the diagonal or a range (start, stop)",
+                choices=BAND_NAMES,
+            ),
+            Parameter("method", "choice", "deepfool", "DeepFool inside the band, or seeded noise", choices=DCT_METHODS),
+            Parameter("block", "int", None, "band size K (None: from the image size)", minimum=1),
+            Parameter("stride", "int", None, "offset between bands (None: K, disjoint bands)", minimum=1),
+            Parameter("seed", "int", 0, "random seed (method 'random')", minimum=0),
+            Parameter("max_iter", "int", 100, "DeepFool step limit", minimum=1),
+            Parameter("candidates", "int", 10, "classes DeepFool considers", minimum=2),
+        ),
+    )
+)
+register(
+    DirectionKind(
+        name="curvature",
+        factory=curvature_direction,
+        description="A principal curvature direction of the nearest boundary (pair it with 'adversarial').",
+        parameters=(
+            Parameter("index", "int", 0, "which principal direction, most curved first", minimum=0),
+            Parameter("which", "choice", "magnitude", "end of the spectrum", choices=tuple(CURVATURE_WHICH)),
+            Parameter("k", "int", 5, "principal directions computed (Lanczos)", minimum=1),
+            Parameter("mode", "choice", "finite_difference", "Hessian-vector products", choices=CURVATURE_MODES),
+            Parameter("seed", "int", 0, "Lanczos start vector", minimum=0),
+        ),
+    )
+)
+register(
+    DirectionKind(
+        name="image",
+        factory=image_direction,
+        batch_factory=_image_batch,
+        description="Toward another image; two give the plane through three images.",
+        parameters=(Parameter("other", "image", None, "the image to move toward"),),
+    )
+)
+register(
+    DirectionKind(
+        name="sparse",
+        factory=sparse_direction,
+        batch_factory=_sparse_batch,
+        description="A SparseFool perturbation (Modas et al.): few pixels changed, within the bounds.",
+        parameters=(
+            Parameter("lam", "float", 3.0, "λ: how far past the DeepFool boundary point to aim", minimum=1.0),
+            Parameter("max_iter", "int", 20, "SparseFool rounds", minimum=1),
+            Parameter("candidates", "int", 10, "classes DeepFool considers", minimum=2),
+        ),
+    )
+)

@@ -1,0 +1,183 @@
+"""Every direction kind behind one interface: shapes, seeds, batching, closed forms and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import boundary_widgets as bw
+from boundary_widgets.core import curvature, dct
+from boundary_widgets.core.directions import Parameter
+from boundary_widgets.core.sparsefool import linear_solver, sparsefool
+
+PARAMETER_TYPES = {"int", "float", "bool", "choice", "class", "image", "text", "basis"}
+
+
+def kind_params(images: torch.Tensor) -> dict[str, dict]:
+    """Parameters that make each built-in kind well defined on digits test image 0."""
+    return {
+        "random": {"seed": 3},
+        "adversarial": {},
+        "dct": {"band": "mid"},
+        "curvature": {"index": 1, "k": 3},
+        "image": {"other": images[7]},
+        "sparse": {},
+    }
+
+
+def test_registry_lists_every_kind_with_parameter_specs():
+    kinds = bw.directions.available()
+    assert {"random", "adversarial", "dct", "curvature", "image", "sparse"} <= set(kinds)
+    for name, spec in kinds.items():
+        assert spec.name == name and spec.description
+        for parameter in spec.parameters:
+            assert isinstance(parameter, Parameter)
+            assert parameter.type in PARAMETER_TYPES, (name, parameter)
+            if parameter.type == "choice":
+                assert parameter.default in parameter.choices or parameter.name == "band"
+
+
+@pytest.mark.parametrize("kind", ["random", "adversarial", "dct", "curvature", "image", "sparse"])
+def test_every_kind_gives_a_unit_vector_of_the_input_shape_reproducibly(digits, kind):
+    clf, data = digits
+    images = data.split("test")[0]
+    params = kind_params(images)[kind]
+    first = bw.directions.make(kind, clf, images[0], **params)
+    again = bw.directions.make(kind, clf, images[0], **params)
+    assert first.vector.shape == clf.input_shape and first.vector.dtype == torch.float32
+    assert first.vector.double().norm().item() == pytest.approx(1.0, abs=1e-6)
+    assert first.kind == kind
+    assert set(first.params) == set(bw.directions.get(kind).defaults())
+    torch.testing.assert_close(first.vector, again.vector, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["random", "dct"])
+def test_seeds_change_the_random_choices(digits, kind):
+    clf, data = digits
+    x = data.split("test")[0][0]
+    params = {"dct": {"method": "random"}}.get(kind, {})
+    first = bw.directions.make(kind, clf, x, seed=1, **params)
+    second = bw.directions.make(kind, clf, x, seed=2, **params)
+    assert not torch.allclose(first.vector, second.vector)
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [("adversarial", {}), ("dct", {"band": "low"}), ("dct", {"method": "random"}), ("image", None), ("sparse", {})],
+)
+def test_batched_equals_one_by_one(digits, kind, params):
+    clf, data = digits
+    images = data.split("test")[0]
+    params = {"other": images[20]} if params is None else params
+    assert bw.directions.get(kind).batch_factory is not None
+    batched = bw.directions.make_batch(kind, clf, images[:6], **params)
+    for i in range(6):
+        single = bw.directions.make(kind, clf, images[i], **params)
+        torch.testing.assert_close(single.vector, batched[i].vector, atol=1e-4, rtol=1e-3)
+        assert single.info.keys() == batched[i].info.keys()
+
+
+def test_adversarial_on_a_linear_classifier_is_the_hyperplane_normal():
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4))
+    clf = bw.Classifier(net, input_shape=(2, 3), bounds=(-10.0, 10.0))
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
+    direction = bw.directions.make("adversarial", clf, x)
+    w = net[1].weight.detach().double()
+    across, start = direction.info["target"], direction.info["original"]
+    normal = (w[across] - w[start]) / (w[across] - w[start]).norm()
+    torch.testing.assert_close(direction.vector.double().flatten(), normal, atol=1e-5, rtol=0)
+
+
+def test_dct_directions_lie_in_their_band(digits):
+    clf, data = digits
+    x = data.split("test")[0][0]
+    for method in ("deepfool", "random"):
+        direction = bw.directions.make("dct", clf, x, band="high", method=method)
+        basis = dct.band(clf.input_shape, "high").basis.double()
+        flat = direction.vector.double().flatten()
+        torch.testing.assert_close(basis @ (basis.T @ flat), flat, atol=1e-5, rtol=0)
+        assert (direction.info["rows"], direction.info["band"]) == ((6, 8), "high")
+    found = bw.directions.make("dct", clf, x, band=(0, 3))
+    assert found.info["band_dim"] == 9 and found.info["converged"]
+    assert found.info["distance"] >= bw.deepfool(clf, x).distances[0].item()
+
+
+def test_curvature_direction_matches_principal_curvatures(digits):
+    clf, data = digits
+    x = data.split("test")[0][4]
+    direction = bw.directions.make("curvature", clf, x, index=2, k=4, which="positive")
+    result = curvature.principal_curvatures(clf, x, k=4, which="positive")
+    assert direction.info["curvature"] == pytest.approx(result.values[2])
+    assert abs(float((direction.vector * result.directions[2]).sum())) == pytest.approx(1.0, abs=1e-5)
+    assert abs(float((direction.vector * direction.info["normal"]).sum())) < 1e-5
+    assert list(result.values) == sorted(result.values, reverse=True)
+
+
+def test_two_image_directions_span_the_plane_through_three_images(digits):
+    clf, data = digits
+    images = data.split("test")[0]
+    x, a, b = images[0], images[5], images[9]
+    u = bw.directions.make("image", clf, x, other=a)
+    v = bw.directions.make("image", clf, x, other=b)
+    assert u.info["distance"] == pytest.approx(float((a - x).norm()))
+    plane = bw.Plane.through(x, u, v)
+    for other in (a, b):
+        torch.testing.assert_close(plane.point(*plane.coordinates(other)), other, atol=1e-5, rtol=0)
+
+
+def test_sparse_changes_few_pixels_within_bounds_and_flips(digits):
+    clf, data = digits
+    images = data.split("test")[0][:16]
+    found = sparsefool(clf, images)
+    dense = bw.deepfool(clf, images)
+    adversarial = images + found.perturbations
+    assert found.converged.all()
+    torch.testing.assert_close(clf.predict(adversarial), found.reached)
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    assert found.nonzero.float().median() < 0.25 * clf.input_dim
+    assert found.nonzero.float().median() < (dense.perturbations.flatten(1).abs() > 1e-7).sum(1).float().median()
+
+
+def test_linear_solver_reaches_the_hyperplane_with_one_coordinate_when_unclipped():
+    normal = torch.tensor([0.1, -0.8, 0.3, 0.5])
+    x = torch.zeros(4)
+    boundary_point = 0.4 * normal
+    moved = linear_solver(x, normal, boundary_point, (-10.0, 10.0))
+    assert int((moved != 0).sum()) == 1 and moved[1] != 0
+    assert float(normal @ (moved - boundary_point)) == pytest.approx(1e-3, abs=1e-6)
+    clipped = linear_solver(x, normal, boundary_point, (-0.1, 0.1))
+    assert clipped.abs().max() <= 0.1 and int((clipped != 0).sum()) >= 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "error", "match"),
+    [
+        ("nope", {}, ValueError, "`kind` must be one of"),
+        ("dct", {"bandwidth": 2}, ValueError, r"unknown parameter\(s\) \['bandwidth'\]"),
+        ("dct", {"band": "top"}, ValueError, "`band` must be one of"),
+        ("dct", {"band": 9}, ValueError, "`band` index must be in"),
+        ("dct", {"method": "noise"}, ValueError, "`method` must be one of"),
+        ("dct", {"block": 0}, ValueError, "`block` must be >= 1"),
+        ("curvature", {"index": 5, "k": 5}, ValueError, "`index` must be < `k`"),
+        ("curvature", {"which": "largest"}, ValueError, "`which` must be one of"),
+        ("curvature", {"mode": "exact"}, ValueError, "use mode='finite_difference'"),
+        ("image", {}, ValueError, "`other` is required"),
+        ("image", {"other": torch.zeros(3, 8, 8)}, ValueError, "`other` must have shape"),
+        ("image", {"other": torch.full((1, 8, 8), 2.0)}, ValueError, "`other` must lie within"),
+        ("sparse", {"lam": 0.5}, ValueError, "`lam` must be a number >= 1"),
+        ("sparse", {"max_iter": 0}, ValueError, "`max_iter` must be >= 1"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(digits, kind, params, error, match):
+    clf, data = digits
+    with pytest.raises(error, match=match):
+        bw.directions.make(kind, clf, data.split("test")[0][0], **params)
+
+
+def test_dct_needs_image_inputs():
+    clf, _ = bw.zoo.load("moons-mlp", device="cpu")
+    with pytest.raises(ValueError, match="needs image inputs"):
+        bw.directions.make("dct", clf, np.zeros(2, dtype=np.float32))
