@@ -1,0 +1,92 @@
+"""binder/ agrees with pyproject.toml, scripts/setup.sh and the README's launch links (no Docker here to build it)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest itself depends on tomli before 3.11
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+BINDER = REPO / "binder"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def _project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
+def _binder_lines() -> list[str]:
+    lines = [line.split("#")[0].strip() for line in (BINDER / "requirements.txt").read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def _binder_requirements() -> dict[str, Requirement]:
+    requirements = [Requirement(line) for line in _binder_lines() if not line.startswith("-") and line != "."]
+    return {requirement.name.lower(): requirement for requirement in requirements}
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {Requirement(requirement).name.lower() for requirement in requirements}
+
+
+def test_binder_installs_the_kit_and_cpu_torch_first() -> None:
+    lines = _binder_lines()
+    assert lines[0] == f"--extra-index-url {CPU_INDEX}", "the CPU index must come first so pip never picks CUDA torch"
+    assert "." in lines, "binder/requirements.txt must install the repository itself (a `.` line)"
+    torch = _binder_requirements()["torch"]
+    (pin,) = torch.specifier
+    assert pin.operator == "==" and pin.version.endswith("+cpu"), f"torch must be pinned to a +cpu build; got {torch}"
+
+
+def test_binder_torch_is_the_version_setup_installs_and_satisfies_pyproject() -> None:
+    (pin,) = _binder_requirements()["torch"].specifier
+    setup_version = re.search(r'torch_version="([^"]+)"', (REPO / "scripts" / "setup.sh").read_text()).group(1)
+    assert Version(pin.version).public == setup_version
+    (torch_floor,) = [Requirement(r) for r in _project()["dependencies"] if Requirement(r).name == "torch"]
+    assert torch_floor.specifier.contains(Version(pin.version).public)
+
+
+def test_every_runtime_dependency_is_installed_by_binder() -> None:
+    """Each pyproject dependency is listed in binder/ with a compatible pin, or comes with the `.` line."""
+    listed = _binder_requirements()
+    for dependency in map(Requirement, _project()["dependencies"]):
+        name = dependency.name.lower()
+        if name in listed and listed[name].specifier:
+            (pin,) = listed[name].specifier
+            assert dependency.specifier.contains(Version(pin.version).public), (
+                f"binder pins {listed[name]}; pyproject says {dependency}"
+            )
+    assert "." in _binder_lines()  # installs every dependency not pinned above
+
+
+def test_binder_has_voila_as_the_browser_extra_asks() -> None:
+    browser_extra = {
+        Requirement(r).name.lower(): Requirement(r) for r in _project()["optional-dependencies"]["browser"]
+    }
+    assert _binder_requirements()["voila"].specifier == browser_extra["voila"].specifier
+
+
+def test_binder_python_satisfies_requires_python() -> None:
+    runtime = (BINDER / "runtime.txt").read_text().strip()
+    assert re.fullmatch(r"python-3\.\d+", runtime), f"runtime.txt must read python-3.X; got {runtime!r}"
+    assert SpecifierSet(_project()["requires-python"]).contains(runtime.removeprefix("python-") + ".0")
+
+
+def test_readme_launch_links_open_existing_notebooks_in_lab_and_voila() -> None:
+    readme = (REPO / "README.md").read_text()
+    links = re.findall(r"https://mybinder\.org/v2/gh/[^)\s]+", readme)
+    paths = [re.search(r"urlpath=([^&)\s]+)", link).group(1) for link in links]
+    assert any(path.startswith("lab/tree/") for path in paths), f"no JupyterLab link in {links}"
+    assert any(path.startswith("voila/render/") for path in paths), f"no Voila link in {links}"
+    for path in paths:
+        notebook = re.sub(r"^(lab/tree|voila/render)/", "", path)
+        assert (REPO / notebook).is_file(), f"the README links to {notebook}, which does not exist"

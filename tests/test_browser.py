@@ -1,0 +1,267 @@
+"""The quickstart notebook in a real browser: JupyterLab and Voila driven by headless Chromium.
+
+Each test starts its own server on 127.0.0.1 (free port, token), runs the notebook, waits for the
+SliceExplorer map, saves screenshots under ``test-output/`` and checks that the map holds several
+class colours, that a click on it changes the preview image and the probability chart, and that
+changing a direction dropdown redraws the map. Servers are stopped by their own process ids.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boundary_widgets.plotting.palette import rgb_table
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "1_quickstart.ipynb"
+OUTPUT = REPO / "test-output"
+CHROMIUM = shutil.which("chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Silences JupyterLab's "check for updates / fetch news" pop-up, which covers part of the page.
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"}}
+SERVER_START_S = 60
+NOTEBOOK_RUN_S = 180
+WIDGET_UPDATE_S = 60
+
+if CHROMIUM is None and not IN_CI:
+    pytest.skip(
+        "Debian `chromium` is not installed (apt-get install -y chromium); CI installs it", allow_module_level=True
+    )
+if not IN_CI:
+    pytest.importorskip("playwright.sync_api", reason="the `browser` extra (playwright) is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _script(name: str) -> str:
+    """The console script installed beside this interpreter, so the server uses the same environment."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    assert found, f"`{name}` is not installed in {sys.prefix}"
+    return found
+
+
+@contextmanager
+def _server(command: list[str], *, port: int, cwd: Path, env: dict[str, str], log: Path) -> Iterator[None]:
+    """Run ``command`` until the port accepts connections; stop that very process afterwards."""
+    with log.open("w") as log_file:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + SERVER_START_S
+            while True:
+                assert process.poll() is None, f"{command[0]} exited early:\n{log.read_text()}"
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{command[0]} did not listen in {SERVER_START_S} s"
+                    time.sleep(0.2)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A root dir holding a copy of the notebook, plus isolated Jupyter config, settings and runtime dirs."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    for name in ("config", "data", "runtime", "settings", "app_settings", "workspaces", "browser"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "app_settings" / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
+    return tmp_path
+
+
+def _server_env(workdir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(workdir / "config"),
+        JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(workdir / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
+        PYTHONUNBUFFERED="1",
+        # The kernel imports this checkout's package even where it is not pip-installed.
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    return env
+
+
+@pytest.fixture
+def browser_page(workdir: Path):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "Debian `chromium` must be installed when CI is set"
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(workdir / "browser"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(WIDGET_UPDATE_S * 1000)
+            yield page
+        finally:
+            context.close()
+
+
+def _png_pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def _class_colour_fractions(png: bytes) -> np.ndarray:
+    """``(K,)`` fraction of the screenshot's pixels that show each class colour (within a small tolerance)."""
+    pixels = _png_pixels(png).reshape(-1, 3)
+    table = rgb_table(10).astype(np.int16)
+    distance = np.abs(pixels[:, None, :] - table[None, :, :]).max(axis=2)  # (pixels, K)
+    return (distance <= 12).mean(axis=0)
+
+
+def _wait_until_changed(locator, before: bytes, what: str) -> bytes:
+    """Screenshots of ``locator`` until it differs from ``before``; fails after WIDGET_UPDATE_S."""
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        after = locator.screenshot(animations="disabled")
+        if after != before:
+            return after
+    pytest.fail(f"{what} did not change within {WIDGET_UPDATE_S} s")
+
+
+def _exercise_slice_explorer(page, prefix: str) -> None:
+    """The checks shared by JupyterLab and Voila, on the last SliceExplorer of the page."""
+    OUTPUT.mkdir(exist_ok=True)
+    slice_map = page.locator(".bw-slice-map").last
+    preview = page.locator(".bw-preview").last
+    probabilities = page.locator(".bw-probabilities").last
+    slice_map.wait_for(state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+    slice_map.scroll_into_view_if_needed()
+
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while True:  # the map's PNG arrives after the figure itself is drawn
+        map_png = slice_map.screenshot(animations="disabled")
+        fractions = _class_colour_fractions(map_png)
+        if (fractions > 0.01).sum() >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    page.screenshot(path=str(OUTPUT / f"{prefix}-page.png"), full_page=True)
+    (OUTPUT / f"{prefix}-map.png").write_bytes(map_png)
+    assert (fractions > 0.01).sum() >= 2, f"the map shows fewer than 2 class colours: {fractions.round(3)}"
+
+    preview_before = preview.screenshot(animations="disabled")
+    probabilities_before = probabilities.screenshot(animations="disabled")
+    box = slice_map.bounding_box()
+    assert box is not None
+    # Off the centre (the image itself): a point a quarter of the way towards the top-right corner.
+    page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
+    _wait_until_changed(preview, preview_before, "the preview image after a click on the map")
+    _wait_until_changed(probabilities, probabilities_before, "the probability chart after a click on the map")
+    page.screenshot(path=str(OUTPUT / f"{prefix}-after-click.png"), full_page=True)
+
+    map_before = slice_map.screenshot(animations="disabled")
+    u_kind = page.locator(".bw-u-kind select").last
+    in_use = {u_kind.input_value(), page.locator(".bw-v-kind select").last.input_value()}
+    # A kind neither picker uses, so that u cannot coincide with v (two seed-0 random directions do).
+    options = [option for option in u_kind.locator("option").all_text_contents() if option not in in_use]
+    assert options, f"the direction dropdown offers no kind besides {sorted(in_use)}"
+    u_kind.select_option("dct" if "dct" in options else options[0])
+    _wait_until_changed(slice_map, map_before, "the map after a change of direction")
+    page.screenshot(path=str(OUTPUT / f"{prefix}-after-direction.png"), full_page=True)
+
+
+def _assert_no_error_outputs(page) -> None:
+    errors = page.locator(
+        '[data-mime-type="application/vnd.jupyter.error"], .jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
+    )
+    texts = [text[:500] for text in errors.all_inner_texts() if "Traceback" in text or "Error" in text]
+    assert not texts, f"the notebook printed errors: {texts}"
+
+
+# JavaScript on the page (JupyterLab exposes `window.jupyterapp` with expose_app_in_browser).
+_KERNEL_IDLE = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle';
+}"""
+_ALL_CELLS_RAN = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel.sessionContext.session.kernel;
+  const cells = panel.content.widgets.filter((cell) => cell.model.type === 'code');
+  return kernel.status === 'idle' && cells.every((cell) => cell.model.executionCount !== null);
+}"""
+
+
+def test_quickstart_in_jupyterlab(workdir: Path, browser_page) -> None:
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        _script("jupyter-lab"),
+        "--allow-root",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={workdir / 'root'}",
+        f"--LabApp.app_settings_dir={workdir / 'app_settings'}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    log = workdir / "jupyterlab.log"
+    with _server(command, port=port, cwd=workdir / "root", env=_server_env(workdir), log=log):
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
+        page.wait_for_function(_KERNEL_IDLE, timeout=SERVER_START_S * 1000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(_ALL_CELLS_RAN, timeout=NOTEBOOK_RUN_S * 1000, polling=500)
+        _assert_no_error_outputs(page)
+        _exercise_slice_explorer(page, "jupyterlab")
+
+
+def test_quickstart_in_voila(workdir: Path, browser_page) -> None:
+    port = _free_port()
+    command = [_script("voila"), NOTEBOOK.name, "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
+    log = workdir / "voila.log"
+    with _server(command, port=port, cwd=workdir / "root", env=_server_env(workdir), log=log):
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/", timeout=NOTEBOOK_RUN_S * 1000)
+        _exercise_slice_explorer(page, "voila")
+        _assert_no_error_outputs(page)
