@@ -45,6 +45,7 @@ _LAZY = {
     "plotting": "boundary_widgets.plotting",
     "plot_band_margins": "boundary_widgets.plotting",
     "plot_curvature_spectrum": "boundary_widgets.plotting",
+    "MarginExplorer": "boundary_widgets.widgets.margins",
     "widgets": "boundary_widgets.widgets",
     "SliceExplorer": "boundary_widgets.widgets",
     "PathExplorer": "boundary_widgets.widgets",

@@ -191,3 +191,28 @@ def test_plots_draw_the_results():
     np.testing.assert_allclose(display.ax_.lines[0].get_ydata(), spectrum.values)
     with pytest.raises(TypeError, match="`result`"):
         plot_band_margins(spectrum)
+
+
+def test_margin_explorer_shows_the_slice_along_the_clicked_band():
+    from boundary_widgets.widgets.margins import MarginExplorer
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3))
+    clf = bw.Classifier(net, input_shape=(1, 4, 4), bounds=(0.0, 1.0))
+    images = torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    explorer = MarginExplorer(clf, images, resolution=16, threaded=False)
+    result = explorer.result
+    assert result.margins.shape == (4, len(result.band_names))
+    assert len(explorer.dots.x) == int(result.converged.sum())
+    index = 1
+    image, band = (int(v) for v in explorer._points[index])
+    explorer.dots._handle_custom_msg({"event": "element_click", "data": {"index": index}}, [])
+    assert "error" not in explorer.status.value
+    plane = explorer.slice.plane
+    basis = result.bands[band].basis
+    for direction in (plane.u, plane.v):  # both directions lie in the clicked band
+        flat = direction.reshape(-1)
+        torch.testing.assert_close(basis @ (basis.T @ flat), flat, atol=1e-5, rtol=0)
+    torch.testing.assert_close(plane.origin, images[image])
+    with pytest.raises(ValueError, match="`result`"):
+        MarginExplorer(clf, images[:2], result=result, threaded=False)
