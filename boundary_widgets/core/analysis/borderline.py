@@ -82,7 +82,7 @@ def borderline_samples(
             break
         rows = np.flatnonzero(active)
         middle = (low[rows] + high[rows]) / 2
-        points = batch[rows].double() + torch.from_numpy(middle).reshape(-1, *[1] * batch.ndim)[:, 0] * delta[rows]
+        points = batch[rows].double() + torch.from_numpy(middle).reshape(-1, *[1] * (batch.ndim - 1)) * delta[rows]
         probabilities = clf.probabilities(points.float()).double().cpu().numpy()
         label = probabilities.argmax(1)
         fraction[rows], p_s[rows], p_t[rows] = middle, probabilities[:, source], probabilities[:, target]
