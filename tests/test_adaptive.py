@@ -185,6 +185,7 @@ def test_cache_is_bounded_in_bytes(linear_clf):
     plane = linear_plane()
     made = [bw.compute_slice(linear_clf, plane, extent=3.0, resolution=r, cache=False) for r in (30, 31, 32)]
     size = sum(made[0].__dict__[k].nbytes for k in ("labels", "confidence", "margin", "evaluated", "alphas", "betas"))
+    size += 3 * plane.origin.numel() * 4
     cache = slices_module._SliceCache(max_bytes=int(2.6 * size))
     for n, sl in enumerate(made):
         cache.put(("key", n), linear_clf, sl)

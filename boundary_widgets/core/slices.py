@@ -12,7 +12,6 @@ from typing import Literal, Protocol
 
 import numpy as np
 import torch
-from scipy import sparse
 
 from ._checks import check_choice, check_positive_int
 from .classifier import Classifier
@@ -282,22 +281,25 @@ def _coarse_step(ra: int, rb: int) -> int:
     return step
 
 
-def _linear_weights(source: np.ndarray, targets: np.ndarray) -> sparse.csr_matrix:
-    """Sparse ``(len(targets), len(source))`` matrix of 1-D linear interpolation between sorted indices."""
+def _linear_weights(source: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For 1-D linear interpolation between sorted indices: each target's left source node ``k`` and weight ``t``."""
     k = np.clip(np.searchsorted(source, targets, side="right") - 1, 0, source.size - 2)
-    t = (targets - source[k]) / (source[k + 1] - source[k])
-    rows = np.r_[np.arange(targets.size), np.arange(targets.size)]
-    return sparse.csr_matrix((np.r_[1 - t, t], (rows, np.r_[k, k + 1])), shape=(targets.size, source.size))
+    return k, (targets - source[k]) / (source[k + 1] - source[k])
 
 
 def _nearest(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    k = np.clip(np.searchsorted(source, targets, side="right") - 1, 0, source.size - 2)
-    return np.where(targets - source[k] <= source[k + 1] - targets, k, k + 1)
+    k, t = _linear_weights(source, targets)
+    return np.where(t <= 0.5, k, k + 1)
 
 
-def _bilinear(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, to_rows: np.ndarray, to_cols: np.ndarray):
-    by_rows = _linear_weights(rows, to_rows) @ values.astype(np.float64)
-    return np.asarray(_linear_weights(cols, to_cols) @ by_rows.T).T.astype(np.float32)
+def _bilinear(
+    values: np.ndarray, rows: np.ndarray, cols: np.ndarray, to_rows: np.ndarray, to_cols: np.ndarray
+) -> np.ndarray:
+    """``values`` sampled at ``(rows, cols)`` interpolated to ``(to_rows, to_cols)``, one axis after the other."""
+    k, t = _linear_weights(rows, to_rows)
+    by_rows = values[k] * (1 - t[:, None]) + values[k + 1] * t[:, None]
+    k, t = _linear_weights(cols, to_cols)
+    return (by_rows[:, k] * (1 - t) + by_rows[:, k + 1] * t).astype(np.float32)
 
 
 def _covering_cells(cell_edges: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -453,7 +455,8 @@ class _SliceCache:
 
     def put(self, key: tuple, clf: Classifier, sl: PlaneSlice) -> None:
         arrays = (sl.labels, sl.confidence, sl.margin, sl.evaluated, sl.alphas, sl.betas)
-        size = sum(a.nbytes for a in arrays)
+        planes = (sl.plane.origin, sl.plane.u, sl.plane.v)
+        size = sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in planes)
         if size > self.max_bytes:
             return
         for array in arrays:
