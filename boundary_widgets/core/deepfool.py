@@ -42,16 +42,28 @@ def check_subspace(subspace: object, dim: int) -> torch.Tensor:
     return basis
 
 
+# Memory for one chunk of replicated inputs in `_batched_gradients` (forward activations and their gradients).
+_REPLICA_BYTES = 512 * 2**20
+
+
 def _batched_gradients(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits ``(n, C)`` at ``x`` and gradients ``(n, K, d)`` of ``f[classes[:, k]]`` for each column k."""
-    x = x.detach().requires_grad_(True)
-    logits = clf.forward(x)
-    picked = logits.gather(1, classes)
-    grads = [
-        torch.autograd.grad(picked[:, k].sum(), x, retain_graph=k + 1 < classes.shape[1])[0].flatten(1)
-        for k in range(classes.shape[1])
-    ]
-    return logits.detach(), torch.stack(grads, dim=1)
+    """Logits ``(n, C)`` at ``x`` and gradients ``(n, K, d)`` of ``f[classes[:, k]]`` for each column k.
+
+    Each image is repeated once per class so that a single backward pass yields all K gradients:
+    K separate backward passes cost several times more for the small models this kit targets.
+    Chunked so that the replicas stay within ``_REPLICA_BYTES``.
+    """
+    n, k = classes.shape
+    per_chunk = max(1, _REPLICA_BYTES // (2 * k * clf.bytes_per_sample()))
+    logits_out, grads_out = [], []
+    for rows in torch.arange(n, device=x.device).split(per_chunk):
+        replicas = x[rows].detach().repeat_interleave(k, dim=0).requires_grad_(True)
+        logits = clf.forward(replicas)
+        picked = logits.gather(1, classes[rows].reshape(-1, 1)).sum()
+        (grads,) = torch.autograd.grad(picked, replicas)
+        logits_out.append(logits[::k].detach())
+        grads_out.append(grads.reshape(rows.numel(), k, -1))
+    return torch.cat(logits_out), torch.cat(grads_out)
 
 
 def deepfool(
