@@ -209,6 +209,7 @@ class _SliceRequest:
     memory_budget: int
     precision: str
     cancel: CancelEvent | None
+    progressive: bool  # whether intermediate frames are wanted (built only then)
 
     def evaluate(self, alphas: np.ndarray, betas: np.ndarray) -> PointEvaluation:
         return evaluate_plane_points(
@@ -297,9 +298,11 @@ def _bilinear(
 ) -> np.ndarray:
     """``values`` sampled at ``(rows, cols)`` interpolated to ``(to_rows, to_cols)``, one axis after the other."""
     k, t = _linear_weights(rows, to_rows)
-    by_rows = values[k] * (1 - t[:, None]) + values[k + 1] * t[:, None]
+    t = t.astype(np.float32)[:, None]
+    by_rows = values[k] * (1 - t) + values[k + 1] * t
     k, t = _linear_weights(cols, to_cols)
-    return (by_rows[:, k] * (1 - t) + by_rows[:, k + 1] * t).astype(np.float32)
+    t = t.astype(np.float32)
+    return by_rows[:, k] * (1 - t) + by_rows[:, k + 1] * t
 
 
 def _covering_cells(cell_edges: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -361,6 +364,10 @@ class _Lattice:
 
     def frame(self, request: _SliceRequest, n_clipped: int, *, is_final: bool) -> PlaneSlice:
         all_rows, all_cols = np.arange(request.betas.size), np.arange(request.alphas.size)
+        if self.rows.size == all_rows.size and self.cols.size == all_cols.size:  # the full grid: nothing to fill
+            return request.make_slice(
+                self.labels, self.confidence, self.margin, self.evaluated, n_clipped=n_clipped, is_final=is_final
+            )
         evaluated = np.zeros((all_rows.size, all_cols.size), dtype=bool)
         evaluated[np.ix_(self.rows, self.cols)] = self.evaluated
         return request.make_slice(
@@ -405,7 +412,8 @@ def _adaptive_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
     )
     n_clipped = result.n_clipped
     slope = lattice.margin_slope(alphas, betas)
-    yield lattice.frame(request, n_clipped, is_final=step == 1)
+    if request.progressive or step == 1:
+        yield lattice.frame(request, n_clipped, is_final=step == 1)
     while step > 1:
         refine = lattice.cells_to_refine(alphas, betas, slope)
         step //= 2
@@ -426,7 +434,8 @@ def _adaptive_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
         n_clipped += result.n_clipped
         lattice = finer
         slope = max(slope, lattice.margin_slope(alphas, betas))
-        yield lattice.frame(request, n_clipped, is_final=step == 1)
+        if request.progressive or step == 1:
+            yield lattice.frame(request, n_clipped, is_final=step == 1)
 
 
 SLICE_METHODS: dict[str, Callable[[_SliceRequest], Iterator[PlaneSlice]]] = {
@@ -529,6 +538,34 @@ def iter_slice(
     ``cache=True`` a cached result is yielded alone; a finished result is cached, a cancelled or
     abandoned one is not. Raises :class:`SliceCancelled` from ``next`` once ``cancel.is_set()``.
     """
+    return _start_frames(
+        clf,
+        plane,
+        extent=extent,
+        resolution=resolution,
+        method=method,
+        clip=clip,
+        memory_budget=memory_budget,
+        precision=precision,
+        cancel=cancel,
+        cache=cache,
+    )
+
+
+def _start_frames(
+    clf: Classifier,
+    plane: Plane,
+    *,
+    extent: Extent,
+    resolution: Resolution = 128,
+    method: Literal["adaptive", "dense"] = DEFAULT_METHOD,
+    clip: bool = False,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    precision: str = "float32",
+    cancel: CancelEvent | None = None,
+    cache: bool = True,
+    progressive: bool = True,
+) -> Iterator[PlaneSlice]:
     check_slice_arguments(clf, plane)
     check_choice(method, "method", tuple(SLICE_METHODS))
     if not isinstance(clip, bool | np.bool_):
@@ -541,7 +578,17 @@ def iter_slice(
         raise TypeError(f"`cache` must be a bool; got {type(cache).__name__}.")
     alphas, betas = grid_axes(extent, resolution)
     request = _SliceRequest(
-        clf, plane, alphas, betas, normalize_extent(extent), method, bool(clip), memory_budget, precision, cancel
+        clf,
+        plane,
+        alphas,
+        betas,
+        normalize_extent(extent),
+        method,
+        bool(clip),
+        memory_budget,
+        precision,
+        cancel,
+        progressive,
     )
     return _frames(request, _cache_key(request) if cache else None)
 
@@ -604,7 +651,7 @@ def compute_slice(
     """
     if on_frame is not None and not callable(on_frame):
         raise TypeError(f"`on_frame` must be callable or None; got {type(on_frame).__name__}.")
-    frames = iter_slice(
+    frames = _start_frames(
         clf,
         plane,
         extent=extent,
@@ -615,6 +662,7 @@ def compute_slice(
         precision=precision,
         cancel=cancel,
         cache=cache,
+        progressive=on_frame is not None,
     )
     for frame in frames:
         if on_frame is not None:
