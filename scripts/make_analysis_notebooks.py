@@ -199,6 +199,8 @@ def main() -> None:
     folder = Path(__file__).resolve().parent.parent / "notebooks"
     for name, cells in NOTEBOOKS.items():
         notebook = new_notebook(cells=cells)
+        for index, cell in enumerate(notebook.cells):
+            cell.id = f"{Path(name).stem.split('_', 1)[1]}-{index}"  # stable ids: regenerating changes nothing
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(notebook, folder / name)
         print("wrote", folder / name)
