@@ -5,6 +5,11 @@ normal ``n = ∇F(z)/‖∇F(z)‖``, the principal curvatures and directions ar
 ``P ∇²F(z) P / ‖∇F(z)‖`` with ``P = I − n nᵀ``. The eigenpairs come from Lanczos (scipy
 ``eigsh``) on a Hessian-vector-product operator; the Hessian itself is never formed.
 
+On piecewise-linear (ReLU) networks the finite-difference product is not exactly linear in
+``v`` (activation patterns change within the step ``h``), so the values depend somewhat on the
+Lanczos start vector (``seed``) and ``tol``: read them as estimates of the curved directions, as
+the authors did. Exact mode on smooth models is a true linear operator and converges tightly.
+
 Sign: ``F`` grows toward the original class, so a negative curvature along ``v`` means the
 boundary bends around ``x`` (the original region is locally convex in the plane of ``n, v``).
 """
