@@ -21,10 +21,14 @@ from .core.slices import DEFAULT_METHOD, SLICE_METHODS
 from .plotting import plot_slice
 
 # (u, v) pairs drawn by `demo`: each a (kind, params) of the direction registry.
+# Image parameters (`other=`) may be given as a test-sample index of the model's dataset.
 DEMO_PLANES: list[tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = [
     (("adversarial", {}), ("random", {"seed": 1})),
     (("adversarial", {"method": "gradient"}), ("random", {"seed": 2})),
-    (("random", {"seed": 0}), ("random", {"seed": 1})),
+    (("adversarial", {}), ("curvature", {"index": 0})),
+    (("dct", {"band": "low"}), ("dct", {"band": "high"})),
+    (("sparse", {}), ("random", {"seed": 0})),
+    (("image", {"other": 201}), ("image", {"other": 158})),
 ]
 
 
@@ -41,6 +45,20 @@ def parse_direction(text: str) -> tuple[str, dict[str, Any]]:
         except (ValueError, SyntaxError):
             params[name.strip()] = value.strip()
     return kind.strip(), params
+
+
+def _with_images(kind: str, params: dict[str, Any], images: Any) -> dict[str, Any]:
+    """``params`` with each image-typed parameter given as an int replaced by that test sample."""
+    image_params = {p.name for p in directions.get(kind).parameters if p.type == "image"}
+    resolved = dict(params)
+    for name in image_params & set(params):
+        if isinstance(params[name], int):
+            if not 0 <= params[name] < len(images):
+                raise SystemExit(
+                    f"error: `{name}` must be a test sample index in [0, {len(images)}); got {params[name]}."
+                )
+            resolved[name] = images[params[name]]
+    return resolved
 
 
 def _label(kind: str, params: dict[str, Any]) -> str:
@@ -67,8 +85,8 @@ def render_figure(
     rows = math.ceil(len(planes) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 4.0 * rows), squeeze=False)
     for ax, ((u_kind, u_params), (v_kind, v_params)) in zip(axes.flat, planes, strict=False):
-        u = directions.make(u_kind, clf, x, **u_params)
-        v = directions.make(v_kind, clf, x, **v_params)
+        u = directions.make(u_kind, clf, x, **_with_images(u_kind, u_params, images))
+        v = directions.make(v_kind, clf, x, **_with_images(v_kind, v_params, images))
         sl = compute_slice(clf, Plane.through(x, u, v), extent=extent, resolution=resolution, method=method)
         plot_slice(sl, ax=ax, title=f"u: {_label(u_kind, u_params)}\nv: {_label(v_kind, v_params)}", legend=True)
     for ax in axes.flat[len(planes) :]:
