@@ -205,7 +205,14 @@ def _exercise_slice_explorer(page, prefix: str) -> None:
     options = [option for option in u_kind.locator("option").all_text_contents() if option not in in_use]
     assert options, f"the direction dropdown offers no kind besides {sorted(in_use)}"
     u_kind.select_option("dct" if "dct" in options else options[0])
-    _wait_until_changed(slice_map, map_before, "the map after a change of direction")
+    # The regions themselves must be redrawn, not only the boundary lines and markers over them.
+    before_fractions = _class_colour_fractions(map_before)
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while np.abs(_class_colour_fractions(slice_map.screenshot(animations="disabled")) - before_fractions).sum() < 0.02:
+        assert time.monotonic() < deadline, (
+            f"the map's regions did not change within {WIDGET_UPDATE_S} s of a new direction"
+        )
+        time.sleep(0.3)
     page.screenshot(path=str(OUTPUT / f"{prefix}-after-direction.png"), full_page=True)
 
 
