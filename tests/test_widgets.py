@@ -87,7 +87,10 @@ def test_each_setting_changes_the_slice(explorer, digits):
 
 def test_direction_controls_change_the_plane(explorer):
     old = explorer.slice
+    old_picture = explorer.map_view.image.image
     explorer.v_picker.controls["seed"].value = 5
+    # bqplot's Image mark redraws in the browser only when its `image` widget is replaced.
+    assert explorer.map_view.image.image is not old_picture
     assert not torch.allclose(explorer.slice.plane.v, old.plane.v)
     assert not np.array_equal(explorer.slice.margin, old.margin)
     np.testing.assert_array_equal(decode(explorer.map_view.png.value), slice_rgb(explorer.slice)[::-1])
@@ -266,7 +269,7 @@ def test_path_explorer_draws_path_profile_and_plane(path_explorer):
     np.testing.assert_allclose(explorer.line_probability.y, line.probabilities[:, label], rtol=1e-6)
     np.testing.assert_allclose(explorer.path_probability.x, path.positions / path.length)
     np.testing.assert_allclose(explorer.path_probability.y, path.confidences, rtol=1e-6)
-    strip = decode(explorer.line_strip_png.value)
+    strip = decode(explorer.line_strip.image.value)
     np.testing.assert_array_equal(strip[0], np.repeat(bw.plotting.rgb_table(10)[[label]], strip.shape[1], axis=0))
     assert explorer.slice.plane.fingerprint() == path.plane().fingerprint()
     np.testing.assert_allclose(explorer.map_view.overlays[0].x, path.plane_coordinates()[:, 0], atol=1e-6)

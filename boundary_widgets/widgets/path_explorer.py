@@ -16,7 +16,7 @@ from ..core.paths import ConnectingPath, LineProfile, find_path, line_profile
 from ..core.slices import SLICE_METHODS
 from ..plotting.palette import rgb_table
 from .slice_explorer import PointSelection, default_method
-from .views import PointView, SliceMapView, encode_png
+from .views import PointView, SliceMapView, encode_png, show_png
 from .worker import Job, Worker
 
 _STRIP_SAMPLES = 256
@@ -132,10 +132,8 @@ class PathExplorer:
         self.t_scale = bq.LinearScale(min=0.0, max=1.0)
         self.p_scale = bq.LinearScale(min=-0.55, max=1.02)
         scales = {"x": self.t_scale, "y": self.p_scale}
-        self.path_strip_png = widgets.Image(format="png")
-        self.line_strip_png = widgets.Image(format="png")
-        self.path_strip = bq.Image(image=self.path_strip_png, scales=scales, x=[0.0, 1.0], y=[-0.25, -0.05])
-        self.line_strip = bq.Image(image=self.line_strip_png, scales=scales, x=[0.0, 1.0], y=[-0.5, -0.3])
+        self.path_strip = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[0.0, 1.0], y=[-0.25, -0.05])
+        self.line_strip = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[0.0, 1.0], y=[-0.5, -0.3])
         # Two marks: the path's checked points and the line's samples do not share abscissas.
         self.path_probability = bq.Lines(
             x=[], y=[], scales=scales, colors=["black"], labels=["path"], display_legend=True
@@ -273,14 +271,14 @@ class PathExplorer:
         label = int(line.labels[0])
         fractions = np.linspace(0.0, 1.0, _STRIP_SAMPLES)
         line_strip = line.labels[np.round(fractions * (line.t.size - 1)).astype(int)]
-        self.line_strip_png.value = encode_png(line_strip[None, :], palette=table)
+        show_png(self.line_strip, encode_png(line_strip[None, :], palette=table))
         if path is None:
-            self.path_strip_png.value = encode_png(
-                np.full((1, _STRIP_SAMPLES), 0, np.uint8), palette=np.full((1, 3), 255)
+            show_png(
+                self.path_strip, encode_png(np.full((1, _STRIP_SAMPLES), 0, np.uint8), palette=np.full((1, 3), 255))
             )
             path_x, path_y = np.empty(0), np.empty(0)
         else:
-            self.path_strip_png.value = encode_png(path_labels_on_grid(path, fractions)[None, :], palette=table)
+            show_png(self.path_strip, encode_png(path_labels_on_grid(path, fractions)[None, :], palette=table))
             path_x, path_y = path.positions / max(path.length, 1e-12), path.confidences
         with self.path_probability.hold_sync(), self.line_probability.hold_sync():
             self.path_probability.x, self.path_probability.y = path_x, np.asarray(path_y, dtype=float)

@@ -31,6 +31,18 @@ def encode_png(pixels: np.ndarray, *, palette: np.ndarray | None = None) -> byte
     return buffer.getvalue()
 
 
+def show_png(mark: bq.Image, png: bytes) -> None:
+    """Give ``mark`` a new PNG picture.
+
+    bqplot 0.13's ``Image`` mark redraws only when its ``image`` trait is replaced, never when the
+    ``ipywidgets.Image`` it holds changes value (seen in JupyterLab and Voila), so each picture is a
+    new widget and the old one is closed.
+    """
+    previous = mark.image
+    mark.image = widgets.Image(format="png", value=png)
+    previous.close()
+
+
 def slice_png(sl: PlaneSlice, *, shading: str) -> bytes:
     """The pixels of :func:`slice_rgb` as a PNG with beta growing upward (PNG row 0 is the top).
 
@@ -88,8 +100,7 @@ class SliceMapView:
         self.x_scale = bq.LinearScale(min=-1.0, max=1.0)
         self.y_scale = bq.LinearScale(min=-1.0, max=1.0)
         scales = {"x": self.x_scale, "y": self.y_scale}
-        self.png = widgets.Image(format="png")
-        self.image = bq.Image(image=self.png, scales=scales, x=[-1.0, 1.0], y=[-1.0, 1.0])
+        self.image = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[-1.0, 1.0], y=[-1.0, 1.0])
         self.boundaries = bq.Lines(x=[], y=[], scales=scales, colors=["black"], stroke_width=1.2)
         self.anchors = bq.Scatter(
             x=[0.0],
@@ -134,8 +145,8 @@ class SliceMapView:
         (a0, a1), (b0, b1) = (sl.alphas[0], sl.alphas[-1]), (sl.betas[0], sl.betas[-1])
         names = list(anchors)
         points = np.array([anchors[name] for name in names], dtype=float).reshape(-1, 2)
-        with self.png.hold_sync(), self.image.hold_sync(), self.boundaries.hold_sync(), self.anchors.hold_sync():
-            self.png.value = png
+        with self.image.hold_sync(), self.boundaries.hold_sync(), self.anchors.hold_sync():
+            show_png(self.image, png)
             self.image.x = [a0, a1]
             self.image.y = [b0, b1]
             self.x_scale.min, self.x_scale.max = float(a0), float(a1)
@@ -146,6 +157,11 @@ class SliceMapView:
             self.anchors.y = points[:, 1]
             self.anchors.names = names
         self.legend.value = legend_html(self.class_names, sl.classes_present)
+
+    @property
+    def png(self) -> widgets.Image:
+        """The picture the map shows now."""
+        return self.image.image
 
     def mark_click(self, point: tuple[float, float] | None) -> None:
         with self.click_marker.hold_sync():
