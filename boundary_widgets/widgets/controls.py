@@ -98,11 +98,13 @@ class DirectionPicker:
         self._on_change = on_change
         self._muted = False
         self.kind_dropdown = widgets.Dropdown(
-            options=list(directions.available()), value=kind, description=label, layout={"width": "220px"}
+            options=list(directions.available()), value=kind, description=label, layout={"width": "190px"}
         )
         if css_class:
             self.kind_dropdown.add_class(css_class)
-        self.redraw_button = widgets.Button(description="re-draw seed", icon="refresh", layout={"width": "130px"})
+        self.redraw_button = widgets.Button(
+            description="new seed", icon="refresh", tooltip="re-draw the seed", layout={"width": "100px"}
+        )
         self.redraw_button.on_click(lambda _: self.redraw_seed())
         self.params_box = widgets.VBox()
         self.controls: dict[str, widgets.Widget] = {}

@@ -182,11 +182,13 @@ class SliceExplorer:
                 self.boundaries_checkbox,
                 self.clip_checkbox,
             ],
-            layout={"width": "360px"},
+            layout={"width": "330px"},
         )
         self.ui = widgets.VBox(
             [
-                widgets.HBox([controls, self.map_view.ui, self.point_view.ui]),
+                widgets.HBox(
+                    [controls, self.map_view.ui, self.point_view.ui], layout=widgets.Layout(flex_flow="row wrap")
+                ),
                 widgets.HBox([self.progress, self.status]),
             ]
         )

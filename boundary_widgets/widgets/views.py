@@ -81,7 +81,7 @@ def legend_html(class_names: Sequence[str], present: Sequence[int]) -> str:
         f'border:1px solid #333;vertical-align:middle"></span> {html.escape(class_names[k])}</span>'
         for k in present
     )
-    return f'<div class="bw-legend" style="max-width:420px"><b>classes:</b> {items}</div>'
+    return f'<div class="bw-legend" style="max-width:380px"><b>classes:</b> {items}</div>'
 
 
 class SliceMapView:
@@ -125,7 +125,8 @@ class SliceMapView:
             axes=axes,
             animation_duration=0,
             fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 10},
-            layout=widgets.Layout(width="440px", height="440px"),
+            # Fixed size: a narrow notebook must wrap the panels, not squeeze the map under its neighbours.
+            layout=widgets.Layout(width="380px", height="380px", min_width="380px", flex="0 0 auto"),
         )
         self.figure.add_class("bw-slice-map")
         self.legend = widgets.HTML()
@@ -195,11 +196,11 @@ class PointView:
             ],
             animation_duration=0,
             fig_margin={"top": 10, "bottom": 45, "left": 50, "right": 10},
-            layout=widgets.Layout(width="320px", height="220px"),
+            layout=widgets.Layout(width="220px", height="200px"),
         )
         self.chart.add_class("bw-probabilities")
         self.caption = widgets.HTML("<i>click the map to inspect a point</i>")
-        self.ui = widgets.VBox([self.picture, self.caption, self.chart])
+        self.ui = widgets.VBox([self.picture, self.caption, self.chart], layout=widgets.Layout(width="230px"))
 
     def show(self, x: torch.Tensor, probabilities: np.ndarray, bounds: tuple[float, float], caption: str) -> None:
         pixels = input_picture(x, bounds)
