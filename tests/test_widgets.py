@@ -316,3 +316,15 @@ def test_path_error_shows_and_recovers(digits, same_class_pair):
     assert "→" in explorer.profile_caption.value
     explorer.set_endpoints(*same_class_pair)
     assert explorer.error is None and explorer.path.valid
+
+
+def test_u_and_v_of_one_kind_start_on_different_directions(digits):
+    clf, data = digits
+    explorer = SliceExplorer(clf, data.images[0], u="random", v="random", resolution=16, threaded=False)
+    assert explorer.error is None
+    assert explorer.state["u"]["params"]["seed"] != explorer.state["v"]["params"]["seed"]
+    explorer.u_picker.kind_dropdown.value = "dct"
+    explorer.v_picker.kind_dropdown.value = "dct"
+    explorer.u_picker.controls["method"].value = "random"
+    explorer.v_picker.controls["method"].value = "random"
+    assert explorer.error is None

@@ -180,7 +180,7 @@ def principal_curvatures(
             raise
         raise ValueError(
             f"the boundary Hessian is zero at this point in `mode` {mode!r} (a piecewise-linear model such as a "
-            "ReLU network); use mode='finite_difference'."
+            "ReLU network)" + ("; use mode='finite_difference'." if mode == "exact" else "; try another `step`.")
         ) from error
     order = {
         "magnitude": np.argsort(-np.abs(values)),

@@ -91,8 +91,11 @@ class DirectionPicker:
         images: Any = None,
         on_change: Callable[[], None] | None = None,
         css_class: str | None = None,
+        seed_offset: int = 0,
     ) -> None:
         self.label = label
+        # Added to every default seed, so that two pickers of one kind start on different directions.
+        self.seed_offset = seed_offset
         self.class_names = tuple(class_names)
         self.images = images
         self._on_change = on_change
@@ -123,6 +126,8 @@ class DirectionPicker:
             for p in spec.parameters
             if p.type not in _UNSUPPORTED_TYPES and not (p.type == "image" and self.images is None)
         }
+        if "seed" in self.controls:
+            self.controls["seed"].value += self.seed_offset
         for control in self.controls.values():
             control.observe(self._param_changed, names="value")
         self.params_box.children = list(self.controls.values())

@@ -118,7 +118,13 @@ class SliceExplorer:
             "u", kind=u, class_names=clf.class_names, images=images, on_change=self.refresh, css_class="bw-u-kind"
         )
         self.v_picker = DirectionPicker(
-            "v", kind=v, class_names=clf.class_names, images=images, on_change=self.refresh, css_class="bw-v-kind"
+            "v",
+            kind=v,
+            class_names=clf.class_names,
+            images=images,
+            on_change=self.refresh,
+            css_class="bw-v-kind",
+            seed_offset=1,
         )
         self.u_picker.set_value({"kind": u, "params": u_params or {}}, notify=False)
         self.v_picker.set_value({"kind": v, "params": v_params or {}}, notify=False)
