@@ -59,7 +59,9 @@ def test_ring_path_found_and_stays_in_class_at_10x_density(ring):
 
     path = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16)
     assert path.valid and path.reason is None
-    assert path.n_anchors >= 1 and path.anchors.shape == (path.n_anchors + 2, 4)
+    # Measured: one anchor pushed to radius 1.31 suffices (DeepFool's point alone, on the boundary, needed 69).
+    assert 1 <= path.n_anchors <= 2 and path.depth <= 2
+    assert path.anchors.shape == (path.n_anchors + 2, 4)
     torch.testing.assert_close(path.anchors[0], RING_A)
     torch.testing.assert_close(path.anchors[-1], RING_B)
     assert (recheck(ring, path, 160) == 0).all()
@@ -72,6 +74,26 @@ def test_ring_path_found_and_stays_in_class_at_10x_density(ring):
     assert (path.labels == 0).all() and path.positions[-1] == pytest.approx(path.length)
     np.testing.assert_allclose(path.confidences, path.probabilities[:, 0])
     assert path.line.n_changes == 2
+
+
+def test_anchors_pushed_into_the_class_need_far_fewer_levels(ring):
+    """DeepFool alone leaves each anchor on the boundary (margin ~0); the push puts it well inside."""
+    on_boundary = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16, push=0.0)
+    pushed = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16)
+    assert on_boundary.valid and pushed.valid
+    assert on_boundary.n_anchors > 30 and pushed.n_anchors <= 2
+    assert pushed.n_evaluated < on_boundary.n_evaluated / 5
+
+    def anchor_margins(path):
+        logits = ring.logits(path.anchors[1:-1])
+        return (logits[:, 0] - logits[:, 1]).numpy()
+
+    # The ring's margin is 4 * (0.25 - (r - 1.5)**2): 1 at its middle, 0 on its edges.
+    assert anchor_margins(on_boundary).min() < 0.05
+    assert anchor_margins(pushed).min() > 0.5
+    # A reach of a quarter segment gets to the middle of the ring: the largest margin on the way is taken.
+    deepest = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16, push=0.25)
+    assert deepest.valid and anchor_margins(deepest).min() > 0.99
 
 
 def test_straight_path_needs_no_anchor(ring):
@@ -150,6 +172,20 @@ def test_digits_paths_valid_and_batched_matches(digits):
         assert together.label == int(predicted[first[0] if i == 0 else second[0]])
 
 
+@pytest.mark.parametrize("b", [90, 94])
+def test_digits_leaving_pair_found_with_defaults(digits, b):
+    """Test images 41 and 90 / 94 (both "7"): the straight line leaves the class twice; the default path does not."""
+    clf, data = digits
+    images, _ = data.split("test")
+    path = bw.find_path(clf, images[41], images[b])
+    assert path.line.n_changes == 2 and path.label == 7
+    assert path.valid and 1 <= path.n_anchors <= 2
+    assert (clf.predict(path.points_at(np.linspace(0, path.length, 1025))) == 7).all()
+    assert (clf.probabilities(path.anchors[1:-1])[:, 7] > 0.9).all(), "anchors sit well inside the class"
+    assert path.anchors.min() >= clf.bounds[0] and path.anchors.max() <= clf.bounds[1]
+    assert path.length < 1.1 * path.straight_length
+
+
 def test_plane_through_path(ring):
     path = bw.find_path(ring, RING_A, RING_B)
     plane = path.plane()
@@ -184,6 +220,8 @@ def test_points_at_follow_the_polyline(ring):
         (lambda c: bw.find_path(c, RING_A, RING_B, samples_per_segment=1), ValueError, "`samples_per_segment` must be"),
         (lambda c: bw.find_path(c, RING_A, RING_B, max_depth=-1), ValueError, "`max_depth` must be >= 0"),
         (lambda c: bw.find_path(c, RING_A, RING_B, overshoot=-0.1), ValueError, "`overshoot`"),
+        (lambda c: bw.find_path(c, RING_A, RING_B, push=-1), ValueError, "`push` must be a number >= 0"),
+        (lambda c: bw.find_paths(c, RING_A[None], RING_B[None], push=True), ValueError, "`push`"),
         (lambda c: bw.find_path(c, RING_A, torch.zeros(3)), ValueError, "`x_b` must have shape"),
         (lambda c: bw.find_path(c, RING_A * 3, RING_B), ValueError, "`x_a` must lie within"),
         (lambda c: bw.find_path("model", RING_A, RING_B), TypeError, "`clf`"),
@@ -198,12 +236,14 @@ def test_bad_input_errors_name_the_argument(ring, call, error, match):
 
 
 def test_user_model_unchanged(digits):
+    trained, data = digits
     net = bw.zoo.get("digits-cnn").build()
+    # The trained weights: an untrained net may call every test image one class, leaving no pair of two classes.
+    net.load_state_dict(trained.net.state_dict())
     net.train()
     net.features[0].weight.requires_grad_(False)
     before = model_state(net)
     clf = bw.Classifier(net, input_shape=(1, 8, 8))
-    _, data = digits
     images = data.split("test")[0]
     labels = clf.predict(images[:40]).numpy()
     i, j = np.flatnonzero(labels == labels[0])[:2]

@@ -2,8 +2,9 @@
 
 A :class:`ConnectingPath` joins two same-class inputs by a polyline built by recursive
 bisection: every segment is checked by classifying points sampled densely along it; a segment
-that leaves the class is split at its midpoint, and a midpoint outside the class is pulled back
-in by a targeted DeepFool step. :func:`line_profile` shows what the straight line does instead.
+that leaves the class is split at its midpoint, a midpoint outside the class is pulled back in by
+a targeted DeepFool step, and the new anchor is then pushed deeper into the class along the
+gradient of its class margin. :func:`line_profile` shows what the straight line does instead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .deepfool import deepfool
 from .plane import Plane
 
 _BISECTION_STEPS = 30  # refines a class change on the straight line to 2**-30 of its length
+_PUSH_STEPS = 16  # points tried along the margin's gradient when an anchor is pushed into the class
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,12 +196,41 @@ def line_profile(clf: Classifier, x_a: object, x_b: object, *, n: int = 101) -> 
     return profile
 
 
-def _check_options(samples_per_segment: int, max_depth: int, overshoot: float, max_iter: int) -> None:
+def _check_options(samples_per_segment: int, max_depth: int, overshoot: float, max_iter: int, push: float) -> None:
     check_positive_int(samples_per_segment, "samples_per_segment", minimum=2)
     check_positive_int(max_depth, "max_depth", minimum=0)
     check_positive_int(max_iter, "max_iter")
-    if not (isinstance(overshoot, int | float) and not isinstance(overshoot, bool) and overshoot >= 0):
-        raise ValueError(f"`overshoot` must be a number >= 0; got {overshoot!r}.")
+    for value, name in ((overshoot, "overshoot"), (push, "push")):
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and value >= 0):
+            raise ValueError(f"`{name}` must be a number >= 0; got {value!r}.")
+
+
+def _class_margins(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """``(..., )`` logit of ``classes`` minus the largest other logit: > 0 exactly where the point is in the class."""
+    own = logits.gather(-1, classes[..., None])
+    others = logits.scatter(-1, classes[..., None], float("-inf"))
+    return own[..., 0] - others.amax(-1)
+
+
+def _push_into_class(clf: Classifier, points: torch.Tensor, classes: torch.Tensor, reach: torch.Tensor) -> torch.Tensor:
+    """Each of ``points`` ``(n, d)`` moved up to ``reach[i]`` (L2) along the gradient of its class margin, to the
+    point of largest margin among ``_PUSH_STEPS + 1`` evenly spaced ones (clipped to the bounds).
+
+    DeepFool stops just past the boundary, so its anchors sit where the class probability is about
+    one half and the segments through them keep leaving the class; an anchor deep in the class lets
+    them verify at shallow depth. The unmoved point is a candidate, so a point in the class stays in it.
+    """
+    shape = clf.input_shape
+    with clf.evaluating(), torch.enable_grad():
+        moving = points.detach().clone().requires_grad_(True)
+        margins = _class_margins(clf.forward(moving.reshape(-1, *shape)), classes)
+        (gradients,) = torch.autograd.grad(margins.sum(), moving)
+    directions = gradients / gradients.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    steps = torch.linspace(0.0, 1.0, _PUSH_STEPS + 1, device=points.device)[None, :, None]
+    candidates = (points[:, None] + steps * reach[:, None, None] * directions[:, None]).clamp(*clf.bounds)
+    logits = clf.logits(candidates.reshape(-1, *shape)).reshape(len(points), _PUSH_STEPS + 1, -1)
+    best = _class_margins(logits, classes[:, None].expand(-1, _PUSH_STEPS + 1)).argmax(1)
+    return candidates[torch.arange(len(points), device=points.device), best]
 
 
 def _find_paths(
@@ -211,6 +242,7 @@ def _find_paths(
     samples_per_segment: int,
     overshoot: float,
     max_iter: int,
+    push: float,
     names: tuple[str, str],
 ) -> list[ConnectingPath]:
     n_pairs = a.shape[0]
@@ -262,8 +294,11 @@ def _find_paths(
                 clf, middles.reshape(-1, *shape), target=k, clip=True, overshoot=overshoot, max_iter=max_iter
             )
             moved = middles + result.perturbations.reshape(len(group), -1).to(clf.device)
+            if push > 0:
+                reach = push * torch.stack([(s.end - s.start).norm() for _, s in group])
+                moved = _push_into_class(clf, moved, torch.full((len(group),), k, device=clf.device), reach)
             for (i, s), point, ok, steps in zip(group, moved, result.converged, result.iterations, strict=True):
-                evaluated[i] += int(steps) + 2
+                evaluated[i] += int(steps) + 2 + (_PUSH_STEPS + 2 if push > 0 else 0)
                 if bool(ok):
                     pulled[id(s)] = point
                 elif reasons[i] is None:
@@ -345,6 +380,7 @@ def find_path(
     samples_per_segment: int = 32,
     overshoot: float = 0.1,
     max_iter: int = 50,
+    push: float = 0.1,
 ) -> ConnectingPath:
     """A polyline from ``x_a`` to ``x_b`` that stays in their class, by recursive bisection.
 
@@ -352,11 +388,14 @@ def find_path(
     yet known to stay in the class (one batch per level). A failing segment is split at its
     midpoint; a midpoint outside the class is moved back into it by a targeted DeepFool
     (``overshoot``, ``max_iter``; clipped to the classifier's bounds, so the whole path stays in
-    them). After ``max_depth`` levels, or when a midpoint cannot be brought back, the path is
+    them), then pushed deeper into the class: along the gradient of its class margin (its class
+    logit minus the largest other), up to ``push`` times the failing segment's length, to the
+    point of largest margin on that stretch (``push=0`` keeps DeepFool's point, which sits on the
+    boundary). After ``max_depth`` levels, or when a midpoint cannot be brought back, the path is
     returned with ``valid=False`` and a ``reason``. ``x_a`` and ``x_b`` must have the same
     predicted class; for inputs of different classes see :func:`line_profile`.
     """
-    _check_options(samples_per_segment, max_depth, overshoot, max_iter)
+    _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, x_a, x_b, batched=False)
     return _find_paths(
         clf,
@@ -366,6 +405,7 @@ def find_path(
         samples_per_segment=samples_per_segment,
         overshoot=overshoot,
         max_iter=max_iter,
+        push=push,
         names=("x_a", "x_b"),
     )[0]
 
@@ -379,10 +419,11 @@ def find_paths(
     samples_per_segment: int = 32,
     overshoot: float = 0.1,
     max_iter: int = 50,
+    push: float = 0.1,
 ) -> list[ConnectingPath]:
     """:func:`find_path` for each pair ``(A[i], B[i])``, batched: each level checks the segments of all
     pairs in one batch and runs one DeepFool per class. ``A`` and ``B`` are ``(N, *input_shape)``."""
-    _check_options(samples_per_segment, max_depth, overshoot, max_iter)
+    _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, A, B, batched=True)
     return _find_paths(
         clf,
@@ -392,6 +433,7 @@ def find_paths(
         samples_per_segment=samples_per_segment,
         overshoot=overshoot,
         max_iter=max_iter,
+        push=push,
         names=("A", "B"),
     )
 
