@@ -9,7 +9,9 @@ Two sets of same-class pairs, drawn with a fixed seed from the test split:
   (overshoot 0.02) into a third class they share; both ends lie just inside that class, where
   the straight line between them most often leaves it.
 "Leaves" is judged by `line_profile` with 256 points, independently of find_path's own checks.
-One by one (`find_path`) and batched (`find_paths`) run on the same pairs, interleaved.
+One by one (`find_path`) and batched (`find_paths`) run on the same pairs, interleaved. The last
+column runs the perturbed pairs again with `push=0`: anchors left where DeepFool puts them, on the
+boundary (the behaviour before anchors were pushed into the class), for a side-by-side comparison.
 Target (issue 5): path success >= 95 % on the natural set.
 """
 
@@ -55,17 +57,17 @@ def perturbed_pairs(clf: bw.Classifier, images: torch.Tensor, n: int, rng: np.ra
     return A[keep], B[keep]
 
 
-def measure(clf: bw.Classifier, A: torch.Tensor, B: torch.Tensor) -> dict:
+def measure(clf: bw.Classifier, A: torch.Tensor, B: torch.Tensor, **options: float) -> dict:
     leaves = np.array([bw.line_profile(clf, a, b, n=256).n_changes > 0 for a, b in zip(A, B, strict=True)])
     single_paths, single_s, batched_s = [], 0.0, 0.0
     # Interleave: half the pairs one by one first, then the batch, then the other half.
     half = len(A) // 2
     for part in (slice(0, half), slice(half, len(A))):
         start = time.perf_counter()
-        single_paths += [bw.find_path(clf, a, b) for a, b in zip(A[part], B[part], strict=True)]
+        single_paths += [bw.find_path(clf, a, b, **options) for a, b in zip(A[part], B[part], strict=True)]
         single_s += time.perf_counter() - start
         start = time.perf_counter()
-        batched = bw.find_paths(clf, A[part], B[part])
+        batched = bw.find_paths(clf, A[part], B[part], **options)
         batched_s += time.perf_counter() - start
         assert [p.valid for p in batched] == [p.valid for p in single_paths[part]]
     valid = np.array([p.valid for p in single_paths])
@@ -101,17 +103,18 @@ def main() -> None:
         "perturbed": perturbed_pairs(clf, images, args.perturbed_pairs, rng),
     }
     results = {name: measure(clf, *pairs) for name, pairs in sets.items()}
-    print(f"digits-cnn, find_path defaults, seed {args.seed}")
-    print(f"{'':24}" + "".join(f"{name:>12}" for name in results))
+    results["perturbed push=0"] = measure(clf, *sets["perturbed"], push=0.0)
+    print(f"digits-cnn, find_path defaults (last column: push=0), seed {args.seed}")
+    print(f"{'':24}" + "".join(f"{name:>18}" for name in results))
     for key in next(iter(results.values())):
         cells = []
         for row in results.values():
             value = row[key]
             share = key.startswith(("leaves", "success"))
             if np.isnan(value):
-                cells.append(f"{'-':>12}")
+                cells.append(f"{'-':>18}")
             else:
-                cells.append(f"{value:>11.0%} " if share else f"{value:>12.3g}")
+                cells.append(f"{value:>17.0%} " if share else f"{value:>18.3g}")
         print(f"{key:24}" + "".join(cells))
     print(
         f"target: success >= 95 % on natural pairs -> {'met' if results['natural']['success'] >= 0.95 else 'NOT met'}"
