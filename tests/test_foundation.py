@@ -285,3 +285,17 @@ def test_cli_render_rejects_unknown_direction(tmp_path):
         text=True,
     )
     assert result.returncode != 0 and "`kind` must be one of" in result.stderr
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_half_precision_labels_equal_float32(digits, precision):
+    clf, data = digits
+    images = data.split("test")[0]
+    for i in range(3):
+        x = images[i]
+        u = bw.directions.make("adversarial", clf, x)
+        plane = bw.Plane.through(x, u, bw.directions.make("random", clf, x, seed=i))
+        exact = bw.compute_slice(clf, plane, extent=3.0, resolution=96, method="dense", cache=False)
+        half = bw.compute_slice(clf, plane, extent=3.0, resolution=96, method="dense", precision=precision, cache=False)
+        assert half.precision == precision
+        np.testing.assert_array_equal(half.labels, exact.labels)

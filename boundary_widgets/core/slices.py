@@ -118,6 +118,11 @@ class PointEvaluation:
     n_clipped: int
 
 
+# Margins within this share of the largest |logit| are re-checked in float32. Measured on the digits
+# models: bfloat16 moved margins by up to 1.2 % of the largest |logit|, float16 by 0.17 %; ×4 and ×6 safety.
+RECHECK_SHARE = {"bfloat16": 0.05, "float16": 0.01}
+
+
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     if precision == "float32":
         return contextlib.nullcontext()
@@ -125,7 +130,6 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 
 def _summarise(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    logits = logits.float()
     top2 = logits.topk(2, dim=1)
     confidence = torch.softmax(logits, dim=1).gather(1, top2.indices[:, :1])[:, 0]
     return top2.indices[:, 0], confidence, top2.values[:, 0] - top2.values[:, 1]
@@ -145,14 +149,13 @@ def evaluate_plane_points(
     clip: bool = False,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     precision: str = "float32",
-    recheck_margin: float = 0.1,
     cancel: CancelEvent | None = None,
 ) -> PointEvaluation:
     """Classify the plane's points ``(alphas[n], betas[n])``; images are built chunk by chunk on the device.
 
     A chunk holds at most ``memory_budget`` bytes of activations (on a CPU at most
-    ``CPU_CHUNK_BYTES``). Under half precision, points whose margin is below ``recheck_margin`` are
-    evaluated again in float32, so that near-ties take their float32 label. ``cancel`` is checked
+    ``CPU_CHUNK_BYTES``). Under half precision, points whose margin is below ``RECHECK_SHARE`` of
+    their largest |logit| are evaluated again in float32, so that near-ties take their float32 label. ``cancel`` is checked
     before every chunk.
     """
     check_choice(precision, "precision", PRECISIONS)
@@ -177,11 +180,12 @@ def evaluate_plane_points(
                 x = clipped
             x = x.reshape(-1, *clf.input_shape)
             with _autocast(device, precision):
-                lab, conf, marg = _summarise(clf.forward(x))
+                logits = clf.forward(x).float()
+            lab, conf, marg = _summarise(logits)
             if precision != "float32":
-                near_tie = marg < recheck_margin
+                near_tie = marg < RECHECK_SHARE[precision] * logits.abs().amax(dim=1)
                 if bool(near_tie.any()):
-                    lab[near_tie], conf[near_tie], marg[near_tie] = _summarise(clf.forward(x[near_tie]))
+                    lab[near_tie], conf[near_tie], marg[near_tie] = _summarise(clf.forward(x[near_tie]).float())
             labels.append(lab)
             confidence.append(conf)
             margin.append(marg)
