@@ -89,7 +89,7 @@ class Classifier:
         self.net = net if self.device == own_device else copy.deepcopy(net).to(self.device)
         self._lock = threading.RLock()
         self._depth = 0
-        self._saved_state: tuple[list[bool], list[bool]] | None = None
+        self._saved_state: tuple[list[nn.Module], list[nn.Parameter]] | None = None
         if self._mean is not None:
             self._mean = self._mean.to(self.device)
         if self._std is not None:
@@ -123,23 +123,25 @@ class Classifier:
         """
         with self._lock:
             if self._depth == 0:
-                modules = list(self.net.modules())
-                params = list(self.net.parameters())
-                self._saved_state = ([m.training for m in modules], [p.requires_grad for p in params])
-                self.net.eval()
-                for p in params:
-                    p.requires_grad_(False)
+                # Only what must change is touched (and restored): this runs once per forward chunk.
+                training = [m for m in self.net.modules() if m.training]
+                grad_params = [p for p in self.net.parameters() if p.requires_grad]
+                self._saved_state = (training, grad_params)
+                for module in training:
+                    module.training = False
+                for param in grad_params:
+                    param.requires_grad_(False)
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    training, grad_flags = self._saved_state
-                    for module, flag in zip(self.net.modules(), training, strict=True):
-                        module.training = flag
-                    for param, flag in zip(self.net.parameters(), grad_flags, strict=True):
-                        param.requires_grad_(flag)
+                    training, grad_params = self._saved_state
+                    for module in training:
+                        module.training = True
+                    for param in grad_params:
+                        param.requires_grad_(True)
                     self._saved_state = None
 
     def _select_logits(self, output: Any) -> torch.Tensor:

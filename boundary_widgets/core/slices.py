@@ -442,7 +442,8 @@ def _adaptive_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
         finer.store(todo, result)
         n_clipped += result.n_clipped
         lattice = finer
-        slope = max(slope, lattice.margin_slope(alphas, betas))
+        if step > 1:  # the slope only guides the next refinement
+            slope = max(slope, lattice.margin_slope(alphas, betas))
         if request.progressive or step == 1:
             yield lattice.frame(request, n_clipped, is_final=step == 1)
 
