@@ -1,7 +1,7 @@
 """SliceExplorer latency on digits-cnn (CPU): from a direction change to the map's image updated.
 
 A change of the v direction's seed (a new plane, so no cache can answer) is made as a user
-would make it, on a threaded explorer; the map's PNG trait is watched. "first" is the first
+would make it, on a threaded explorer; the map mark's picture is watched. "first" is the first
 picture shown, "final" the finished map. The adaptive method (the default) and dense
 evaluation run interleaved in the same process, so the ratio column is robust to the load of
 a shared machine. Targets: first frame <= 0.3 s, final 128² frame <= 1 s.
@@ -27,11 +27,12 @@ def measure(explorer: SliceExplorer, seed: int) -> tuple[float, float]:
     def record(_change: dict) -> None:
         updates.append(time.perf_counter())
 
-    explorer.map_view.png.observe(record, names="value")
+    # Each new picture is a new widget given to the Image mark (see widgets.views.show_png).
+    explorer.map_view.image.observe(record, names="image")
     started = time.perf_counter()
     explorer.v_picker.controls["seed"].value = seed
     explorer.wait()
-    explorer.map_view.png.unobserve(record, names="value")
+    explorer.map_view.image.unobserve(record, names="image")
     if explorer.error is not None:
         raise RuntimeError(explorer.error)
     return updates[0] - started, updates[-1] - started
