@@ -340,7 +340,7 @@ class _Lattice:
         return _Lattice(
             rows,
             cols,
-            self.labels[np.ix_(_nearest(self.rows, rows), _nearest(self.cols, cols))],
+            self.labels[_nearest(self.rows, rows)][:, _nearest(self.cols, cols)],
             _bilinear(self.confidence, self.rows, self.cols, rows, cols),
             _bilinear(self.margin, self.rows, self.cols, rows, cols),
             evaluated,
@@ -380,7 +380,7 @@ class _Lattice:
         evaluated = np.zeros((all_rows.size, all_cols.size), dtype=bool)
         evaluated[np.ix_(self.rows, self.cols)] = self.evaluated
         return request.make_slice(
-            self.labels[np.ix_(_nearest(self.rows, all_rows), _nearest(self.cols, all_cols))],
+            self.labels[_nearest(self.rows, all_rows)][:, _nearest(self.cols, all_cols)],
             _bilinear(self.confidence, self.rows, self.cols, all_rows, all_cols),
             _bilinear(self.margin, self.rows, self.cols, all_rows, all_cols),
             evaluated,
@@ -429,12 +429,10 @@ def _adaptive_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
         finer = lattice.refined(_lattice(betas.size, step), _lattice(alphas.size, step))
         low_r, high_r = _covering_cells(lattice.rows, finer.rows)
         low_c, high_c = _covering_cells(lattice.cols, finer.cols)
-        in_refined_cell = (
-            refine[np.ix_(low_r, low_c)]
-            | refine[np.ix_(low_r, high_c)]
-            | refine[np.ix_(high_r, low_c)]
-            | refine[np.ix_(high_r, high_c)]
-        )
+        # A finer node lies in a refined cell if any of the (up to four) cells covering it is refined;
+        # OR-ing rows first, then columns, takes two gathers instead of four 2-D ones.
+        rows_any = refine[low_r] | refine[high_r]
+        in_refined_cell = rows_any[:, low_c] | rows_any[:, high_c]
         todo = in_refined_cell & ~finer.evaluated
         _raise_if_cancelled(request.cancel)
         todo_rows, todo_cols = np.nonzero(todo)
