@@ -280,7 +280,8 @@ def _dense_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
 
 def _lattice(n: int, step: int) -> np.ndarray:
     """Grid indices ``0, step, 2 step, ...`` and always the last one, ``n - 1``."""
-    return np.unique(np.r_[np.arange(0, n, step), n - 1])
+    indices = np.arange(0, n, step)
+    return indices if indices[-1] == n - 1 else np.append(indices, n - 1)
 
 
 def _coarse_step(ra: int, rb: int) -> int:
