@@ -11,6 +11,7 @@ from typing import Any
 
 from . import zoo
 from .core import (
+    Cancelled,
     Classifier,
     ConnectingPath,
     CurvatureResult,
@@ -71,6 +72,7 @@ __all__ = [
     "principal_curvatures",
     "FeatureSpace",
     "analysis",
+    "Cancelled",
     "Classifier",
     "DeepFoolResult",
     "Plane",

@@ -4,7 +4,7 @@
 # Arguments replace the default targets, e.g. `bash scripts/test.sh tests/test_browser.py`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test,browser
+bash scripts/setup.sh test,browser,distributed
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     # Debian's chromium, never a Playwright browser download.

@@ -7,9 +7,11 @@ from .curvature import CurvatureResult, principal_curvatures
 from .deepfool import DeepFoolResult, deepfool
 from .paths import ConnectingPath, LineProfile, find_path, find_paths, line_profile
 from .plane import Plane
+from .progress import Cancelled
 from .slices import PlaneSlice, SliceCancelled, clear_slice_cache, compute_slice, iter_slice
 
 __all__ = [
+    "Cancelled",
     "Classifier",
     "ConnectingPath",
     "CurvatureResult",

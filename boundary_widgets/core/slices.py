@@ -8,7 +8,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ import torch
 from ._checks import check_choice, check_positive_int
 from .classifier import Classifier
 from .plane import Plane
+from .progress import CancelEvent, Cancelled, raise_if_cancelled
 
 Extent = float | tuple[tuple[float, float], tuple[float, float]]
 Resolution = int | tuple[int, int]
@@ -32,12 +33,8 @@ SLOPE_QUANTILE = 0.8
 DEFAULT_CACHE_BYTES = 64 * 2**20
 
 
-class SliceCancelled(Exception):
-    """Raised by :func:`compute_slice` / :func:`iter_slice` when their ``cancel`` event is set."""
-
-
-class CancelEvent(Protocol):
-    def is_set(self) -> bool: ...
+# The name slices used before the one progress/cancel protocol; kept for existing callers.
+SliceCancelled = Cancelled
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,11 +132,6 @@ def _summarise(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     return top2.indices[:, 0], confidence, top2.values[:, 0] - top2.values[:, 1]
 
 
-def _raise_if_cancelled(cancel: CancelEvent | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise SliceCancelled("the slice computation was cancelled (`cancel` is set).")
-
-
 def evaluate_plane_points(
     clf: Classifier,
     plane: Plane,
@@ -170,7 +162,7 @@ def evaluate_plane_points(
     n_clipped = 0
     with clf.evaluating(), torch.inference_mode():
         for start in range(0, a_all.numel(), chunk):
-            _raise_if_cancelled(cancel)
+            raise_if_cancelled(cancel)
             a = a_all[start : start + chunk, None]
             b = b_all[start : start + chunk, None]
             x = torch.addcmul(torch.addcmul(origin, a, u), b, v)
@@ -264,7 +256,7 @@ class _SliceRequest:
 
 
 def _dense_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
-    _raise_if_cancelled(request.cancel)
+    raise_if_cancelled(request.cancel)
     grid_a, grid_b = np.meshgrid(request.alphas, request.betas)
     result = request.evaluate(grid_a.ravel(), grid_b.ravel())
     shape = grid_a.shape
@@ -408,7 +400,7 @@ def _adaptive_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
     alphas, betas = request.alphas, request.betas
     step = _coarse_step(alphas.size, betas.size)
     rows, cols = _lattice(betas.size, step), _lattice(alphas.size, step)
-    _raise_if_cancelled(request.cancel)
+    raise_if_cancelled(request.cancel)
     grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
     result = request.evaluate(alphas[grid_cols.ravel()], betas[grid_rows.ravel()])
     shape = grid_rows.shape
@@ -435,7 +427,7 @@ def _adaptive_frames(request: _SliceRequest) -> Iterator[PlaneSlice]:
         rows_any = refine[low_r] | refine[high_r]
         in_refined_cell = rows_any[:, low_c] | rows_any[:, high_c]
         todo = in_refined_cell & ~finer.evaluated
-        _raise_if_cancelled(request.cancel)
+        raise_if_cancelled(request.cancel)
         todo_rows, todo_cols = np.nonzero(todo)
         result = request.evaluate(alphas[finer.cols[todo_cols]], betas[finer.rows[todo_rows]])
         finer.store(todo, result)
@@ -603,7 +595,7 @@ def _start_frames(
 
 
 def _frames(request: _SliceRequest, key: tuple | None) -> Iterator[PlaneSlice]:
-    _raise_if_cancelled(request.cancel)
+    raise_if_cancelled(request.cancel)
     cached = _CACHE.get(key, request.clf) if key is not None else None
     if cached is not None:
         yield cached
