@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_float_tensor, check_finite, check_positive_int
+from .validation import as_float_tensor, check_finite, check_positive_int
 
 OutputSelector = Callable[[Any], torch.Tensor] | str | int | None
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
 
-from ._checks import check_choice, check_positive_int
 from .classifier import Classifier
 from .deepfool import deepfool
+from .validation import check_choice, check_positive_int
 
 CURVATURE_MODES = ("finite_difference", "exact")
 # Our names for the ends of the spectrum -> eigsh's `which`.

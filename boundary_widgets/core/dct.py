@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy import fft
 
-from ._checks import check_positive_int
+from .validation import check_positive_int
 
 BAND_NAMES = ("low", "mid", "high")
 

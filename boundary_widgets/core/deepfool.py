@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import as_float_tensor, check_positive_int
 from .classifier import Classifier
+from .validation import as_float_tensor, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)

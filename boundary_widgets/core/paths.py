@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
 from .classifier import Classifier
 from .deepfool import deepfool
 from .plane import Plane
+from .validation import check_positive_int
 
 _BISECTION_STEPS = 30  # refines a class change on the straight line to 2**-30 of its length
 _PUSH_STEPS = 16  # points tried along the margin's gradient when an anchor is pushed into the class

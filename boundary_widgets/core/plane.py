@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import as_float_tensor, check_finite
+from .validation import as_float_tensor, check_finite
 
 
 def _as_vector(value: object, name: str) -> torch.Tensor:

@@ -13,10 +13,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_positive_int
 from .classifier import Classifier
 from .plane import Plane
 from .progress import CancelEvent, Cancelled, raise_if_cancelled
+from .validation import check_choice, check_positive_int
 
 Extent = float | tuple[tuple[float, float], tuple[float, float]]
 Resolution = int | tuple[int, int]

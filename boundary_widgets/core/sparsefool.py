@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_positive_int
 from .classifier import Classifier
 from .deepfool import deepfool
+from .validation import check_positive_int
 
 _DEEPFOOL_OVERSHOOT = 0.02
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..core._checks import check_positive_int
 from ..core.paths import ConnectingPath
+from ..core.validation import check_positive_int
 from .palette import class_colors
 
 

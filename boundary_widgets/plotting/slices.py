@@ -8,8 +8,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
-from ..core._checks import check_choice
 from ..core.slices import PlaneSlice
+from ..core.validation import check_choice
 from .palette import boundary_lines, rgb_table
 
 

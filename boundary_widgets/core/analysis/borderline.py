@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_positive_int
 from ..classifier import Classifier
 from ..deepfool import deepfool
+from ..validation import check_positive_int
 from .feature_space import FeatureSpace
 
 FAILURES = ("", "not source", "adversarial step did not reach target", "third class", "iteration cap")

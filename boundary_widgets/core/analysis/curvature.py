@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import eigsh
 
-from .._checks import check_positive_int
 from ..classifier import Classifier
 from ..curvature import BoundaryHessian, curvature_operator, default_step, principal_curvatures
+from ..validation import check_positive_int
 
 
 @dataclass(frozen=True, eq=False)

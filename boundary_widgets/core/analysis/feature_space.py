@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_positive_int
 from ..classifier import Classifier
+from ..validation import check_positive_int
 from .hull import hull_membership
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, nnls
 
-from .._checks import as_float_tensor, check_finite
+from ..validation import as_float_tensor, check_finite
 
 # Weight of the row that enforces sum(alpha) = 1 in the NNLS form of the distance problem, relative to
 # the data scale: large enough that the constraint holds to ~1e-7, small enough to keep NNLS well conditioned.

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_positive_int
 from ..classifier import Classifier
 from ..dct import Band
 from ..dct import bands as dct_bands
 from ..deepfool import deepfool
+from ..validation import check_positive_int
 
 Progress = Callable[[int, int], None] | None
 

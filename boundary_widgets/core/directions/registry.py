@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from .._checks import as_float_tensor, check_finite
 from ..classifier import Classifier
+from ..validation import as_float_tensor, check_finite
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,12 +6,12 @@ from typing import Any
 
 import torch
 
-from .._checks import check_choice, check_positive_int
 from ..classifier import Classifier
 from ..curvature import CURVATURE_MODES, CURVATURE_WHICH, principal_curvatures
 from ..dct import BAND_NAMES, Band, band
 from ..deepfool import deepfool
 from ..sparsefool import sparsefool
+from ..validation import check_choice, check_positive_int
 from .basic import random_direction
 from .registry import DirectionKind, Parameter, register
 

@@ -1,4 +1,4 @@
-"""Argument checks shared by the core: one message form, naming the argument."""
+"""Public argument checks: one message form, naming the argument. Used by every layer of the kit."""
 
 from __future__ import annotations
 
