@@ -1,29 +1,110 @@
-"""DCT-II subspaces of images, as in *Hold me tight!* (Ortiz-Jimenez et al.).
+"""DCT-II subspaces of images, as in *Hold me tight!* (Ortiz-Jimenez et al.), without dense bases.
 
 A band is a K×K block of 2-D DCT coefficients taken along the diagonal of the DCT plane (the
 block starting at ``(i, i)`` for ``i = 0, s, 2s, …`` while it fits), the same block on every
-colour channel. Its basis holds the orthonormal DCT atoms of those coefficients as columns:
-``scipy.fft.idctn`` of a unit coefficient with ``norm="ortho"``.
+colour channel. Its atoms are the orthonormal DCT-II basis images of those coefficients
+(``scipy.fft.idctn`` of a unit coefficient with ``norm="ortho"``).
+
+An atom ``(r, c)`` is the outer product of row ``r`` of the H×H DCT-II matrix and row ``c`` of the
+W×W one, so a band's coefficients are ``Dr @ x @ Dc.T`` with ``Dr`` (K×H) and ``Dc`` (K×W) the
+band's rows of those matrices: projecting onto a band costs O(d·K) time and O(d) memory per image,
+on the tensor's device, batched, and is exact (no truncated transform). The dense ``(d, dim)``
+basis (:attr:`Band.basis`) is built only on request, for small images and tests.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from scipy import fft
 
-from .validation import check_positive_int
+from .validation import as_float_tensor, check_positive_int
 
 BAND_NAMES = ("low", "mid", "high")
 
 
+@runtime_checkable
+class Projector(Protocol):
+    """The orthogonal projection onto a linear subspace of the input space (what ``subspace=`` takes).
+
+    ``project(v)`` maps ``(..., *shape)`` to the same shape; ``dim`` is the subspace's dimension;
+    ``shape`` the input shape it acts on.
+    """
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def project(self, v: torch.Tensor) -> torch.Tensor: ...
+
+
+def check_basis(subspace: object, dim: int) -> torch.Tensor:
+    """A ``(d, m)`` basis with orthonormal columns, as float32."""
+    basis = as_float_tensor(subspace, "subspace")
+    if basis.ndim != 2 or basis.shape[0] != dim or basis.shape[1] < 1:
+        raise ValueError(f"`subspace` must be a (d, m) basis with d = {dim}; got shape {tuple(basis.shape)}.")
+    gram = basis.double().T @ basis.double()
+    if not torch.allclose(gram, torch.eye(basis.shape[1], dtype=torch.float64), atol=1e-4):
+        raise ValueError("`subspace` must have orthonormal columns (S.T @ S = I).")
+    return basis
+
+
+class BasisProjector:
+    """Projection onto the span of a dense ``(d, m)`` basis with orthonormal columns (for small subspaces)."""
+
+    def __init__(self, basis: torch.Tensor, shape: Sequence[int]) -> None:
+        self.shape = tuple(shape)
+        self.basis = check_basis(basis, math.prod(self.shape))
+
+    @property
+    def dim(self) -> int:
+        return self.basis.shape[1]
+
+    def project(self, v: torch.Tensor) -> torch.Tensor:
+        basis = self.basis.to(device=v.device, dtype=v.dtype)
+        flat = v.reshape(-1, basis.shape[0])
+        return ((flat @ basis) @ basis.T).reshape(v.shape)
+
+    def __repr__(self) -> str:
+        return f"BasisProjector(dim={self.dim}, shape={self.shape})"
+
+
+def as_projector(subspace: object, shape: Sequence[int]) -> Projector:
+    """``subspace`` (a :class:`Band`, another :class:`Projector`, or a dense ``(d, m)`` orthonormal basis)
+    as a projector on inputs of ``shape``; checked before any work."""
+    shape = tuple(shape)
+    if isinstance(subspace, Projector):
+        if math.prod(subspace.shape) != math.prod(shape):
+            raise ValueError(f"`subspace` acts on inputs of shape {subspace.shape}; the inputs have shape {shape}.")
+        return subspace
+    return BasisProjector(subspace, shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _dct_rows(size: int, start: int, stop: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Rows ``start:stop`` of the orthonormal ``size × size`` DCT-II matrix, ``(stop - start, size)``."""
+    k = np.arange(start, stop)[:, None]
+    n = np.arange(size)[None, :]
+    rows = np.sqrt(2.0 / size) * np.cos(np.pi * (2 * n + 1) * k / (2 * size))
+    rows[k[:, 0] == 0] /= np.sqrt(2.0)
+    return torch.from_numpy(rows).to(device=device, dtype=dtype)
+
+
 @dataclass(frozen=True, eq=False)
 class Band:
-    """One DCT subspace: coefficients ``rows × cols`` of the DCT plane on every channel."""
+    """One DCT subspace: coefficients ``rows × cols`` of the DCT plane on every channel.
+
+    A :class:`Projector`: :meth:`project`, :meth:`coefficients`, :meth:`synthesize` and
+    :meth:`random` use fast transforms on the tensor's device; nothing of size d × dim is stored.
+    """
 
     index: int | None  # position along the diagonal; None for an explicit coefficient range
     name: str  # "low", "mid", "high", "band i" or "rows a:b, cols c:d"
@@ -36,10 +117,64 @@ class Band:
         channels = _image_shape(self.shape)[0]
         return channels * (self.rows[1] - self.rows[0]) * (self.cols[1] - self.cols[0])
 
-    @functools.cached_property
+    @property
     def basis(self) -> torch.Tensor:
-        """``(d, m)`` float32 with orthonormal columns, d = prod(shape), m = :attr:`dim`; built on first use."""
+        """``(d, dim)`` float32 with orthonormal columns, d = prod(shape); built on each request, never stored.
+
+        Column ``(channel, r, c)`` (channel-major, then row, then column) is the atom of coefficient
+        ``(r, c)`` on that channel. It takes ``4·d·dim`` bytes (462 MB for one 3×224×224 band of
+        K = 16): use :meth:`project` and :meth:`synthesize` instead on large images.
+        """
         return _band_basis(self.shape, self.rows, self.cols)
+
+    def _factors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, height, width = _image_shape(self.shape)
+        return (
+            _dct_rows(height, *self.rows, like.device, like.dtype),
+            _dct_rows(width, *self.cols, like.device, like.dtype),
+        )
+
+    def _check_trailing(self, v: torch.Tensor, trailing: tuple[int, ...], name: str) -> None:
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
+            raise TypeError(f"`{name}` must be a floating-point torch.Tensor; got {type(v).__name__}.")
+        if tuple(v.shape[v.ndim - len(trailing) :]) != trailing or v.ndim < len(trailing):
+            raise ValueError(f"`{name}` must have shape (..., {', '.join(map(str, trailing))}); got {tuple(v.shape)}.")
+
+    def coefficients(self, v: torch.Tensor) -> torch.Tensor:
+        """The band's DCT coefficients of ``v`` ``(..., *shape)``: ``(..., C, K_rows, K_cols)``, in the basis' order."""
+        self._check_trailing(v, self.shape, "v")
+        channels, height, width = _image_shape(self.shape)
+        lead = v.shape[: v.ndim - len(self.shape)]
+        down, across = self._factors(v)
+        images = v.reshape(*lead, channels, height, width)
+        return down @ images @ across.T
+
+    def synthesize(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """The image ``(..., *shape)`` with these band coefficients ``(..., C, K_rows, K_cols)`` and no others."""
+        channels = _image_shape(self.shape)[0]
+        block = (channels, self.rows[1] - self.rows[0], self.cols[1] - self.cols[0])
+        self._check_trailing(coefficients, block, "coefficients")
+        down, across = self._factors(coefficients)
+        images = down.T @ coefficients @ across
+        return images.reshape(*coefficients.shape[: coefficients.ndim - 3], *self.shape)
+
+    def project(self, v: torch.Tensor) -> torch.Tensor:
+        """The orthogonal projection of ``v`` ``(..., *shape)`` onto the band, same shape, device and dtype."""
+        return self.synthesize(self.coefficients(v))
+
+    def random(self, *, seed: int = 0, count: int | None = None) -> torch.Tensor:
+        """Gaussian noise in the band: standard normal coefficients (float32, CPU) synthesised into an image.
+
+        ``(*shape)``, or ``(count, *shape)`` when ``count`` is given; the same vector as
+        ``basis @ torch.randn(dim, generator=torch.Generator().manual_seed(seed))``.
+        """
+        channels = _image_shape(self.shape)[0]
+        block = (channels, self.rows[1] - self.rows[0], self.cols[1] - self.cols[0])
+        generator = torch.Generator().manual_seed(int(seed))
+        many = 1 if count is None else check_positive_int(count, "count")
+        coefficients = torch.randn(many, self.dim, generator=generator).reshape(many, *block)
+        images = self.synthesize(coefficients)
+        return images[0] if count is None else images
 
     def __repr__(self) -> str:
         return f"Band({self.name!r}, rows={self.rows}, cols={self.cols}, dim={self.dim})"
@@ -124,8 +259,13 @@ def bands(shape: object, *, block: int | None = None, stride: int | None = None)
 
 
 def band(shape: object, which: object, *, block: int | None = None, stride: int | None = None) -> Band:
-    """One band: a name (``"low"``, ``"mid"``, ``"high"``), an index into :func:`bands`, or an
-    explicit coefficient range ``(start, stop)`` (a square block) or ``((r0, r1), (c0, c1))``."""
+    """One band: a name (``"low"``, ``"mid"``, ``"high"``), an index into :func:`bands`, an
+    explicit coefficient range ``(start, stop)`` (a square block) or ``((r0, r1), (c0, c1))``, or a
+    :class:`Band` of this shape (returned as it is)."""
+    if isinstance(which, Band):
+        if _image_shape(which.shape) != _image_shape(shape):
+            raise ValueError(f"`band` is a band of images {which.shape}; the images have shape {tuple(shape)}.")
+        return which
     if isinstance(which, str) or (isinstance(which, int | np.integer) and not isinstance(which, bool)):
         diagonal = bands(shape, block=block, stride=stride)
         if isinstance(which, str):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from .classifier import Classifier
-from .validation import as_float_tensor, check_positive_int
+from .dct import as_projector, check_basis
+from .validation import check_positive_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,13 +34,7 @@ class DeepFoolResult:
 
 def check_subspace(subspace: object, dim: int) -> torch.Tensor:
     """A ``(d, m)`` basis with orthonormal columns, as float32."""
-    basis = as_float_tensor(subspace, "subspace")
-    if basis.ndim != 2 or basis.shape[0] != dim or basis.shape[1] < 1:
-        raise ValueError(f"`subspace` must be a (d, m) basis with d = {dim}; got shape {tuple(basis.shape)}.")
-    gram = basis.double().T @ basis.double()
-    if not torch.allclose(gram, torch.eye(basis.shape[1], dtype=torch.float64), atol=1e-4):
-        raise ValueError("`subspace` must have orthonormal columns (S.T @ S = I).")
-    return basis
+    return check_basis(subspace, dim)
 
 
 # Memory for one chunk of replicated inputs in `_batched_gradients` (forward activations and their gradients).
@@ -80,8 +75,9 @@ def deepfool(
     """Smallest perturbations that change each image's label, by linearising the classifier.
 
     Every image of the batch takes steps until its label changes (to ``target`` when given) or
-    ``max_iter`` steps; ``converged`` says which did. ``subspace`` (``(d, m)``, orthonormal
-    columns) projects every step onto it — the margin along that subspace. ``clip=True`` keeps
+    ``max_iter`` steps; ``converged`` says which did. ``subspace`` (a :class:`~.dct.Band`, any
+    :class:`~.dct.Projector`, or a ``(d, m)`` basis with orthonormal columns) projects every step
+    onto it — the margin along that subspace. ``clip=True`` keeps
     iterates within the classifier's bounds and ``clipped`` says where it mattered.
     """
     batch = clf.check_inputs(x)
@@ -92,7 +88,7 @@ def deepfool(
         raise ValueError(f"`overshoot` must be a number >= 0; got {overshoot!r}.")
     if target is not None and not (isinstance(target, int) and 0 <= target < clf.num_classes):
         raise ValueError(f"`target` must be a class index in [0, {clf.num_classes}); got {target!r}.")
-    basis = None if subspace is None else check_subspace(subspace, dim).to(clf.device)
+    projector = None if subspace is None else as_projector(subspace, clf.input_shape)
 
     device = clf.device
     flat = batch.reshape(n, dim)
@@ -133,8 +129,8 @@ def deepfool(
                 break
             w = grads[:, 1:] - grads[:, :1]  # (a, K-1, d)
             f = logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])  # (a, K-1)
-            if basis is not None:
-                w = (w @ basis) @ basis.T
+            if projector is not None:
+                w = projector.project(w.reshape(-1, *clf.input_shape)).reshape(w.shape)
             w_norm = w.norm(dim=2).clamp_min(1e-12)
             ratio = f.abs() / w_norm
             best = ratio.argmin(1)
