@@ -23,13 +23,70 @@ def _default_device(net: nn.Module) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _check_device(device: object) -> torch.device:
+    try:
+        device = torch.device(device)
+    except (TypeError, RuntimeError) as error:
+        raise ValueError(f"`device` must name a torch device such as 'cpu' or 'cuda:0'; got {device!r}.") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"`device` is {str(device)!r} but CUDA is not available here; use device='cpu' or None.")
+    if device.type == "meta":
+        raise ValueError("`device` must hold data; got 'meta'.")
+    return device
+
+
+def _check_materialised(net: nn.Module) -> None:
+    """A module on the meta device or with uninitialised lazy parameters cannot be run without writing it."""
+    for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
+        if isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+            raise ValueError(
+                f"`net` has uninitialised lazy parameters ({name}); run one forward pass on a real input first."
+            )
+        if tensor.is_meta:
+            raise ValueError(
+                f"`net` has tensors on the 'meta' device ({name}), which hold no values; load its weights first "
+                "(e.g. `net.to_empty(device='cpu')` then `load_state_dict`)."
+            )
+
+
+def _eval_view(module: nn.Module) -> nn.Module:
+    """A copy of the module tree in eval mode whose parameters and buffers are the module's own tensors.
+
+    Only the tree is copied: every parameter and buffer is the same object, so in-place updates,
+    ``p.data = ...`` and ``load_state_dict`` are seen at once. Dicts and sets of the module (hooks
+    among them) are copied, so nothing done to the view (hooks, cached attributes, mode) reaches
+    the user's module.
+    """
+    view = module.__class__.__new__(module.__class__)
+    for key, value in module.__dict__.items():
+        view.__dict__[key] = value.copy() if isinstance(value, dict | set) else value
+    view.__dict__["_modules"] = {
+        name: None if child is None else _eval_view(child) for name, child in module._modules.items()
+    }
+    view.__dict__["training"] = False
+    return view
+
+
+def _tree_signature(net: nn.Module) -> tuple[int, ...]:
+    """Identities of every module, parameter and buffer: changes when the user swaps one of them."""
+    ids: list[int] = []
+    for module in net.modules():
+        ids.append(id(module))
+        ids.extend(id(t) for t in module._parameters.values())
+        ids.extend(id(t) for t in module._buffers.values())
+    return tuple(ids)
+
+
 def _channel_stat(
     value: float | Sequence[float] | None, name: str, input_shape: tuple[int, ...]
 ) -> torch.Tensor | None:
     """Mean/std as a tensor broadcastable to the input: a scalar, or one value per channel."""
     if value is None:
         return None
-    stat = as_float_tensor(value if not isinstance(value, int | float) else [value], name).flatten()
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a number or one number per channel; got {value!r}.")
+    scalar = isinstance(value, int | float | np.number) or (isinstance(value, torch.Tensor) and value.ndim == 0)
+    stat = as_float_tensor([float(value)] if scalar else value, name).flatten()
     check_finite(stat, name)
     if stat.numel() == 1:
         return stat.reshape((1,) * (len(input_shape) + 1))
@@ -45,8 +102,13 @@ class Classifier:
 
     Inputs live in ``bounds`` before normalisation; ``mean``/``std`` are applied inside, so
     directions, distances and planes are all measured in the *input* space (L2 units).
-    The wrapped module is put in eval mode and its parameters' ``requires_grad`` switched off
-    only for the duration of a call; both are restored afterwards, also when the call raises.
+
+    The user's module is never written, from any thread: the classifier runs an eval-mode view
+    of it (a copy of the module tree whose parameters and buffers are the user's own tensors),
+    forwards under ``torch.no_grad()`` and takes gradients with respect to inputs only. Parameter
+    updates the user makes (in place, ``p.data = ...``, ``load_state_dict``, swapped submodules)
+    are seen by the next call. A ``device`` other than the module's own runs on a copy moved
+    there, which does not see later changes to the user's module.
     """
 
     def __init__(
@@ -82,14 +144,16 @@ class Classifier:
         if output is not None and not (callable(output) or isinstance(output, str | int)):
             raise TypeError(f"`output` must be a callable, a key, an index or None; got {type(output).__name__}.")
         self._output = output
+        _check_materialised(net)
         own_device = _default_device(net)
-        self.device = torch.device(device) if device is not None else own_device
+        self.device = _check_device(device) if device is not None else own_device
         # Running on another device than the user's module means working on a copy:
         # moving their module would change it.
         self.net = net if self.device == own_device else copy.deepcopy(net).to(self.device)
-        self._lock = threading.RLock()
-        self._depth = 0
-        self._saved_state: tuple[list[nn.Module], list[nn.Parameter]] | None = None
+        self._lock = threading.Lock()
+        self._view: nn.Module | None = None
+        self._view_signature: tuple[int, ...] = ()
+        self._pinned = threading.local()
         if self._mean is not None:
             self._mean = self._mean.to(self.device)
         if self._std is not None:
@@ -114,69 +178,120 @@ class Classifier:
     def input_dim(self) -> int:
         return int(np.prod(self.input_shape))
 
-    @contextlib.contextmanager
-    def evaluating(self) -> Iterator[None]:
-        """Eval mode and frozen parameters for the block; the module's own state comes back after.
+    def eval_view(self) -> nn.Module:
+        """The eval-mode view of the user's module that forwards run (see the class docstring).
 
-        Re-entrant and serialised by a lock, so nested calls and a widget's worker thread
-        restore the state exactly once, at the outermost exit.
+        Rebuilt only when the user swaps a submodule, parameter or buffer object; within an
+        :meth:`evaluating` block the view of the block's start is used throughout.
         """
+        pinned = getattr(self._pinned, "view", None)
+        if pinned is not None:
+            return pinned
+        signature = _tree_signature(self.net)
         with self._lock:
-            if self._depth == 0:
-                # Only what must change is touched (and restored): this runs once per forward chunk.
-                training = [m for m in self.net.modules() if m.training]
-                grad_params = [p for p in self.net.parameters() if p.requires_grad]
-                self._saved_state = (training, grad_params)
-                for module in training:
-                    module.training = False
-                for param in grad_params:
-                    param.requires_grad_(False)
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    training, grad_params = self._saved_state
-                    for module in training:
-                        module.training = True
-                    for param in grad_params:
-                        param.requires_grad_(True)
-                    self._saved_state = None
+            if self._view is None or signature != self._view_signature:
+                self._view = _eval_view(self.net)
+                self._view_signature = signature
+            return self._view
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[nn.Module]:
+        """One consistent view of the module for a block of forwards (e.g. the steps of one attack).
+
+        Nothing on the user's module changes; the block only saves re-checking the module tree at
+        every forward. Re-entrant, and per thread: other threads are not held up.
+        """
+        outer = getattr(self._pinned, "view", None)
+        view = outer if outer is not None else self.eval_view()
+        self._pinned.view = view
+        try:
+            yield view
+        finally:
+            self._pinned.view = outer
+
+    def state_checksum(self) -> tuple[float, ...]:
+        """A cheap fingerprint of the values of every parameter and buffer, computed on their device.
+
+        Per tensor, a position-weighted sum (sum_i (n - i) t_i): in-place edits that bypass the
+        version counter (``p.data.mul_(-1)``, ``vector_to_parameters``) and ``p.data = new`` change
+        it, unlike ``Tensor._version``. Used to key caches of results that depend on the model.
+        """
+        tensors = [t for t in (*self.net.parameters(), *self.net.buffers()) if t.numel() > 0]
+        if not tensors:
+            return ()
+        with torch.no_grad():
+            sums = [t.detach().reshape(-1).double().cumsum(0).sum().to(self.device) for t in tensors]
+            return tuple(torch.stack(sums).tolist())
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks, thread-local pins and the view are per process: a pickled classifier (e.g. sent to
+        # a Dask worker) rebuilds them.
+        state = self.__dict__.copy()
+        for key in ("_lock", "_pinned", "_view", "_view_signature"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._pinned = threading.local()
+        self._view = None
+        self._view_signature = ()
 
     def _select_logits(self, output: Any) -> torch.Tensor:
         if self._output is None:
             return output
         if callable(self._output):
             return self._output(output)
+        if isinstance(output, torch.Tensor) and isinstance(self._output, str):
+            raise TypeError(f"`output={self._output!r}` is a key, but the model returns a tensor.")
         if isinstance(output, dict) or hasattr(output, "__getitem__"):
             return output[self._output]
         raise TypeError(f"`output={self._output!r}` cannot select logits from {type(output).__name__}.")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Differentiable logits of a batch in pixel space; call inside :meth:`evaluating`."""
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixel-space inputs as the network sees them: ``(x - mean) / std``."""
         z = x
         if self._mean is not None:
             z = z - self._mean
         if self._std is not None:
             z = z / self._std
-        return self._select_logits(self.net(z))
+        return z
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch in pixel space, run by the eval view; differentiable with respect to ``x``.
+
+        Take input gradients with ``torch.autograd.grad(..., x)`` under ``torch.enable_grad()``;
+        nothing accumulates in the user's ``.grad``.
+        """
+        return self._select_logits(self.eval_view()(self.normalise(x)))
 
     def _probe_num_classes(self) -> int:
         low, high = self.bounds
         probe = torch.full((2, *self.input_shape), (low + high) / 2, device=self.device)
-        with self.evaluating(), torch.inference_mode():
+        with self.evaluating() as view, torch.no_grad():
             try:
-                out = self.forward(probe)
+                raw = view(self.normalise(probe))
             except Exception as error:
                 raise ValueError(
                     f"`net` could not be run on inputs of `input_shape` {self.input_shape}: {error}"
+                ) from error
+            try:
+                out = self._select_logits(raw)
+            except Exception as error:
+                raise ValueError(
+                    f"`output` {self._output!r} could not select the logits from the model's output "
+                    f"({type(raw).__name__}): {error!r}"
                 ) from error
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 2:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(
                 f"`net` must return logits of shape (N, classes) with classes >= 2 (use `output=` to pick them "
                 f"from a tuple or dict); got {shape} for N=2."
+            )
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                "`net` returns non-finite logits (NaN or inf) on a mid-grey input; check its weights and `mean`/`std`."
             )
         return int(out.shape[1])
 
@@ -214,7 +329,7 @@ class Classifier:
         batch = self.check_inputs(x)
         single = as_float_tensor(x, "x").shape == self.input_shape
         check_positive_int(batch_size, "batch_size")
-        with self.evaluating(), torch.inference_mode():
+        with self.evaluating(), torch.no_grad():
             out = torch.cat([self.forward(chunk) for chunk in batch.split(batch_size)]).float()
         return out[0] if single else out
 
@@ -236,15 +351,17 @@ class Classifier:
                 if isinstance(output, torch.Tensor):
                     total[0] += output.numel() * output.element_size()
 
-            leaves = [m for m in self.net.modules() if not list(m.children())]
-            hooks = [m.register_forward_hook(count) for m in leaves]
-            try:
-                low, high = self.bounds
-                probe = torch.full((1, *self.input_shape), (low + high) / 2, device=self.device)
-                with self.evaluating(), torch.inference_mode():
-                    self.forward(probe)
-            finally:
-                for hook in hooks:
-                    hook.remove()
+            with self.evaluating() as view:
+                # Hooks go on the view's modules, whose hook dicts are its own.
+                leaves = [m for m in view.modules() if not list(m.children())]
+                hooks = [m.register_forward_hook(count) for m in leaves]
+                try:
+                    low, high = self.bounds
+                    probe = torch.full((1, *self.input_shape), (low + high) / 2, device=self.device)
+                    with torch.no_grad():
+                        self.forward(probe)
+                finally:
+                    for hook in hooks:
+                        hook.remove()
             self._bytes_per_sample = int(total[0])
         return self._bytes_per_sample

@@ -160,7 +160,7 @@ def evaluate_plane_points(
     b_all = torch.as_tensor(np.asarray(betas, dtype=np.float32), device=device)
     labels, confidence, margin = [], [], []
     n_clipped = 0
-    with clf.evaluating(), torch.inference_mode():
+    with clf.evaluating(), torch.no_grad():
         for start in range(0, a_all.numel(), chunk):
             raise_if_cancelled(cancel)
             a = a_all[start : start + chunk, None]
@@ -500,15 +500,10 @@ def clear_slice_cache() -> None:
     _CACHE.clear()
 
 
-def _model_version(clf: Classifier) -> tuple:
-    """Changes when the module is swapped or its tensors are modified in place (optimiser steps, load_state_dict)."""
-    return (id(clf.net), *(t._version for t in (*clf.net.parameters(), *clf.net.buffers())))
-
-
 def _cache_key(request: _SliceRequest) -> tuple:
     return (
         id(request.clf),
-        _model_version(request.clf),
+        request.clf.state_checksum(),
         request.plane.fingerprint(),
         request.extent,
         (request.alphas.size, request.betas.size),
