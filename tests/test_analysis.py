@@ -112,7 +112,7 @@ def test_hull_membership_of_a_simplex():
     np.testing.assert_allclose(result.distance, [0.0, 2 / np.sqrt(3), 1.0], atol=1e-6)
     np.testing.assert_allclose(result.weights.sum(1), 1.0, atol=1e-9)
     np.testing.assert_allclose(result.weights[1] @ simplex, [1 / 3, 1 / 3, 1 / 3], atol=1e-6)
-    with pytest.raises(ValueError, match="`z`"):
+    with pytest.raises(ValueError, match="`x`"):
         bw.analysis.hull_membership(simplex, [1.0, 2.0])
 
 

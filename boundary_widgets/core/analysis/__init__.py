@@ -3,6 +3,7 @@
 from .borderline import (
     BorderlineSamples,
     EmbeddingLinearity,
+    TrajectoryComplexity,
     borderline_samples,
     embedding_linearity,
     trajectory_label_changes,
@@ -21,6 +22,7 @@ __all__ = [
     "EmbeddingLinearity",
     "FeatureSpace",
     "HullMembership",
+    "TrajectoryComplexity",
     "band_direction",
     "band_margins",
     "borderline_samples",

@@ -9,7 +9,12 @@ import torch
 
 from ..classifier import Classifier
 from ..deepfool import deepfool
-from ..validation import check_positive_int
+from ..validation import (
+    check_class_index,
+    check_number,
+    check_positive_int,
+    renamed_keywords,
+)
 from .feature_space import FeatureSpace
 
 FAILURES = ("", "not source", "adversarial step did not reach target", "third class", "iteration cap")
@@ -25,7 +30,7 @@ class BorderlineSamples:
     fraction: np.ndarray  # (N,) float64, t in [0, 1] along the pair
     p_source: np.ndarray  # (N,) float64, softmax probability of `source` at the sample
     p_target: np.ndarray  # (N,) float64
-    iterations: np.ndarray  # (N,) int64, bisection steps
+    iterations: np.ndarray  # (N,) int64, bisection steps taken
     success: np.ndarray  # (N,) bool, |p_source - p_target| < threshold with source/target the top two
     failure: tuple[str, ...]  # (N,) "" on success, else one of FAILURES[1:] (a third class names it: "third class 7")
     source: int
@@ -36,6 +41,7 @@ class BorderlineSamples:
         return f"BorderlineSamples({self.source}->{self.target}, success={int(self.success.sum())}/{self.success.size})"
 
 
+@renamed_keywords(deepfool_iter="max_iter")
 def borderline_samples(
     clf: Classifier,
     images: object,
@@ -43,32 +49,31 @@ def borderline_samples(
     target: int,
     *,
     threshold: float = 1e-4,
-    max_iter: int = 60,
-    deepfool_iter: int = 50,
+    bisection_steps: int = 60,
+    max_iter: int = 50,
 ) -> BorderlineSamples:
     """Borderline samples between ``source`` and ``target``, the paper's bisection of adversarial pairs.
 
     Each image (predicted ``source``) is paired with its targeted DeepFool adversarial (classified
     ``target``, clipped to the bounds; the paper trains a generator instead). The segment is bisected,
-    keeping one end of each class, until ``|p_source − p_target| < threshold`` or ``max_iter`` steps.
+    keeping one end of each class, until ``|p_source − p_target| < threshold`` or ``bisection_steps``
+    steps; ``max_iter`` bounds the DeepFool steps (as everywhere in the kit).
     A midpoint of a third class ends that pair as a failure; failures stay in the result, named.
     """
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True).cpu()
-    for name, value in (("source", source), ("target", target)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < clf.num_classes:
-            raise ValueError(f"`{name}` must be a class index in [0, {clf.num_classes}); got {value!r}.")
+    batch = _nonempty(clf.check_inputs(images, "images", batched=True, in_bounds=True), "images").cpu()
+    source = check_class_index(source, "source", clf.num_classes)
+    target = check_class_index(target, "target", clf.num_classes)
     if source == target:
         raise ValueError(f"`target` must differ from `source`; got {target} for both.")
-    if not (isinstance(threshold, int | float) and 0 < threshold < 1):
-        raise ValueError(f"`threshold` must be a number in (0, 1); got {threshold!r}.")
+    check_number(threshold, "threshold", minimum=0, maximum=1, exclusive=True)
+    check_positive_int(bisection_steps, "bisection_steps")
     check_positive_int(max_iter, "max_iter")
-    source, target = int(source), int(target)
     n = batch.shape[0]
     failure = np.full(n, "", dtype=object)
     failure[clf.predict(batch).cpu().numpy() != source] = FAILURES[1]
-    adversarial = deepfool(clf, batch, target=target, clip=True, max_iter=deepfool_iter)
+    adversarial = deepfool(clf, batch, target=target, clip=True, max_iter=max_iter)
     ends = batch + adversarial.perturbations
     failure[(failure == "") & ~adversarial.converged.numpy()] = FAILURES[2]
 
@@ -77,7 +82,7 @@ def borderline_samples(
     iterations = np.zeros(n, dtype=np.int64)
     active = failure == ""
     delta = (ends - batch).double()
-    for _ in range(max_iter):
+    for _ in range(bisection_steps):
         if not active.any():
             break
         rows = np.flatnonzero(active)
@@ -114,32 +119,67 @@ def borderline_samples(
     )
 
 
+def _nonempty(batch: torch.Tensor, name: str) -> torch.Tensor:
+    if batch.shape[0] == 0:
+        raise ValueError(f"`{name}` must hold at least one image; got an empty batch.")
+    return batch
+
+
+@dataclass(frozen=True, eq=False)
+class TrajectoryComplexity:
+    """Label changes along straight lines from each image to randomly drawn partners (DeepDIG).
+
+    ``np.asarray(result)`` gives ``changes``, as the bare array this function once returned.
+    """
+
+    changes: np.ndarray  # (N, n_partners) int64, label changes from one point of the segment to the next
+    partners: np.ndarray  # (N, n_partners) int64, index into `partner_images` of each segment's end
+    n_points: int  # points checked on each segment, ends included
+
+    @property
+    def mean_changes(self) -> float:
+        return float(self.changes.mean())
+
+    def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
+        return self.changes if dtype is None else self.changes.astype(dtype)
+
+    def __repr__(self) -> str:
+        n, k = self.changes.shape
+        return f"TrajectoryComplexity(images={n}, partners={k}, n_points={self.n_points}, mean_changes={self.mean_changes:.3g})"
+
+
+@renamed_keywords(starts="images", partners="partner_images")
 def trajectory_label_changes(
     clf: Classifier,
-    starts: object,
-    partners: object,
+    images: object,
+    partner_images: object,
     *,
     n_partners: int = 50,
     n_points: int = 50,
     seed: int = 0,
-) -> np.ndarray:
+) -> TrajectoryComplexity:
     """The paper's input-space complexity: label changes along straight lines to random partners.
 
-    For each start, ``n_partners`` partners drawn from ``partners`` and ``n_points`` points on each
-    segment; returns ``(N, n_partners)`` counts of label changes from one point to the next.
+    For each of ``images``, ``n_partners`` partners drawn from ``partner_images`` and ``n_points``
+    points on each segment; ``changes`` ``(N, n_partners)`` counts label changes from one point to the next.
     """
-    start_batch = clf.check_inputs(starts, "starts", batched=True).cpu()
-    partner_batch = clf.check_inputs(partners, "partners", batched=True).cpu()
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    start_batch = _nonempty(clf.check_inputs(images, "images", batched=True, in_bounds=True), "images").cpu()
+    partner_batch = clf.check_inputs(partner_images, "partner_images", batched=True, in_bounds=True).cpu()
+    _nonempty(partner_batch, "partner_images")
     check_positive_int(n_partners, "n_partners")
     check_positive_int(n_points, "n_points", minimum=2)
+    check_positive_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
-    chosen = torch.as_tensor(rng.integers(0, partner_batch.shape[0], size=(start_batch.shape[0], n_partners)))
+    chosen = rng.integers(0, partner_batch.shape[0], size=(start_batch.shape[0], n_partners))
     t = torch.linspace(0, 1, n_points).reshape(1, 1, n_points, *[1] * (start_batch.ndim - 1))
     a = start_batch[:, None, None]
-    b = partner_batch[chosen][:, :, None]
+    b = partner_batch[torch.as_tensor(chosen)][:, :, None]
     lines = (a + t * (b - a)).reshape(-1, *clf.input_shape)
     labels = clf.predict(lines).cpu().numpy().reshape(start_batch.shape[0], n_partners, n_points)
-    return (np.diff(labels, axis=2) != 0).sum(axis=2)
+    changes = (np.diff(labels, axis=2) != 0).sum(axis=2).astype(np.int64)
+    return TrajectoryComplexity(changes=changes, partners=chosen.astype(np.int64), n_points=int(n_points))
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,19 +191,41 @@ class EmbeddingLinearity:
     class_distance_median: float  # median of the same for the class features, for scale
     borderline_side: np.ndarray  # (M,) int64, the SVM's side of each borderline sample (0 source, 1 target)
 
+    def __repr__(self) -> str:
+        return (
+            f"EmbeddingLinearity(accuracy={self.accuracy:.3f}, borderline={self.borderline_distance.size}, "
+            f"median_borderline_distance={float(np.median(self.borderline_distance)):.4g}, "
+            f"class_distance_median={self.class_distance_median:.4g})"
+        )
 
+
+@renamed_keywords(borderline="borderline_images")
 def embedding_linearity(
-    space: FeatureSpace, source_images: object, target_images: object, borderline: object, *, C: float = 1.0
+    space: FeatureSpace, source_images: object, target_images: object, borderline_images: object, *, C: float = 1.0
 ) -> EmbeddingLinearity:
-    """The paper's embedding-space linearity: ``LinearSVC(C=1)`` on features of ``source`` and ``target`` images."""
+    """The paper's embedding-space linearity: ``LinearSVC(C=1)`` on features of ``source`` and ``target`` images.
+
+    ``borderline_images`` may also be a :class:`BorderlineSamples` (its successful samples are used).
+    """
+    if not isinstance(space, FeatureSpace):
+        raise TypeError(f"`space` must be a FeatureSpace; got {type(space).__name__}.")
+    if isinstance(borderline_images, BorderlineSamples):
+        borderline_images = borderline_images.samples[torch.as_tensor(borderline_images.success)]
+    check_number(C, "C", minimum=0, exclusive=True)
+    clf = space.clf
+    batches = {}
+    for name, value in (
+        ("source_images", source_images),
+        ("target_images", target_images),
+        ("borderline_images", borderline_images),
+    ):
+        batches[name] = _nonempty(clf.check_inputs(value, name, batched=True, in_bounds=True), name)
     # scikit-learn is imported here only: the core's import-time dependencies stay torch/numpy/scipy.
     from sklearn.svm import LinearSVC
 
-    if not isinstance(space, FeatureSpace):
-        raise TypeError(f"`space` must be a FeatureSpace; got {type(space).__name__}.")
-    source = space.features(source_images).flatten(1).cpu().numpy()
-    target = space.features(target_images).flatten(1).cpu().numpy()
-    border = space.features(borderline).flatten(1).cpu().numpy()
+    source = space.features(batches["source_images"]).flatten(1).cpu().numpy()
+    target = space.features(batches["target_images"]).flatten(1).cpu().numpy()
+    border = space.features(batches["borderline_images"]).flatten(1).cpu().numpy()
     features = np.vstack([source, target])
     labels = np.r_[np.zeros(len(source)), np.ones(len(target))]
     svm = LinearSVC(C=C, max_iter=20000).fit(features, labels)

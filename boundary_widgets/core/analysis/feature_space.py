@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..classifier import Classifier
-from ..validation import check_positive_int
+from ..validation import check_number, check_positive_int
 from .hull import hull_membership
 
 
@@ -41,6 +41,15 @@ def _split(net: nn.Module, layer: int | str | None, head: nn.Module | None) -> t
         f"`layer` {layer!r} cannot be split automatically for {type(net).__name__}: pass `layer` (a submodule name) "
         "and `head` (the module mapping its output to the logits)."
     )
+
+
+def _check_bounds(bounds: object) -> None:
+    try:
+        low, high = (check_number(b, "bounds") for b in bounds)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"`bounds` must be a pair of finite numbers (low, high); got {bounds!r:.80}.") from error
+    if not low < high:
+        raise ValueError(f"`bounds` must have low < high; got {bounds!r}.")
 
 
 def _submodule(net: nn.Module, name: str) -> nn.Module:
@@ -76,9 +85,18 @@ class FeatureSpace:
             raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
         if images is None and bounds is None:
             raise ValueError("`images` or `bounds` must be given: the head's bounds come from the observed features.")
+        check_number(padding, "padding", minimum=0)
+        if bounds is not None:
+            _check_bounds(bounds)
+        probe = None
+        if images is not None:
+            probe = clf.check_inputs(images, "images", batched=True, in_bounds=True)
+            if probe.shape[0] == 0:
+                raise ValueError("`images` must hold at least one image; got an empty batch.")
         self.clf = clf
-        self._feature_module, head_module, self.layer = _split(clf.net, layer, head)
-        probe = clf.check_inputs(images, "images", batched=True) if images is not None else None
+        # The split is taken of the classifier's eval view, so hooks and modes never touch the user's module.
+        self._network = clf.eval_view()
+        self._feature_module, head_module, self.layer = _split(self._network, layer, head)
         if probe is None:
             low, high = clf.bounds
             probe = torch.full((2, *clf.input_shape), (low + high) / 2, device=clf.device)
@@ -106,9 +124,9 @@ class FeatureSpace:
         captured: list[torch.Tensor] = []
         hook = self._feature_module.register_forward_hook(lambda _m, _i, output: captured.append(output.detach()))
         try:
-            with self.clf.evaluating(), torch.inference_mode():
+            with torch.no_grad():
                 for chunk in batch.split(batch_size):
-                    self.clf.forward(chunk)
+                    self._network(self.clf.normalise(chunk))
         finally:
             hook.remove()
         return torch.cat(captured).float()
@@ -130,6 +148,25 @@ class ClassHulls:
             f"ClassHulls(classes={self.classes.size}, min_hull_accuracy={self.hull_accuracy.min():.3f}, "
             f"test_outside={self.test_outside.mean():.3f})"
         )
+
+
+def _check_labels(labels: object, name: str, count: int, num_classes: int) -> torch.Tensor:
+    """Integer class labels ``(count,)`` in ``[0, num_classes)``, as a CPU int64 tensor."""
+    if isinstance(labels, torch.Tensor):
+        array = labels.detach().cpu().numpy()
+    elif isinstance(labels, np.ndarray | list | tuple):
+        array = np.asarray(labels)
+    else:
+        raise TypeError(f"`{name}` must be an array of class indices; got {type(labels).__name__}.")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"`{name}` must hold integer class indices; got dtype {array.dtype}.")
+    if array.shape != (count,):
+        raise ValueError(f"`{name}` must have one label per image ({count},); got shape {array.shape}.")
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(
+            f"`{name}` must hold class indices in [0, {num_classes}); got values in [{array.min()}, {array.max()}]."
+        )
+    return torch.as_tensor(array.astype(np.int64))
 
 
 def _convex_samples(points: torch.Tensor, count: int, rng: np.random.Generator) -> torch.Tensor:
@@ -164,21 +201,35 @@ def class_hulls(
         raise TypeError(f"`space` must be a FeatureSpace; got {type(space).__name__}.")
     check_positive_int(samples_per_class, "samples_per_class", minimum=2)
     check_positive_int(max_test_per_class, "max_test_per_class")
-    train = space.features(train_images).cpu()
-    test = space.features(test_images).cpu()
-    train_y = torch.as_tensor(np.asarray(train_labels)).long().cpu()
-    test_y = torch.as_tensor(np.asarray(test_labels)).long().cpu()
-    if train_y.shape != (train.shape[0],) or test_y.shape != (test.shape[0],):
-        raise ValueError("`train_labels` and `test_labels` must have one label per image.")
+    check_positive_int(seed, "seed", minimum=0)
+    clf = space.clf
+    train_batch = clf.check_inputs(train_images, "train_images", batched=True, in_bounds=True)
+    test_batch = clf.check_inputs(test_images, "test_images", batched=True, in_bounds=True)
+    train_y = _check_labels(train_labels, "train_labels", train_batch.shape[0], clf.num_classes)
+    test_y = _check_labels(test_labels, "test_labels", test_batch.shape[0], clf.num_classes)
+    if train_batch.shape[0] == 0:
+        raise ValueError("`train_images` must hold at least one image; got an empty batch.")
+    train = space.features(train_batch).cpu()
+    test = space.features(test_batch).cpu() if test_batch.shape[0] else test_batch.new_zeros((0, *space.feature_shape))
     predicted = space.head.predict(train).cpu()
     rng = np.random.default_rng(seed)
     classes = np.unique(train_y.numpy())
+    correct = {int(c): train[(train_y == c) & (predicted == c)].flatten(1) for c in classes}
+    empty = [clf.class_names[c] for c, points in correct.items() if points.shape[0] == 0]
+    if empty:
+        raise ValueError(
+            f"`train_images` must hold a correctly classified image of each class in `train_labels`; "
+            f"none for {empty}, so their hulls are empty."
+        )
     rows = []
     for c in classes:
-        points = train[(train_y == c) & (predicted == c)].flatten(1)
+        points = correct[int(c)]
         samples = _convex_samples(points, samples_per_class, rng)
         accuracy = float((space.head.predict(samples.reshape(-1, *space.feature_shape)).cpu() == c).float().mean())
         queries = test[test_y == c].flatten(1)[:max_test_per_class]
+        if queries.shape[0] == 0:  # no test image of this class: nothing to check
+            rows.append((accuracy, float("nan"), float("nan"), points.shape[0], 0))
+            continue
         membership = hull_membership(points, queries)
         outside = ~membership.inside
         median = float(np.median(membership.distance[outside])) if outside.any() else 0.0

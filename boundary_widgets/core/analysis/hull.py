@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, nnls
 
-from ..validation import as_float_tensor, check_finite
+from ..validation import as_float_tensor, check_finite, check_number, renamed_keywords
 
 # Weight of the row that enforces sum(alpha) = 1 in the NNLS form of the distance problem, relative to
 # the data scale: large enough that the constraint holds to ~1e-7, small enough to keep NNLS well conditioned.
@@ -28,6 +28,8 @@ class HullMembership:
 
 def _as_matrix(value: object, name: str) -> np.ndarray:
     tensor = as_float_tensor(value, name)
+    if tensor.numel() == 0:
+        raise ValueError(f"`{name}` must hold at least one point; got an empty array of shape {tuple(tensor.shape)}.")
     check_finite(tensor, name)
     return tensor.reshape(tensor.shape[0], -1).double().numpy() if tensor.ndim > 1 else tensor.double().numpy()
 
@@ -40,26 +42,26 @@ def _nearest_hull_point(points: np.ndarray, z: np.ndarray, scale: float) -> np.n
     return alpha / alpha.sum()
 
 
-def hull_membership(features_train: object, z: object, *, tolerance: float = 1e-7) -> HullMembership:
-    """Whether each row of ``z`` lies in the convex hull of the rows of ``features_train``, and its distance.
+@renamed_keywords(features_train="features", z="x")
+def hull_membership(features: object, x: object, *, tolerance: float = 1e-7) -> HullMembership:
+    """Whether each row of ``x`` lies in the convex hull of the rows of ``features``, and its distance.
 
-    ``features_train``: ``(N, p)`` (or ``(N, *feature_shape)``) reference points; ``z``: one point
+    ``features``: ``(N, p)`` (or ``(N, *feature_shape)``) reference points; ``x``: one point
     ``(p,)`` or a batch ``(M, p)``. Membership is decided by the linear program of the paper
-    (scipy ``linprog``, HiGHS); the distance ``min |Z alpha - z|`` over ``alpha >= 0, sum alpha = 1``
+    (scipy ``linprog``, HiGHS); the distance ``min |Z alpha - x|`` over ``alpha >= 0, sum alpha = 1``
     is a least-squares problem solved by NNLS with the sum as an extra, heavily weighted row
     (exact up to ~1e-7 relative). ``tolerance`` is the LP's feasibility tolerance relative to the
     data scale.
     """
-    points = _as_matrix(features_train, "features_train")
+    points = _as_matrix(features, "features")
     if points.ndim != 2 or points.shape[0] < 1:
-        raise ValueError(f"`features_train` must be a non-empty (N, p) array; got shape {points.shape}.")
-    queries = _as_matrix(z, "z")
+        raise ValueError(f"`features` must be a non-empty (N, p) array; got shape {points.shape}.")
+    queries = _as_matrix(x, "x")
     if queries.ndim == 1:
         queries = queries[None]
     if queries.shape[1] != points.shape[1]:
-        raise ValueError(f"`z` must have {points.shape[1]} features like `features_train`; got {queries.shape[1]}.")
-    if not (isinstance(tolerance, int | float) and tolerance > 0):
-        raise ValueError(f"`tolerance` must be a number > 0; got {tolerance!r}.")
+        raise ValueError(f"`x` must have {points.shape[1]} features like `features`; got {queries.shape[1]}.")
+    check_number(tolerance, "tolerance", minimum=0, exclusive=True)
     n = points.shape[0]
     scale = max(float(np.abs(points).max()), float(np.abs(queries).max()), 1e-12)
     equality = np.vstack([points.T / scale, np.ones(n)])
