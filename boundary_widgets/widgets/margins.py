@@ -136,7 +136,7 @@ class MarginExplorer:
             chosen = self.result.bands[band]
             toward = band_direction(self.result, self.clf, x, band)
             job.check()
-            across = directions.make("random", self.clf, x, seed=image, subspace=chosen.basis)
+            across = directions.make("dct", self.clf, x, band=chosen, method="random", seed=image)
             plane = Plane.through(x, toward, across)
             margin = float(self.result.margins[image, band])
             sl = compute_slice(self.clf, plane, extent=max(1.5 * margin, 1e-3), resolution=self.resolution)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,9 +13,8 @@ from ..classifier import Classifier
 from ..dct import Band
 from ..dct import bands as dct_bands
 from ..deepfool import deepfool
+from ..progress import CancelEvent, Progress, check_protocol, track
 from ..validation import check_positive_int
-
-Progress = Callable[[int, int], None] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,7 +26,7 @@ class BandMargins:
     band_names: tuple[str, ...]  # (B,)
     band_dims: np.ndarray  # (B,) int64, dimension of each band's subspace
     labels: np.ndarray  # (N,) int64, predicted class of each image
-    bands: tuple[Band, ...]  # (B,) the subspaces, for slices along them
+    bands: tuple[Band, ...]  # (B,) the subspaces' descriptions (coefficient ranges, no basis), for slices along them
 
     @property
     def medians(self) -> np.ndarray:
@@ -43,6 +43,11 @@ class BandMargins:
         return f"BandMargins(images={self.margins.shape[0]}, medians: {medians})"
 
 
+# Images per DeepFool call: about 2**22 input elements, so that its d-sized buffers (iterates, gradients of
+# the candidate classes, their projections) stay near 1 GB at 3×224×224, and `cancel` is checked in between.
+_CHUNK_ELEMENTS = 2**22
+
+
 def band_margins(
     clf: Classifier,
     images: object,
@@ -53,12 +58,16 @@ def band_margins(
     candidates: int = 10,
     clip: bool = False,
     progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> BandMargins:
     """The margin of every image along every band, as in the paper: DeepFool with each step projected on the band.
 
-    ``bands`` defaults to :func:`boundary_widgets.core.dct.bands` of the input shape. Each band is
-    one batched DeepFool over all images (``max_iter`` 100 and ``overshoot`` 0.02, the paper's
-    values; no clipping unless ``clip=True``). ``progress(done, total)`` is called after each band.
+    ``bands`` defaults to :func:`boundary_widgets.core.dct.bands` of the input shape. Each band is a
+    batched DeepFool over the images (``max_iter`` 100 and ``overshoot`` 0.02, the paper's values;
+    no clipping unless ``clip=True``), its steps projected with the band's fast transform on the
+    classifier's device (no dense basis). Large images go in chunks of about 2**22 input elements.
+    ``progress`` counts bands × images; ``cancel`` is checked after each chunk
+    (see :mod:`boundary_widgets.core.progress`).
     """
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
@@ -69,25 +78,33 @@ def band_margins(
         raise TypeError(
             "`bands` must be a non-empty sequence of dct.Band objects (see boundary_widgets.core.dct.bands)."
         )
-    if progress is not None and not callable(progress):
-        raise TypeError(f"`progress` must be callable(done, total) or None; got {type(progress).__name__}.")
-    margins = np.zeros((batch.shape[0], len(chosen)))
-    converged = np.zeros((batch.shape[0], len(chosen)), dtype=bool)
-    labels = clf.predict(batch).cpu().numpy().astype(np.int64)
-    for j, band in enumerate(chosen):
-        result = deepfool(
-            clf,
-            batch,
-            subspace=band.basis,
-            max_iter=max_iter,
-            overshoot=overshoot,
-            candidates=candidates,
-            clip=clip,
-        )
-        margins[:, j] = result.distances.double().numpy()
-        converged[:, j] = result.converged.numpy()
-        if progress is not None:
-            progress(j + 1, len(chosen))
+    for band in chosen:
+        if math.prod(band.shape) != clf.input_dim:
+            raise ValueError(
+                f"`bands` must be bands of the input shape {clf.input_shape}; {band!r} is of {band.shape}."
+            )
+    check_protocol(progress, cancel)
+    n = batch.shape[0]
+    per_chunk = max(1, _CHUNK_ELEMENTS // clf.input_dim)
+    margins = np.zeros((n, len(chosen)))
+    converged = np.zeros((n, len(chosen)), dtype=bool)
+    with track(progress, cancel, total=len(chosen) * n, desc="band margins") as tracker:
+        labels = clf.predict(batch).cpu().numpy().astype(np.int64)
+        for j, band in enumerate(chosen):
+            for start in range(0, n, per_chunk):
+                rows = slice(start, min(start + per_chunk, n))
+                result = deepfool(
+                    clf,
+                    batch[rows],
+                    subspace=band,
+                    max_iter=max_iter,
+                    overshoot=overshoot,
+                    candidates=candidates,
+                    clip=clip,
+                )
+                margins[rows, j] = result.distances.double().numpy()
+                converged[rows, j] = result.converged.numpy()
+                tracker.advance(rows.stop - rows.start)
     return BandMargins(
         margins=margins,
         converged=converged,
@@ -102,5 +119,5 @@ def band_direction(result: BandMargins, clf: Classifier, image: object, band: in
     """The band-constrained DeepFool perturbation of one image along ``result.bands[band]`` (for a slice)."""
     if not 0 <= band < len(result.bands):
         raise ValueError(f"`band` must be in [0, {len(result.bands)}); got {band}.")
-    found = deepfool(clf, image, subspace=result.bands[band].basis, max_iter=100)
+    found = deepfool(clf, image, subspace=result.bands[band], max_iter=100)
     return found.perturbations[0]

@@ -10,12 +10,14 @@ from ..classifier import Classifier
 from ..curvature import CURVATURE_MODES, CURVATURE_WHICH, principal_curvatures
 from ..dct import BAND_NAMES, Band, band
 from ..deepfool import deepfool
+from ..progress import CancelEvent, Progress, check_protocol, track
 from ..sparsefool import sparsefool
 from ..validation import check_choice, check_positive_int
-from .basic import random_direction
 from .registry import DirectionKind, Parameter, register
 
 DCT_METHODS = ("deepfool", "random")
+# Images per band-constrained DeepFool call (as in analysis.band_margins): bounded memory, `cancel` checked between.
+_CHUNK_ELEMENTS = 2**22
 
 
 def _band_info(selected: Band) -> dict[str, Any]:
@@ -33,27 +35,36 @@ def _dct_batch(
     seed: int,
     max_iter: int,
     candidates: int,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> list[tuple[torch.Tensor, dict[str, Any]]]:
     check_choice(method, "method", DCT_METHODS)
     selected = _select_band(clf, band, block=block, stride=stride)
     if method == "random":
-        vector, _ = random_direction(clf, images[0], seed=seed, subspace=selected.basis)
+        check_protocol(progress, cancel)
+        vector = selected.random(seed=seed)
         return [(vector, _band_info(selected))] * images.shape[0]
-    found = deepfool(clf, images, subspace=selected.basis, max_iter=max_iter, candidates=candidates)
-    return [
-        (
-            found.perturbations[i],
-            {
-                **_band_info(selected),
-                "original": int(found.original[i]),
-                "target": int(found.reached[i]),
-                "distance": float(found.distances[i]),
-                "converged": bool(found.converged[i]),
-                "iterations": int(found.iterations[i]),
-            },
-        )
-        for i in range(images.shape[0])
-    ]
+    per_chunk = max(1, _CHUNK_ELEMENTS // clf.input_dim)
+    results = []
+    with track(progress, cancel, total=images.shape[0], desc="DCT-band DeepFool") as tracker:
+        for chunk in images.split(per_chunk):
+            found = deepfool(clf, chunk, subspace=selected, max_iter=max_iter, candidates=candidates)
+            results += [
+                (
+                    found.perturbations[i],
+                    {
+                        **_band_info(selected),
+                        "original": int(found.original[i]),
+                        "target": int(found.reached[i]),
+                        "distance": float(found.distances[i]),
+                        "converged": bool(found.converged[i]),
+                        "iterations": int(found.iterations[i]),
+                    },
+                )
+                for i in range(chunk.shape[0])
+            ]
+            tracker.advance(chunk.shape[0])
+    return results
 
 
 def _select_band(clf: Classifier, which: object, *, block: int | None, stride: int | None) -> Band:
@@ -63,7 +74,10 @@ def _select_band(clf: Classifier, which: object, *, block: int | None, stride: i
 
 
 def dct_direction(clf: Classifier, x: torch.Tensor, **params: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Within one DCT band (Hold me tight): DeepFool constrained to the band, or seeded noise in it."""
+    """Within one DCT band (Hold me tight): DeepFool constrained to the band, or seeded noise in it.
+
+    The band's fast transform projects each DeepFool step on the classifier's device; no dense basis is built.
+    """
     return _dct_batch(clf, x[None], **params)[0]
 
 
@@ -151,7 +165,7 @@ register(
                 "band",
                 "choice",
                 "low",
-                "frequency band; also an index along the diagonal or a range (start, stop)",
+                "frequency band; also an index along the diagonal, a range (start, stop) or a dct.Band",
                 choices=BAND_NAMES,
             ),
             Parameter("method", "choice", "deepfool", "DeepFool inside the band, or seeded noise", choices=DCT_METHODS),
