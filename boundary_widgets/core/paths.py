@@ -18,7 +18,7 @@ import torch
 from .classifier import Classifier
 from .deepfool import deepfool
 from .plane import Plane
-from .validation import check_positive_int
+from .validation import check_number, check_positive_int, renamed_keywords
 
 _BISECTION_STEPS = 30  # refines a class change on the straight line to 2**-30 of its length
 _PUSH_STEPS = 16  # points tried along the margin's gradient when an anchor is pushed into the class
@@ -163,9 +163,11 @@ def _profile_from_logits(t: np.ndarray, logits: torch.Tensor, length: float, nam
 def _check_pairs(clf: Classifier, x_a: object, x_b: object, batched: bool) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    names = ("A", "B") if batched else ("x_a", "x_b")
+    names = ("images_a", "images_b") if batched else ("x_a", "x_b")
     a = clf.check_inputs(x_a, names[0], batched=batched, in_bounds=True)
     b = clf.check_inputs(x_b, names[1], batched=batched, in_bounds=True)
+    if a.shape[0] == 0:
+        raise ValueError(f"`{names[0]}` must hold at least one image; got an empty batch.")
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"`{names[0]}` and `{names[1]}` must hold as many inputs; got {a.shape[0]} and {b.shape[0]}.")
     return a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
@@ -200,9 +202,8 @@ def _check_options(samples_per_segment: int, max_depth: int, overshoot: float, m
     check_positive_int(samples_per_segment, "samples_per_segment", minimum=2)
     check_positive_int(max_depth, "max_depth", minimum=0)
     check_positive_int(max_iter, "max_iter")
-    for value, name in ((overshoot, "overshoot"), (push, "push")):
-        if not (isinstance(value, int | float) and not isinstance(value, bool) and value >= 0):
-            raise ValueError(f"`{name}` must be a number >= 0; got {value!r}.")
+    check_number(overshoot, "overshoot", minimum=0)
+    check_number(push, "push", minimum=0)
 
 
 def _class_margins(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -251,7 +252,7 @@ def _find_paths(
     for i in range(n_pairs):
         la, lb = int(start_labels[i]), int(start_labels[n_pairs + i])
         if la != lb:
-            where = f" (pair {i})" if names[0] == "A" else ""
+            where = f" (pair {i})" if names[0] == "images_a" else ""
             raise ValueError(
                 f"`{names[0]}` and `{names[1]}` must be classified as the same class{where}; got "
                 f"{clf.class_names[la]!r} and {clf.class_names[lb]!r}. A connecting path joins two inputs "
@@ -410,10 +411,11 @@ def find_path(
     )[0]
 
 
+@renamed_keywords(A="images_a", B="images_b")
 def find_paths(
     clf: Classifier,
-    A: object,
-    B: object,
+    images_a: object,
+    images_b: object,
     *,
     max_depth: int = 8,
     samples_per_segment: int = 32,
@@ -421,10 +423,11 @@ def find_paths(
     max_iter: int = 50,
     push: float = 0.1,
 ) -> list[ConnectingPath]:
-    """:func:`find_path` for each pair ``(A[i], B[i])``, batched: each level checks the segments of all
-    pairs in one batch and runs one DeepFool per class. ``A`` and ``B`` are ``(N, *input_shape)``."""
+    """:func:`find_path` for each pair ``(images_a[i], images_b[i])``, batched: each level checks the segments
+    of all pairs in one batch and runs one DeepFool per class. ``images_a`` and ``images_b`` are
+    ``(N, *input_shape)``."""
     _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
-    a, b = _check_pairs(clf, A, B, batched=True)
+    a, b = _check_pairs(clf, images_a, images_b, batched=True)
     return _find_paths(
         clf,
         a,
@@ -434,7 +437,7 @@ def find_paths(
         overshoot=overshoot,
         max_iter=max_iter,
         push=push,
-        names=("A", "B"),
+        names=("images_a", "images_b"),
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .validation import as_float_tensor, check_finite
+from .validation import as_float_tensor, check_finite, check_number
 
 
 def _as_vector(value: object, name: str) -> torch.Tensor:
@@ -32,7 +32,15 @@ class Plane:
 
     @classmethod
     def through(cls, x: object, u: object, v: object, *, tolerance: float = 1e-6) -> Plane:
-        """The plane through ``x`` spanned by ``u`` and ``v`` (Gram–Schmidt: ``u`` kept, ``v`` made orthogonal)."""
+        """The plane through ``x`` spanned by ``u`` and ``v`` (Gram–Schmidt: ``u`` kept, ``v`` made orthogonal).
+
+        Any non-zero ``u`` and ``v`` are accepted whatever their scale; ``tolerance`` (in ``[0, 1)``) is
+        relative: ``v`` is refused as parallel to ``u`` when its part orthogonal to ``u`` is at most
+        ``tolerance`` times its norm.
+        """
+        check_number(tolerance, "tolerance", minimum=0)
+        if tolerance >= 1:
+            raise ValueError(f"`tolerance` must be in [0, 1); got {tolerance!r}.")
         origin = _as_vector(x, "x")
         u_vec = _as_vector(u, "u")
         v_vec = _as_vector(v, "v")
@@ -41,13 +49,12 @@ class Plane:
                 raise ValueError(f"`{name}` must have the shape of `x` {tuple(origin.shape)}; got {tuple(vec.shape)}.")
         u64, v64 = u_vec.double(), v_vec.double()
         u_norm = u64.norm()
-        if u_norm <= tolerance:
-            raise ValueError(f"`u` must be a non-zero direction; got norm {u_norm.item():.3g}.")
-        if v64.norm() <= tolerance:
-            raise ValueError(f"`v` must be a non-zero direction; got norm {v64.norm().item():.3g}.")
+        for name, norm in (("u", u_norm), ("v", v64.norm())):
+            if norm == 0:
+                raise ValueError(f"`{name}` must be a non-zero direction; got a zero vector.")
         u_unit = u64 / u_norm
         v_orth = v64 - (v64 * u_unit).sum() * u_unit
-        if v_orth.norm() <= tolerance * v64.norm():
+        if v_orth.norm() <= max(tolerance, 1e-12) * v64.norm():
             raise ValueError("`u` and `v` must not be parallel: `v` has no component orthogonal to `u`.")
         v_unit = v_orth / v_orth.norm()
         return cls(origin.clone(), u_unit.float(), v_unit.float())
