@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boundary_widgets.plotting.palette import rgb_table
+from boundary_widgets.render import rgb_table
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image as PILImage
 
 import boundary_widgets as bw
-from boundary_widgets.plotting import boundary_lines, slice_rgb
+from boundary_widgets.render import boundary_lines, rgb_table, slice_rgb
 from boundary_widgets.widgets import SliceExplorer
 from boundary_widgets.widgets.controls import DirectionPicker
 from boundary_widgets.widgets.worker import Job, StaleJob, Worker
@@ -270,7 +270,7 @@ def test_path_explorer_draws_path_profile_and_plane(path_explorer):
     np.testing.assert_allclose(explorer.path_probability.x, path.positions / path.length)
     np.testing.assert_allclose(explorer.path_probability.y, path.confidences, rtol=1e-6)
     strip = decode(explorer.line_strip.image.value)
-    np.testing.assert_array_equal(strip[0], np.repeat(bw.plotting.rgb_table(10)[[label]], strip.shape[1], axis=0))
+    np.testing.assert_array_equal(strip[0], np.repeat(rgb_table(10)[[label]], strip.shape[1], axis=0))
     assert explorer.slice.plane.fingerprint() == path.plane().fingerprint()
     np.testing.assert_allclose(explorer.map_view.overlays[0].x, path.plane_coordinates()[:, 0], atol=1e-6)
     np.testing.assert_allclose(explorer.map_view.overlays[0].y, path.plane_coordinates()[:, 1], atol=1e-6)

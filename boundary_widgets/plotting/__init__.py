@@ -7,22 +7,18 @@ from .analysis import (
     plot_class_hulls,
     plot_curvature_spectrum,
 )
-from .palette import boundary_lines, class_colors, rgb_table
 from .paths import PathDisplay, plot_path
-from .slices import SliceDisplay, plot_slice, slice_rgb
+from .slices import SliceDisplay, plot_slice, plot_top_k
 
 __all__ = [
     "AnalysisDisplay",
     "PathDisplay",
     "SliceDisplay",
-    "boundary_lines",
-    "class_colors",
     "plot_band_margins",
     "plot_borderline_summary",
     "plot_class_hulls",
     "plot_curvature_spectrum",
     "plot_path",
     "plot_slice",
-    "rgb_table",
-    "slice_rgb",
+    "plot_top_k",
 ]

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from ..core.paths import ConnectingPath
 from ..core.validation import check_positive_int
-from .palette import class_colors
+from ..render import class_colors
 
 
 def image_for_display(x: np.ndarray) -> tuple[np.ndarray, str | None]:

@@ -1,32 +1,19 @@
-"""Matplotlib view of a PlaneSlice."""
+"""Matplotlib views of a PlaneSlice and of a probability vector's top classes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
 from ..core.slices import PlaneSlice
-from ..core.validation import check_choice
-from .palette import boundary_lines, rgb_table
+from ..core.validation import check_positive_int
+from ..render import boundary_lines, class_colors, legend_entries, shorten, slice_rgb, top_k
 
-
-def slice_rgb(sl: PlaneSlice, *, shading: str = "labels") -> np.ndarray:
-    """``(Rb, Ra, 3)`` uint8 picture of the slice, row 0 at beta_min; the widgets draw the same pixels.
-
-    ``shading="confidence"`` fades each class colour toward white as the top-1 probability drops
-    to chance.
-    """
-    check_choice(shading, "shading", ("labels", "confidence"))
-    table = rgb_table(len(sl.class_names))
-    rgb = table[sl.labels].astype(np.float32)
-    if shading == "confidence":
-        chance = 1.0 / len(sl.class_names)
-        strength = np.clip((sl.confidence - chance) / (1.0 - chance), 0.0, 1.0)[..., None]
-        rgb = 255.0 - strength * (255.0 - rgb)
-    return rgb.round().astype(np.uint8)
+LEGEND_ENTRIES = 12  # classes named in a slice's legend; the rest are counted in one "and N more" line
+NAME_WIDTH = 24  # characters of a class name shown in a legend or a panel
 
 
 class SliceDisplay:
@@ -44,17 +31,24 @@ class SliceDisplay:
         shading: str = "labels",
         boundaries: bool = True,
         legend: bool = True,
+        max_legend_entries: int = LEGEND_ENTRIES,
         markers: Mapping[str, tuple[float, float]] | None = None,
         title: str | None = None,
     ) -> SliceDisplay:
+        """Draw the slice's classes (the pixels of :func:`~boundary_widgets.render.slice_rgb`) and boundaries.
+
+        The legend names the classes present (shortened), largest area first; beyond ``max_legend_entries`` one line says how many more there are.
+        """
         import matplotlib.pyplot as plt
 
+        max_legend_entries = check_positive_int(max_legend_entries, "max_legend_entries")
         sl = self.slice
+        pixels = slice_rgb(sl, shading=shading)
         if ax is None:
             _, ax = plt.subplots(figsize=(4.2, 4.0))
         (a0, a1), (b0, b1) = (sl.alphas[0], sl.alphas[-1]), (sl.betas[0], sl.betas[-1])
         self.image_ = ax.imshow(
-            slice_rgb(sl, shading=shading),
+            pixels,
             origin="lower",
             extent=(a0, a1, b0, b1),
             aspect="auto",
@@ -68,12 +62,16 @@ class SliceDisplay:
         all_markers = {"origin": (0.0, 0.0), **(markers or {})}
         for (name, (alpha, beta)), style in zip(all_markers.items(), ("o", "X", "s", "^", "D", "P", "v"), strict=False):
             ax.plot([alpha], [beta], style, color="white", markeredgecolor="black", markersize=7, label=name)
-        colours = rgb_table(len(sl.class_names)) / 255.0
         self.legend_ = None
         if legend:
+            entries = legend_entries(sl, max_entries=max_legend_entries)
             handles = [
-                Patch(facecolor=colours[k], edgecolor="black", label=sl.class_names[k]) for k in sl.classes_present
+                Patch(facecolor=colour, edgecolor="black", label=shorten(name, NAME_WIDTH))
+                for _, name, _, colour in entries
             ]
+            more = len(sl.classes_present) - len(entries)
+            if more > 0:
+                handles.append(Patch(facecolor="none", edgecolor="none", label=f"and {more} more"))
             self.legend_ = ax.legend(
                 handles=handles,
                 title="class",
@@ -94,3 +92,35 @@ class SliceDisplay:
 def plot_slice(sl: PlaneSlice, ax: Axes | None = None, **kwargs: object) -> SliceDisplay:
     """Draw ``sl`` on ``ax`` (a new figure when None); returns the display, never calls ``plt.show()``."""
     return SliceDisplay(sl).plot(ax, **kwargs)
+
+
+def plot_top_k(
+    probabilities: object,
+    class_names: Sequence[str],
+    ax: Axes | None = None,
+    *,
+    k: int = 10,
+    title: str | None = None,
+) -> Axes:
+    """Horizontal bars of the ``k`` most probable classes (most probable on top), by shortened name,
+    each in its class colour; the matplotlib twin of the widgets' probability panel. Returns ``ax``."""
+    import matplotlib.pyplot as plt
+
+    entries = top_k(probabilities, class_names, k=k)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.0, 0.3 * len(entries) + 0.8))
+    colours = class_colors(len(class_names))
+    positions = np.arange(len(entries))[::-1]
+    ax.barh(
+        positions,
+        [p for _, _, p in entries],
+        color=[colours[index] for index, _, _ in entries],
+        edgecolor="black",
+        linewidth=0.5,
+    )
+    ax.set_yticks(positions, [shorten(name, NAME_WIDTH) for _, name, _ in entries], fontsize="small")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("probability")
+    if title is not None:
+        ax.set_title(title)
+    return ax

@@ -14,7 +14,7 @@ import torch
 from ..core import Classifier, Plane, PlaneSlice, compute_slice
 from ..core.paths import ConnectingPath, LineProfile, find_path, line_profile
 from ..core.slices import SLICE_METHODS
-from ..plotting.palette import rgb_table
+from ..render import rgb_table
 from .slice_explorer import PointSelection, default_method
 from .views import PointView, SliceMapView, encode_png, show_png
 from .worker import Job, Worker

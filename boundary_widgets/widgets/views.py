@@ -12,20 +12,27 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from ..core.extent import outside_box
+from ..core.plane import Plane
 from ..core.slices import PlaneSlice
-from ..plotting.palette import boundary_lines, class_colors, rgb_table
-from ..plotting.slices import slice_rgb
+from ..render import boundary_lines, class_colors, legend_entries, shorten, slice_rgb, top_k
 
 _PREVIEW_PIXELS = 128
+_HATCH_PIXELS = 192  # the outside-the-box overlay is drawn at this resolution whatever the map's
+LEGEND_ENTRIES = 12
+TOP_K = 10
+NAME_WIDTH = 24
+# Markers: name -> (what it is, for the hover text and the marker legend).
+MARKER_HELP = {
+    "origin": "the image the plane goes through (α = β = 0)",
+    "boundary (u)": "first class change along u (bisection on the line from the origin)",
+    "boundary (v)": "first class change along v (bisection on the line from the origin)",
+}
 
 
-def encode_png(pixels: np.ndarray, *, palette: np.ndarray | None = None) -> bytes:
-    """PNG bytes of ``pixels`` ((H, W) grey or palette indices, or (H, W, 3) RGB); fast, light compression."""
-    if palette is not None:
-        picture = PILImage.fromarray(pixels.astype(np.uint8), mode="P")
-        picture.putpalette(palette.astype(np.uint8).ravel().tolist())
-    else:
-        picture = PILImage.fromarray(pixels.astype(np.uint8))
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG bytes of ``pixels`` ((H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA); any number of colours, light compression."""
+    picture = PILImage.fromarray(np.ascontiguousarray(pixels.astype(np.uint8)))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -43,15 +50,27 @@ def show_png(mark: bq.Image, png: bytes) -> None:
     previous.close()
 
 
-def slice_png(sl: PlaneSlice, *, shading: str) -> bytes:
-    """The pixels of :func:`slice_rgb` as a PNG with beta growing upward (PNG row 0 is the top).
+def slice_png(sl: PlaneSlice, *, shading: str, greyed: bool = False) -> bytes:
+    """The pixels of :func:`slice_rgb` as an RGB PNG (not a palette: any number of classes), beta growing upward.
 
-    Hard regions go out as a palette PNG (class indices and the class table), confidence shading
-    as RGB; both decode to exactly ``slice_rgb(sl, shading=shading)[::-1]``.
+    ``greyed``: faded to grey, the look of a map that no longer matches the settings.
     """
-    if shading == "labels":
-        return encode_png(sl.labels[::-1], palette=rgb_table(len(sl.class_names)))
-    return encode_png(slice_rgb(sl, shading=shading)[::-1])
+    rgb = slice_rgb(sl, shading=shading)[::-1]
+    if greyed:
+        grey = rgb.astype(np.float32).mean(axis=2, keepdims=True)
+        rgb = (0.35 * grey + 0.65 * 225.0).repeat(3, axis=2).round().astype(np.uint8)
+    return encode_png(rgb)
+
+
+def hatch_pixels(outside: np.ndarray) -> np.ndarray:
+    """RGBA ``(H, W, 4)`` overlay: grey diagonal stripes where ``outside`` (row 0 at the top), clear elsewhere."""
+    height, width = outside.shape
+    rows, cols = np.indices((height, width))
+    stripe = ((rows + cols) // 3) % 3 == 0
+    rgba = np.zeros((height, width, 4), dtype=np.uint8)
+    rgba[..., :3] = 40
+    rgba[..., 3] = np.where(outside, np.where(stripe, 150, 45), 0)
+    return rgba
 
 
 def input_picture(x: torch.Tensor, bounds: tuple[float, float]) -> np.ndarray | None:
@@ -73,19 +92,41 @@ def picture_png(pixels: np.ndarray, *, size: int = _PREVIEW_PIXELS) -> bytes:
     return encode_png(enlarged)
 
 
-def legend_html(class_names: Sequence[str], present: Sequence[int]) -> str:
-    colours = class_colors(len(class_names))
+def placeholder_png(size: int = _PREVIEW_PIXELS) -> bytes:
+    """A plain light square: the preview before anything is inspected (never a broken-image icon)."""
+    return encode_png(np.full((size, size), 238, dtype=np.uint8))
+
+
+def legend_html(sl: PlaneSlice, *, max_entries: int = LEGEND_ENTRIES) -> str:
+    """The classes present, largest area first, by (shortened) name with their share of the map."""
+    entries = legend_entries(sl, max_entries=max_entries)
     items = "".join(
-        f'<span style="display:inline-block;margin:0 8px 2px 0;white-space:nowrap">'
-        f'<span style="display:inline-block;width:12px;height:12px;background:{colours[k]};'
-        f'border:1px solid #333;vertical-align:middle"></span> {html.escape(class_names[k])}</span>'
-        for k in present
+        f'<span class="bw-legend-entry" data-class="{k}" title="{html.escape(name)}" '
+        f'style="display:inline-block;margin:0 8px 2px 0;white-space:nowrap">'
+        f'<span style="display:inline-block;width:12px;height:12px;background:{colour};'
+        f'border:1px solid #333;vertical-align:middle"></span> {html.escape(shorten(name, NAME_WIDTH))} '
+        f'<span style="color:#666">{share:.0%}</span></span>'
+        for k, name, share, colour in entries
     )
-    return f'<div class="bw-legend" style="max-width:380px"><b>classes:</b> {items}</div>'
+    more = len(sl.classes_present) - len(entries)
+    tail = f' <span class="bw-legend-more" style="color:#666">and {more} more</span>' if more > 0 else ""
+    return f'<div class="bw-legend" style="max-width:360px;line-height:1.3"><b>classes:</b> {items}{tail}</div>'
+
+
+_CONFIDENCE_BAR = (
+    '<div class="bw-colorbar" style="font-size:11px;color:#444">confidence: '
+    '<span style="display:inline-block;width:120px;height:10px;vertical-align:middle;border:1px solid #999;'
+    'background:linear-gradient(to right,#ffffff,#888888)"></span> chance → certain '
+    "(each class colour fades to white as its top-1 probability drops to chance)</div>"
+)
 
 
 class SliceMapView:
-    """The label map as a bqplot ``Image`` mark, boundary lines, anchor markers and a click marker."""
+    """The label map (an RGB ``Image`` mark), the outside-the-box hatch, boundary lines, markers and a click cross.
+
+    Every mark that lies over the map answers a click (an overlay would otherwise swallow it): a
+    click on a marker inspects that marker's point.
+    """
 
     def __init__(
         self,
@@ -93,6 +134,9 @@ class SliceMapView:
         *,
         on_click: Callable[[float, float], None],
         overlays: Sequence[Callable[[dict], bq.Mark]] = (),
+        x_label: str = "α along u (L2)",
+        y_label: str = "β along v (L2)",
+        size: int = 360,
     ) -> None:
         """``overlays``: builders of extra marks drawn above the boundaries, given the map's scales."""
         self.class_names = tuple(class_names)
@@ -100,56 +144,108 @@ class SliceMapView:
         self.x_scale = bq.LinearScale(min=-1.0, max=1.0)
         self.y_scale = bq.LinearScale(min=-1.0, max=1.0)
         scales = {"x": self.x_scale, "y": self.y_scale}
+        self.scales = scales
         self.image = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[-1.0, 1.0], y=[-1.0, 1.0])
+        self.hatch = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[-1.0, 1.0], y=[-1.0, 1.0])
         self.boundaries = bq.Lines(x=[], y=[], scales=scales, colors=["black"], stroke_width=1.2)
+        tooltip = bq.Tooltip(fields=["name", "x", "y"], labels=["", "α", "β"], formats=["", ".3f", ".3f"])
         self.anchors = bq.Scatter(
             x=[0.0],
             y=[0.0],
             names=["origin"],
-            display_names=True,
+            display_names=False,
             scales=scales,
             colors=["white"],
             stroke="black",
             default_size=70,
+            tooltip=tooltip,
         )
         self.click_marker = bq.Scatter(
             x=[], y=[], scales=scales, marker="cross", colors=["black"], stroke="white", default_size=90
         )
         axes = [
-            bq.Axis(scale=self.x_scale, label="α along u (L2)"),
-            bq.Axis(scale=self.y_scale, label="β along v (L2)", orientation="vertical"),
+            bq.Axis(scale=self.x_scale, label=x_label, label_offset="32px"),
+            bq.Axis(scale=self.y_scale, label=y_label, orientation="vertical", label_offset="-42px"),
         ]
         self.overlays = [build(scales) for build in overlays]
         self.figure = bq.Figure(
-            marks=[self.image, self.boundaries, *self.overlays, self.anchors, self.click_marker],
+            marks=[self.image, self.hatch, self.boundaries, *self.overlays, self.anchors, self.click_marker],
             axes=axes,
             animation_duration=0,
-            fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 10},
+            display_toolbar=False,  # its hover toolbar covers the top-right corner of the map
+            fig_margin={"top": 30, "bottom": 42, "left": 52, "right": 8},
+            title_style={"font-size": "12px"},
             # Fixed size: a narrow notebook must wrap the panels, not squeeze the map under its neighbours.
-            layout=widgets.Layout(width="380px", height="380px", min_width="380px", flex="0 0 auto"),
+            layout=widgets.Layout(width=f"{size}px", height=f"{size}px", min_width=f"{size}px", flex="0 0 auto"),
         )
         self.figure.add_class("bw-slice-map")
+        self.notice = widgets.HTML()
+        self.notice.add_class("bw-map-notice")
         self.legend = widgets.HTML()
+        self.markers_legend = widgets.HTML()
+        self.colorbar = widgets.HTML()
         self.image.on_element_click(self._clicked)
-        self.ui = widgets.VBox([self.figure, self.legend])
+        self.hatch.on_element_click(self._clicked)
+        self.anchors.on_element_click(self._marker_clicked)
+        self.click_marker.on_element_click(self._marker_clicked)
+        for overlay in self.overlays:
+            if isinstance(overlay, bq.Scatter):
+                overlay.on_element_click(self._marker_clicked)
+        self.ui = widgets.VBox(
+            [self.notice, self.figure, self.legend, self.markers_legend, self.colorbar],
+            layout=widgets.Layout(width=f"{size + 4}px"),
+        )
+        self.greyed = False
+        self._slice: PlaneSlice | None = None
+        self._shading = "labels"
+        self._hatch_key: tuple | None = None
 
     def _clicked(self, _mark: bq.Image, event: dict) -> None:
         data = event.get("data", {})
         self._on_click(float(data["click_x"]), float(data["click_y"]))
 
+    def _marker_clicked(self, mark: bq.Scatter, event: dict) -> None:
+        index = int(event.get("data", {}).get("index", -1))
+        if 0 <= index < len(mark.x):
+            self._on_click(float(mark.x[index]), float(mark.y[index]))
+
     def show(
-        self, sl: PlaneSlice, *, shading: str, boundaries: bool, anchors: Mapping[str, tuple[float, float]]
+        self,
+        sl: PlaneSlice,
+        *,
+        shading: str,
+        boundaries: bool,
+        anchors: Mapping[str, tuple[float, float]],
+        title: str = "",
+        bounds: tuple[float, float] | None = None,
+        plane: Plane | None = None,
     ) -> None:
-        """Draw ``sl``; every trait of the map changes in one message batch."""
+        """Draw ``sl``; every trait of the map changes in one message batch.
+
+        ``bounds`` and ``plane``: hatch the part of the plane outside the input box.
+        """
+        self._slice, self._shading = sl, shading
         png = slice_png(sl, shading=shading)
         lines = boundary_lines(sl) if boundaries else np.empty((0, 2))
         (a0, a1), (b0, b1) = (sl.alphas[0], sl.alphas[-1]), (sl.betas[0], sl.betas[-1])
         names = list(anchors)
         points = np.array([anchors[name] for name in names], dtype=float).reshape(-1, 2)
-        with self.image.hold_sync(), self.boundaries.hold_sync(), self.anchors.hold_sync():
+        hatch = None
+        if bounds is not None and plane is not None:
+            key = (plane.fingerprint(), a0, a1, b0, b1, bounds)
+            if key != self._hatch_key:
+                alphas = np.linspace(a0, a1, _HATCH_PIXELS)
+                betas = np.linspace(b0, b1, _HATCH_PIXELS)
+                outside = outside_box(plane, alphas, betas, bounds)
+                self.outside_share = float(outside.mean())
+                hatch = encode_png(hatch_pixels(outside[::-1]))
+                self._hatch_key = key
+        with self.image.hold_sync(), self.hatch.hold_sync(), self.boundaries.hold_sync(), self.anchors.hold_sync():
             show_png(self.image, png)
-            self.image.x = [a0, a1]
-            self.image.y = [b0, b1]
+            self.image.x = self.hatch.x = [a0, a1]
+            self.image.y = self.hatch.y = [b0, b1]
+            if hatch is not None:
+                show_png(self.hatch, hatch)
             self.x_scale.min, self.x_scale.max = float(a0), float(a1)
             self.y_scale.min, self.y_scale.max = float(b0), float(b1)
             self.boundaries.x = lines[:, 0]
@@ -157,7 +253,35 @@ class SliceMapView:
             self.anchors.x = points[:, 0]
             self.anchors.y = points[:, 1]
             self.anchors.names = names
-        self.legend.value = legend_html(self.class_names, sl.classes_present)
+        self.figure.title = title
+        self.legend.value = legend_html(sl)
+        self.markers_legend.value = self._markers_html(names, hatched=self._hatch_key is not None)
+        self.colorbar.value = _CONFIDENCE_BAR if shading == "confidence" else ""
+        self.clear_error()
+
+    def _markers_html(self, names: Sequence[str], *, hatched: bool) -> str:
+        items = [f"<b>{html.escape(name)}</b>: {html.escape(MARKER_HELP.get(name, 'an image this plane uses'))}" for name in names]
+        items.append("<b>+</b>: the point shown on the right")
+        if hatched and getattr(self, "outside_share", 0.0) > 0:
+            items.append("hatched: outside the input box (some pixel out of bounds)")
+        return '<div class="bw-marker-legend" style="font-size:11px;color:#444">' + "; ".join(items) + "</div>"
+
+    def show_error(self, message: str) -> None:
+        """Grey out the map on display and say beside it why it is stale."""
+        self.greyed = True
+        if self._slice is not None:
+            show_png(self.image, slice_png(self._slice, shading=self._shading, greyed=True))
+        self.figure.add_class("bw-map-error")
+        self.notice.value = (
+            f'<div class="bw-map-error-text" style="color:#b00020;max-width:360px">map out of date: '
+            f"{html.escape(message)}</div>"
+        )
+
+    def clear_error(self) -> None:
+        if self.greyed:
+            self.greyed = False
+            self.figure.remove_class("bw-map-error")
+        self.notice.value = ""
 
     @property
     def png(self) -> widgets.Image:
@@ -171,44 +295,56 @@ class SliceMapView:
 
 
 class PointView:
-    """The input at one point: its picture, its class probabilities as bars, and its coordinates."""
+    """The input at one point: its picture, its top-k class probabilities by name, and its coordinates."""
 
-    def __init__(self, class_names: Sequence[str]) -> None:
+    def __init__(self, class_names: Sequence[str], *, k: int = TOP_K) -> None:
         self.class_names = tuple(class_names)
-        n = len(self.class_names)
-        self.picture = widgets.Image(format="png", layout=widgets.Layout(width=f"{_PREVIEW_PIXELS}px"))
+        self.k = min(k, len(self.class_names))
+        self.picture = widgets.Image(
+            value=placeholder_png(), format="png", layout=widgets.Layout(width=f"{_PREVIEW_PIXELS}px")
+        )
         self.picture.add_class("bw-preview")
-        self.x_scale = bq.OrdinalScale()
+        self.x_scale = bq.OrdinalScale(reverse=True)
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
-        self.colour_scale = bq.ColorScale(colors=class_colors(n), min=0, max=max(n - 1, 1))
         self.bars = bq.Bars(
-            x=list(self.class_names),
-            y=np.zeros(n),
-            color=np.arange(n),
-            scales={"x": self.x_scale, "y": self.y_scale, "color": self.colour_scale},
+            x=[],
+            y=[],
+            orientation="horizontal",
+            scales={"x": self.x_scale, "y": self.y_scale},
+            colors=["#cccccc"],
             stroke="black",
+            tooltip=bq.Tooltip(fields=["x", "y"], labels=["class", "p"], formats=["", ".3f"]),
         )
         self.chart = bq.Figure(
             marks=[self.bars],
             axes=[
-                bq.Axis(scale=self.x_scale, label="class"),
-                bq.Axis(scale=self.y_scale, orientation="vertical", label="probability", tick_format=".1f"),
+                bq.Axis(scale=self.x_scale, orientation="vertical"),
+                bq.Axis(scale=self.y_scale, label="probability", tick_format=".1f", num_ticks=3),
             ],
             animation_duration=0,
-            fig_margin={"top": 10, "bottom": 45, "left": 50, "right": 10},
-            layout=widgets.Layout(width="220px", height="200px"),
+            display_toolbar=False,
+            fig_margin={"top": 5, "bottom": 35, "left": 120, "right": 10},
+            layout=widgets.Layout(width="250px", height=f"{max(120, 22 * self.k + 45)}px"),
         )
         self.chart.add_class("bw-probabilities")
         self.caption = widgets.HTML("<i>click the map to inspect a point</i>")
-        self.ui = widgets.VBox([self.picture, self.caption, self.chart], layout=widgets.Layout(width="230px"))
+        self.caption.add_class("bw-caption")
+        self.top: list[tuple[int, str, float]] = []
+        self.ui = widgets.VBox([self.picture, self.caption, self.chart], layout=widgets.Layout(width="255px"))
 
     def show(self, x: torch.Tensor, probabilities: np.ndarray, bounds: tuple[float, float], caption: str) -> None:
         pixels = input_picture(x, bounds)
         if pixels is None:
             values = ", ".join(f"{v:.3g}" for v in x.reshape(-1)[:16].tolist())
-            caption = f"{caption}<br>x = [{values}]"
+            caption = f"{caption}<br>x = ({values})"
+            self.picture.layout.display = "none"
         else:
+            self.picture.layout.display = None
             self.picture.value = picture_png(pixels)
+        self.top = top_k(probabilities, self.class_names, self.k)
+        colours = class_colors(len(self.class_names))
         with self.bars.hold_sync():
-            self.bars.y = np.asarray(probabilities, dtype=float)
+            self.bars.x = [f"{shorten(name, 18)} ({index})" for index, name, _ in self.top]
+            self.bars.y = np.array([p for _, _, p in self.top], dtype=float)
+            self.bars.colors = [colours[index] for index, _, _ in self.top]
         self.caption.value = caption

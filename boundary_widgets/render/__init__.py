@@ -1,0 +1,9 @@
+"""What every view of a result draws, with numpy and contourpy only: class colours, slice pictures,
+boundary lines, legends and top-k lists. ``plotting`` (matplotlib) and ``widgets`` (bqplot) both
+draw from here, so the two views cannot drift apart."""
+
+from .labels import legend_entries, shorten, top_k
+from .palette import class_colors, rgb_table
+from .pictures import boundary_lines, slice_rgb
+
+__all__ = ["boundary_lines", "class_colors", "legend_entries", "rgb_table", "shorten", "slice_rgb", "top_k"]
