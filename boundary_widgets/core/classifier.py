@@ -223,6 +223,24 @@ class Classifier:
             sums = [t.detach().reshape(-1).double().cumsum(0).sum().to(self.device) for t in tensors]
             return tuple(torch.stack(sums).tolist())
 
+    def with_module(self, net: nn.Module) -> Classifier:
+        """A classifier over another module with this one's input space, normalisation and class names.
+
+        For a copy of the module (e.g. one being trained): it must take the same inputs and give
+        the same number of classes.
+        """
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"`net` must be a torch.nn.Module; got {type(net).__name__}.")
+        _check_materialised(net)
+        state = self.__getstate__()
+        state.pop("_bytes_per_sample", None)
+        state["net"] = net
+        other = Classifier.__new__(Classifier)
+        other.__setstate__(state)
+        if other._probe_num_classes() != self.num_classes:
+            raise ValueError(f"`net` must give {self.num_classes} classes like the classifier's own module.")
+        return other
+
     def __getstate__(self) -> dict[str, Any]:
         # Locks, thread-local pins and the view are per process: a pickled classifier (e.g. sent to
         # a Dask worker) rebuilds them.
@@ -238,7 +256,8 @@ class Classifier:
         self._view = None
         self._view_signature = ()
 
-    def _select_logits(self, output: Any) -> torch.Tensor:
+    def select_logits(self, output: Any) -> torch.Tensor:
+        """The logits in the module's raw output, as ``output=`` picks them."""
         if self._output is None:
             return output
         if callable(self._output):
@@ -264,7 +283,7 @@ class Classifier:
         Take input gradients with ``torch.autograd.grad(..., x)`` under ``torch.enable_grad()``;
         nothing accumulates in the user's ``.grad``.
         """
-        return self._select_logits(self.eval_view()(self.normalise(x)))
+        return self.select_logits(self.eval_view()(self.normalise(x)))
 
     def _probe_num_classes(self) -> int:
         low, high = self.bounds
@@ -277,7 +296,7 @@ class Classifier:
                     f"`net` could not be run on inputs of `input_shape` {self.input_shape}: {error}"
                 ) from error
             try:
-                out = self._select_logits(raw)
+                out = self.select_logits(raw)
             except Exception as error:
                 raise ValueError(
                     f"`output` {self._output!r} could not select the logits from the model's output "
