@@ -13,6 +13,7 @@ from ..classifier import Classifier
 from ..dct import Band
 from ..dct import bands as dct_bands
 from ..deepfool import deepfool
+from ..executor import Executor, run_sharded
 from ..progress import CancelEvent, Progress, check_protocol, track
 from ..validation import check_positive_int
 
@@ -59,6 +60,7 @@ def band_margins(
     clip: bool = False,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
+    executor: Executor = None,
 ) -> BandMargins:
     """The margin of every image along every band, as in the paper: DeepFool with each step projected on the band.
 
@@ -67,8 +69,11 @@ def band_margins(
     no clipping unless ``clip=True``), its steps projected with the band's fast transform on the
     classifier's device (no dense basis). Large images go in chunks of about 2**22 input elements.
     ``progress`` counts bands × images; ``cancel`` is checked after each chunk
-    (see :mod:`boundary_widgets.core.progress`).
+    (see :mod:`boundary_widgets.core.progress`). ``executor``: a ``distributed.Client`` (or a ``Sharding``) runs
+    the images in shards on its cluster, with the same results (see :mod:`boundary_widgets.core.executor`).
     """
+    if executor is not None:
+        return run_sharded(band_margins, locals())
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
