@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 
 import torch
@@ -26,6 +27,11 @@ class ZooEntry:
     min_test_accuracy: float  # what the shipped weights are checked to reach
     epochs: int
     learning_rate: float
+    # Adversarial training (Madry et al.): each batch is replaced by its L2 PGD perturbations of
+    # norm <= adversarial_epsilon (0: standard training), found in adversarial_steps steps.
+    adversarial_epsilon: float = 0.0
+    adversarial_steps: int = 0
+    piecewise_linear: bool = True  # ReLU and max-pooling only: curvature lives in the kinks (see docs/design.md)
 
 
 ENTRIES: dict[str, ZooEntry] = {
@@ -54,15 +60,29 @@ ENTRIES: dict[str, ZooEntry] = {
             2e-3,
         ),
         ZooEntry(
-            "digits-smooth",
-            "the digits CNN with softplus activations (smooth: exact curvature)",
-            lambda: DigitsCNN(activation=nn.Softplus),
+            "digits-cnn-robust",
+            "the digits CNN adversarially trained on L2 PGD perturbations of norm 0.5 (Hold me tight!'s robust model)",
+            DigitsCNN,
             data.digits,
             (1, 8, 8),
             (0.0, 1.0),
-            0.96,
+            0.97,
             40,
             2e-3,
+            adversarial_epsilon=0.5,
+            adversarial_steps=5,
+        ),
+        ZooEntry(
+            "digits-smooth",
+            "the digits CNN with softplus (β = 0.5) and average pooling: smooth everywhere, exact curvature",
+            lambda: DigitsCNN(activation=partial(nn.Softplus, beta=0.5), pool="avg"),
+            data.digits,
+            (1, 8, 8),
+            (0.0, 1.0),
+            0.93,
+            40,
+            2e-3,
+            piecewise_linear=False,
         ),
         ZooEntry(
             "moons-mlp",

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
+
+POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
 class DigitsCNN(nn.Module):
-    """Two 3×3 convolutions, a pool, one hidden layer (the features) and a linear head, on 1×8×8 digits."""
+    """Two 3×3 convolutions, a 2×2 pool, one hidden layer (the features) and a linear head, on 1×8×8 digits.
 
-    def __init__(self, activation: type[nn.Module] = nn.ReLU, hidden: int = 64, classes: int = 10) -> None:
+    ``pool="max"`` with ReLU is piecewise linear; ``pool="avg"`` with a smooth ``activation``
+    (softplus) makes the whole network smooth, so its Hessian exists everywhere.
+    """
+
+    def __init__(
+        self, activation: Callable[[], nn.Module] = nn.ReLU, hidden: int = 64, classes: int = 10, *, pool: str = "max"
+    ) -> None:
         super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"`pool` must be one of {list(POOLS)}; got {pool!r}.")
         self.features = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1),
             activation(),
             nn.Conv2d(16, 32, 3, padding=1),
             activation(),
-            nn.MaxPool2d(2),
+            POOLS[pool](2),
             nn.Flatten(),
             nn.Linear(32 * 4 * 4, hidden),
             activation(),

@@ -1,0 +1,96 @@
+"""The embedded models: shipped weights, deterministic retraining, the robust and the smooth model."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import boundary_widgets as bw
+from boundary_widgets.zoo import ENTRIES, weights_path
+from boundary_widgets.zoo import train as zoo_train
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_shipped_weights_load_weights_only_and_reach_their_accuracy(name: str) -> None:
+    state = torch.load(weights_path(name), weights_only=True)
+    assert all(torch.is_tensor(value) for value in state.values())
+    clf, data = bw.zoo.load(name, device="cpu")
+    images, labels = data.split("test")
+    accuracy = (clf.predict(images) == labels).float().mean().item()
+    assert accuracy >= ENTRIES[name].min_test_accuracy, (name, accuracy)
+
+
+def test_retraining_writes_to_the_output_folder_and_reproduces_the_shipped_weights(tmp_path, monkeypatch) -> None:
+    shipped = weights_path("moons-mlp")
+    before = _digest(shipped)
+    monkeypatch.chdir(tmp_path)
+    zoo_train.main(["moons-mlp"])  # no --output: the current folder, never the package
+    assert _digest(shipped) == before
+    retrained = torch.load(tmp_path / "moons-mlp.pt", weights_only=True)
+    for key, value in torch.load(shipped, weights_only=True).items():
+        # Same seed, same data order: bitwise equal on one machine; other CPUs may round differently.
+        torch.testing.assert_close(retrained[key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_train_refuses_an_unknown_name_before_training(tmp_path) -> None:
+    with pytest.raises(ValueError, match="`name` must be one of"):
+        zoo_train.main(["moons-mlp", "no-such-model", "--output", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
+
+
+def test_pgd_l2_stays_in_the_ball_and_the_bounds_and_raises_the_loss() -> None:
+    clf, data = bw.zoo.load("digits-cnn", device="cpu")
+    images, labels = data.split("test")
+    images, labels = images[:64], labels[:64]
+    net = clf.net
+    flags = [p.requires_grad for p in net.parameters()]
+    adversarial = zoo_train.pgd_l2(
+        net, images, labels, epsilon=0.5, steps=5, bounds=(0.0, 1.0), generator=torch.Generator().manual_seed(0)
+    )
+    assert (adversarial - images).flatten(1).norm(dim=1).max() <= 0.5 + 1e-5
+    assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
+    loss = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        assert loss(net(adversarial), labels) > 2 * loss(net(images), labels)
+    assert [p.requires_grad for p in net.parameters()] == flags and all(p.grad is None for p in net.parameters())
+
+
+def test_the_robust_model_has_larger_margins_than_the_standard_one() -> None:
+    medians = {}
+    for name in ("digits-cnn", "digits-cnn-robust"):
+        clf, data = bw.zoo.load(name, device="cpu")
+        images = data.split("test")[0][:100]
+        medians[name] = float(bw.deepfool(clf, images).distances.median())
+    assert medians["digits-cnn-robust"] > 1.3 * medians["digits-cnn"], medians
+
+
+def test_piecewise_linear_flags_match_the_layers() -> None:
+    smooth_layers = (nn.Softplus, nn.AvgPool2d)
+    kinked_layers = (nn.ReLU, nn.MaxPool2d)
+    for name, entry in ENTRIES.items():
+        layers = list(entry.build().modules())
+        kinked = any(isinstance(layer, kinked_layers) for layer in layers)
+        assert kinked == entry.piecewise_linear, name
+        if not entry.piecewise_linear:
+            assert any(isinstance(layer, smooth_layers) for layer in layers), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_smooth_model_finite_difference_curvatures_agree_with_exact(index: int) -> None:
+    """No max-pooling and no ReLU: the default finite-difference step sees the same Hessian as double backward."""
+    clf, data = bw.zoo.load("digits-smooth", device="cpu")
+    x = data.split("test")[0][index]
+    exact = bw.principal_curvatures(clf, x, k=5, mode="exact")
+    finite = bw.principal_curvatures(clf, x, k=5, mode="finite_difference")
+    np.testing.assert_allclose(finite.values, exact.values, rtol=0.05)
+    cosines = (finite.directions.flatten(1) * exact.directions.flatten(1)).sum(1).abs()
+    assert cosines.min() >= 0.95, cosines
