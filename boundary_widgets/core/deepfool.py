@@ -8,6 +8,7 @@ import torch
 
 from .classifier import Classifier
 from .dct import as_projector, check_basis
+from .executor import Executor, run_sharded
 from .validation import check_positive_int
 
 
@@ -71,6 +72,7 @@ def deepfool(
     subspace: object = None,
     target: int | None = None,
     clip: bool = False,
+    executor: Executor = None,
 ) -> DeepFoolResult:
     """Smallest perturbations that change each image's label, by linearising the classifier.
 
@@ -78,8 +80,11 @@ def deepfool(
     ``max_iter`` steps; ``converged`` says which did. ``subspace`` (a :class:`~.dct.Band`, any
     :class:`~.dct.Projector`, or a ``(d, m)`` basis with orthonormal columns) projects every step
     onto it — the margin along that subspace. ``clip=True`` keeps
-    iterates within the classifier's bounds and ``clipped`` says where it mattered.
+    iterates within the classifier's bounds and ``clipped`` says where it mattered. ``executor``: a
+    ``distributed.Client`` runs the images in shards on its cluster (see :mod:`boundary_widgets.core.executor`).
     """
+    if executor is not None:
+        return run_sharded(deepfool, locals())
     batch = clf.check_inputs(x)
     n, dim = batch.shape[0], clf.input_dim
     check_positive_int(max_iter, "max_iter")

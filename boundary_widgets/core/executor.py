@@ -597,4 +597,13 @@ def _compute(
         client.cancel([shared])
 
 
-__all__ = ["Executor", "ImageFailure", "ShardError", "Sharding", "merge_results", "read_shard", "read_store", "run_sharded"]
+__all__ = [
+    "Executor",
+    "ImageFailure",
+    "ShardError",
+    "Sharding",
+    "merge_results",
+    "read_shard",
+    "read_store",
+    "run_sharded",
+]

@@ -10,6 +10,7 @@ from scipy.sparse.linalg import eigsh
 
 from ..classifier import Classifier
 from ..curvature import BoundaryHessian, curvature_operator, default_step, principal_curvatures
+from ..executor import Executor, run_sharded
 from ..validation import check_positive_int
 
 
@@ -47,14 +48,19 @@ def curvature_spectrum(
     flat_tolerance: float | None = None,
     dense_limit: int = 1024,
     seed: int = 0,
-) -> CurvatureSpectrum:
+    executor: Executor = None,
+) -> CurvatureSpectrum | list[CurvatureSpectrum]:
     """The principal curvatures of the boundary nearest ``x`` (see :mod:`boundary_widgets.core.curvature`).
 
     For inputs of at most ``dense_limit`` dimensions the whole ``(d - 1)``-spectrum comes from the
     dense curvature operator (d Hessian-vector products); above that, the ``k`` most positive and
     ``k`` most negative come from Lanczos and ``flat_share`` is NaN. ``flat_tolerance`` (default:
-    1% of the largest |curvature|) decides which directions count as flat.
+    1% of the largest |curvature|) decides which directions count as flat. With ``executor`` (a
+    ``distributed.Client``, see :mod:`boundary_widgets.core.executor`) ``x`` is a batch ``(N, *input_shape)`` and
+    the result a list of N spectra computed on its cluster, each as this function computes it for one image.
     """
+    if executor is not None:
+        return run_sharded(curvature_spectrum, locals(), per_image=True)
     k = check_positive_int(k, "k")
     check_positive_int(dense_limit, "dense_limit")
     found = principal_curvatures(clf, x, k=1, mode=mode, step=step, seed=seed)
@@ -116,6 +122,7 @@ def curvature_score(
     step: float | None = None,
     seed: int = 0,
     batch_size: int = 4096,
+    executor: Executor = None,
 ) -> CurvatureScores:
     """The paper's detector: the sign of the boundary curvature along random directions, at each image.
 
@@ -123,8 +130,11 @@ def curvature_score(
     over ``n_directions`` random unit ``v`` (second differences with the authors' non-infinitesimal
     step ``h``). A natural image sits near a peak of its class's lead, where ``F`` bends down
     (score < 0); just across a boundary, where an adversarial step lands, it does not, so a high
-    score flags a perturbed image.
+    score flags a perturbed image. ``executor``: a ``distributed.Client`` runs the images in shards on its cluster
+    (see :mod:`boundary_widgets.core.executor`).
     """
+    if executor is not None:
+        return run_sharded(curvature_score, locals())
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     batch = clf.check_inputs(images, "images", batched=True)
