@@ -17,6 +17,7 @@ import torch
 
 from .classifier import Classifier
 from .deepfool import deepfool
+from .executor import Executor, run_sharded
 from .plane import Plane
 from .validation import check_number, check_positive_int, renamed_keywords
 
@@ -422,10 +423,14 @@ def find_paths(
     overshoot: float = 0.1,
     max_iter: int = 50,
     push: float = 0.1,
+    executor: Executor = None,
 ) -> list[ConnectingPath]:
     """:func:`find_path` for each pair ``(images_a[i], images_b[i])``, batched: each level checks the segments
     of all pairs in one batch and runs one DeepFool per class. ``images_a`` and ``images_b`` are
-    ``(N, *input_shape)``."""
+    ``(N, *input_shape)``. ``executor``: a ``distributed.Client`` runs the pairs in shards on its cluster
+    (see :mod:`boundary_widgets.core.executor`)."""
+    if executor is not None:
+        return run_sharded(find_paths, locals(), inputs=2)
     _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, images_a, images_b, batched=True)
     return _find_paths(

@@ -9,6 +9,7 @@ import torch
 
 from ..classifier import Classifier
 from ..deepfool import deepfool
+from ..executor import Executor, run_sharded
 from ..validation import (
     check_class_index,
     check_number,
@@ -51,6 +52,7 @@ def borderline_samples(
     threshold: float = 1e-4,
     bisection_steps: int = 60,
     max_iter: int = 50,
+    executor: Executor = None,
 ) -> BorderlineSamples:
     """Borderline samples between ``source`` and ``target``, the paper's bisection of adversarial pairs.
 
@@ -59,7 +61,10 @@ def borderline_samples(
     keeping one end of each class, until ``|p_source − p_target| < threshold`` or ``bisection_steps``
     steps; ``max_iter`` bounds the DeepFool steps (as everywhere in the kit).
     A midpoint of a third class ends that pair as a failure; failures stay in the result, named.
+    ``executor``: a ``distributed.Client`` runs the images in shards on its cluster (see :mod:`~.core.executor`).
     """
+    if executor is not None:
+        return run_sharded(borderline_samples, locals())
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     batch = _nonempty(clf.check_inputs(images, "images", batched=True, in_bounds=True), "images").cpu()
