@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -12,7 +15,7 @@ def as_float_tensor(value: object, name: str) -> torch.Tensor:
     """Convert array-likes to a float32 tensor; refuse anything else with a TypeError."""
     if isinstance(value, torch.Tensor):
         return value.detach().to(torch.float32)
-    if isinstance(value, np.ndarray | Sequence) and not isinstance(value, str):
+    if isinstance(value, np.ndarray | np.number | Sequence) and not isinstance(value, str):
         try:
             return torch.as_tensor(np.asarray(value, dtype=np.float32))
         except (TypeError, ValueError) as error:
@@ -37,3 +40,87 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}; got {value!r}.")
     return str(value)
+
+
+def check_class_index(value: object, name: str, num_classes: int, *, optional: bool = False) -> int | None:
+    """A class index in ``[0, num_classes)``: a Python or NumPy int, or a 0-d integer tensor; never a bool.
+
+    ``optional=True`` lets ``None`` through. A negative index is refused (no wrap-around to the last class).
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point() and not value.is_complex():
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        kind = "an int" + (" or None" if optional else "")
+        raise TypeError(f"`{name}` must be a class index ({kind}); got {type(value).__name__} {value!r:.40}.")
+    if not 0 <= value < num_classes:
+        raise ValueError(f"`{name}` must be a class index in [0, {num_classes}); got {value}.")
+    return int(value)
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive: bool = False,
+    finite: bool = True,
+) -> float:
+    """A real number (Python, NumPy or a 0-d tensor; never a bool) within ``[minimum, maximum]``.
+
+    ``exclusive=True`` makes both limits strict. NaN is always refused, infinity unless ``finite=False``.
+    """
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"`{name}` must be a number; got {type(value).__name__} {value!r:.40}.")
+    number = float(value)
+    if np.isnan(number) or (finite and np.isinf(number)):
+        raise ValueError(f"`{name}` must be a finite number; got {value!r}.")
+    low_fails = minimum is not None and (number <= minimum if exclusive else number < minimum)
+    high_fails = maximum is not None and (number >= maximum if exclusive else number > maximum)
+    if low_fails or high_fails:
+        low = "(" if exclusive else "["
+        high = ")" if exclusive else "]"
+        span = f"{low}{'-inf' if minimum is None else minimum}, {'inf' if maximum is None else maximum}{high}"
+        raise ValueError(f"`{name}` must be in {span}; got {value!r}.")
+    return number
+
+
+def check_bool(value: object, name: str) -> bool:
+    """``True`` or ``False`` (also NumPy's); a 1, "yes" or None is refused rather than read as a truth value."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"`{name}` must be True or False; got {type(value).__name__} {value!r:.40}.")
+    return bool(value)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def renamed_keywords(**renames: str) -> Callable[[_F], _F]:
+    """Accept each old keyword (``old="new"``) for one release with a ``DeprecationWarning``.
+
+    The signature seen by ``inspect`` is the new one; passing both names is a TypeError.
+    """
+
+    def decorate(function: _F) -> _F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renames.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"`{old}` is the old name of `{new}`; pass `{new}` only.")
+                    warnings.warn(
+                        f"`{old}` is deprecated and will be removed in the next release; use `{new}`.",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        wrapper.__renamed_keywords__ = dict(renames)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
