@@ -1,7 +1,8 @@
 """boundary_widgets: see and measure the decision boundaries of image classifiers.
 
-The core (computation) is imported eagerly; ``plot_*`` (matplotlib) and the widgets
-(ipywidgets/bqplot) load on first use so that ``import boundary_widgets`` stays light.
+The core (computation: torch, numpy, scipy) is imported eagerly; the zoo (scikit-learn),
+``plot_*`` (matplotlib) and the widgets (ipywidgets/bqplot) load on first use so that
+``import boundary_widgets`` costs little more than ``import torch``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import zoo
 from .core import (
     Cancelled,
     Classifier,
@@ -37,8 +37,9 @@ from .core import (
 
 __version__ = "0.1.0"
 
-# Public names that live in the optional UI layers: name -> module that defines it.
+# Public names loaded on first use (the UI layers, and the zoo with scikit-learn): name -> module.
 _LAZY = {
+    "zoo": "boundary_widgets.zoo",
     "plot_slice": "boundary_widgets.plotting",
     "SliceDisplay": "boundary_widgets.plotting",
     "plot_path": "boundary_widgets.plotting",
@@ -83,6 +84,5 @@ __all__ = [
     "iter_slice",
     "deepfool",
     "directions",
-    "zoo",
     *_LAZY,
 ]

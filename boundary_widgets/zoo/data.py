@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits, make_moons
-from sklearn.model_selection import train_test_split
 
 from ..core import dct
 
@@ -40,6 +38,8 @@ class Dataset:
 
 
 def _split(labels: np.ndarray, test_size: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split  # scikit-learn loads only with a data set
+
     indices = np.arange(labels.size)
     train, test = train_test_split(indices, test_size=test_size, random_state=0, stratify=labels)
     return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
@@ -47,6 +47,8 @@ def _split(labels: np.ndarray, test_size: float = 0.25) -> tuple[np.ndarray, np.
 
 def digits() -> Dataset:
     """scikit-learn's 1,797 bundled 8×8 digits, pixels scaled to [0, 1], shape (1, 8, 8)."""
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     images = torch.as_tensor(bunch.images / 16.0, dtype=torch.float32).unsqueeze(1)
     labels = bunch.target.astype(np.int64)
@@ -56,6 +58,8 @@ def digits() -> Dataset:
 
 def moons(n: int = 1000, noise: float = 0.15) -> Dataset:
     """scikit-learn's two interleaving half-moons in the plane (seeded), shape (2,)."""
+    from sklearn.datasets import make_moons
+
     points, labels = make_moons(n_samples=n, noise=noise, random_state=0)
     train, test = _split(labels)
     return Dataset(
