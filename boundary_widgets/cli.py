@@ -1,4 +1,8 @@
-"""Command line: ``boundary-widgets demo`` and ``boundary-widgets render`` write PNG figures of slices."""
+"""Command line: ``boundary-widgets demo`` and ``boundary-widgets render`` write figures of slices.
+
+A user error (an unknown direction kind or parameter, a bad number, parallel directions, an output
+format matplotlib cannot write) is a usage error: exit status 2 and one line on stderr, no traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import ast
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import matplotlib
 
@@ -32,19 +36,68 @@ DEMO_PLANES: list[tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]]
 ]
 
 
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line with exit status 2."""
+
+
 def parse_direction(text: str) -> tuple[str, dict[str, Any]]:
-    """``"kind"`` or ``"kind:name=value,name=value"`` (values as Python literals, else strings)."""
+    """``"kind"`` or ``"kind:name=value,name=value"`` (values as Python literals, else strings).
+
+    The kind and the parameter names are checked against the direction registry.
+    """
     kind, _, rest = text.partition(":")
+    kind = kind.strip()
+    if kind not in directions.available():
+        raise argparse.ArgumentTypeError(f"unknown direction kind {kind!r}; choose from {list(directions.available())}")
+    known = directions.get(kind).defaults()
     params: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         name, sep, value = item.partition("=")
+        name = name.strip()
         if not sep:
             raise argparse.ArgumentTypeError(f"direction parameter {item!r} must be name=value")
+        if name not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown parameter {name!r} for direction kind {kind!r}; it takes {list(known)}"
+            )
         try:
-            params[name.strip()] = ast.literal_eval(value.strip())
+            params[name] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
-            params[name.strip()] = value.strip()
-    return kind.strip(), params
+            params[name] = value.strip()
+    return kind, params
+
+
+def _int_at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an int; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}; got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text}")
+    return value
+
+
+def figure_path(output: Path) -> Path:
+    """The file a figure is written to: ``output``, with ``.png`` added when it has no extension."""
+    path = output if output.suffix else output.with_name(output.name + ".png")
+    formats = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if path.suffix[1:].lower() not in formats:
+        raise UsageError(f"`--output` must end in one of {sorted('.' + f for f in formats)}; got {str(output)!r}.")
+    return path
 
 
 def _with_images(kind: str, params: dict[str, Any], images: Any) -> dict[str, Any]:
@@ -54,9 +107,7 @@ def _with_images(kind: str, params: dict[str, Any], images: Any) -> dict[str, An
     for name in image_params & set(params):
         if isinstance(params[name], int):
             if not 0 <= params[name] < len(images):
-                raise SystemExit(
-                    f"error: `{name}` must be a test sample index in [0, {len(images)}); got {params[name]}."
-                )
+                raise UsageError(f"`{name}` must be a test sample index in [0, {len(images)}); got {params[name]}.")
             resolved[name] = images[params[name]]
     return resolved
 
@@ -75,11 +126,15 @@ def render_figure(
     method: str,
     output: Path,
 ) -> Path:
-    """Slices through test image ``index`` of ``model``, one panel per (u, v) pair, saved to ``output``."""
+    """Slices through test image ``index`` of ``model``, one panel per (u, v) pair; returns the file written.
+
+    ``output`` without an extension gets ``.png``.
+    """
+    output = figure_path(output)
     clf, dataset = zoo.load(model)
     images, labels = dataset.split("test")
     if not 0 <= index < len(labels):
-        raise SystemExit(f"error: --index must be in [0, {len(labels)}); got {index}.")
+        raise UsageError(f"`--index` must be in [0, {len(labels)}); got {index}.")
     x = images[index]
     columns = min(3, len(planes))
     rows = math.ceil(len(planes) / columns)
@@ -99,25 +154,42 @@ def render_figure(
     return output
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error in one line (no usage block) with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="boundary-widgets", description=__doc__)
+    """Run the command line; user errors exit with status 2 and one line on stderr."""
+    parser = _Parser(prog="boundary-widgets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="slices through a digits test image along every direction kind")
     demo.add_argument("--output", type=Path, default=Path("boundary-widgets-demo.png"))
     render = commands.add_parser("render", help="one slice with chosen model, sample and directions")
     render.add_argument("--model", default="digits-cnn", choices=zoo.available())
-    render.add_argument("--index", type=int, default=0, help="test sample index")
+    render.add_argument("--index", type=_int_at_least(0), default=0, help="test sample index")
     render.add_argument("--u", type=parse_direction, default="adversarial", help="kind[:name=value,...]")
     render.add_argument("--v", type=parse_direction, default="random:seed=0", help="kind[:name=value,...]")
     render.add_argument("--output", type=Path, default=Path("boundary-widgets-slice.png"))
     for sub in (demo, render):
-        sub.add_argument("--extent", type=float, default=3.0, help="half-width of the slice, L2 units")
-        sub.add_argument("--resolution", type=int, default=256)
+        sub.add_argument("--extent", type=_positive_float, default=3.0, help="half-width of the slice, L2 units")
+        sub.add_argument("--resolution", type=_int_at_least(2), default=256)
         sub.add_argument("--method", default=DEFAULT_METHOD, choices=list(SLICE_METHODS))
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    try:
+        path = _run(args)
+    except (UsageError, ValueError, TypeError) as error:
+        # The core checks every argument before work and names it: the message is the whole story.
+        parser.error(str(error))
+    print(f"wrote {path.resolve()} in {time.perf_counter() - start:.2f} s")
+
+
+def _run(args: argparse.Namespace) -> Path:
     if args.command == "demo":
-        path = render_figure(
+        return render_figure(
             "digits-cnn",
             0,
             DEMO_PLANES,
@@ -126,17 +198,15 @@ def main(argv: list[str] | None = None) -> None:
             method=args.method,
             output=args.output,
         )
-    else:
-        path = render_figure(
-            args.model,
-            args.index,
-            [(args.u, args.v)],
-            extent=args.extent,
-            resolution=args.resolution,
-            method=args.method,
-            output=args.output,
-        )
-    print(f"wrote {path.resolve()} in {time.perf_counter() - start:.2f} s")
+    return render_figure(
+        args.model,
+        args.index,
+        [(args.u, args.v)],
+        extent=args.extent,
+        resolution=args.resolution,
+        method=args.method,
+        output=args.output,
+    )
 
 
 if __name__ == "__main__":

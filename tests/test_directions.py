@@ -28,7 +28,8 @@ def kind_params(images: torch.Tensor) -> dict[str, dict]:
 
 
 def test_registry_lists_every_kind_with_parameter_specs():
-    kinds = bw.directions.available()
+    kinds = bw.directions.kinds()
+    assert list(kinds) == bw.directions.available()
     assert {"random", "adversarial", "dct", "curvature", "image", "sparse"} <= set(kinds)
     for name, spec in kinds.items():
         assert spec.name == name and spec.description
@@ -167,7 +168,7 @@ def test_linear_solver_reaches_the_hyperplane_with_one_coordinate_when_unclipped
         ("image", {}, ValueError, "`other` is required"),
         ("image", {"other": torch.zeros(3, 8, 8)}, ValueError, "`other` must have shape"),
         ("image", {"other": torch.full((1, 8, 8), 2.0)}, ValueError, "`other` must lie within"),
-        ("sparse", {"lam": 0.5}, ValueError, "`lam` must be a number >= 1"),
+        ("sparse", {"lam": 0.5}, ValueError, "`lam` must be >= 1"),
         ("sparse", {"max_iter": 0}, ValueError, "`max_iter` must be >= 1"),
     ],
 )

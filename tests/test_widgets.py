@@ -125,7 +125,7 @@ def test_display_settings_redraw_without_recomputing(explorer):
 
 def test_pickers_offer_every_registered_kind_and_its_parameters(digits):
     clf, data = digits
-    for name, kind in bw.directions.available().items():
+    for name, kind in bw.directions.kinds().items():
         picker = DirectionPicker("u", kind=name, class_names=clf.class_names, images=data.images)
         assert picker.kind_dropdown.options == tuple(bw.directions.available())
         expected = [p.name for p in kind.parameters if p.type != "basis"]

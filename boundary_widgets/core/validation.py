@@ -82,10 +82,13 @@ def check_number(
     low_fails = minimum is not None and (number <= minimum if exclusive else number < minimum)
     high_fails = maximum is not None and (number >= maximum if exclusive else number > maximum)
     if low_fails or high_fails:
-        low = "(" if exclusive else "["
-        high = ")" if exclusive else "]"
-        span = f"{low}{'-inf' if minimum is None else minimum}, {'inf' if maximum is None else maximum}{high}"
-        raise ValueError(f"`{name}` must be in {span}; got {value!r}.")
+        if maximum is None:
+            span = f"{'>' if exclusive else '>='} {minimum:g}"
+        elif minimum is None:
+            span = f"{'<' if exclusive else '<='} {maximum:g}"
+        else:
+            span = f"in ({minimum:g}, {maximum:g})" if exclusive else f"in [{minimum:g}, {maximum:g}]"
+        raise ValueError(f"`{name}` must be {span}; got {value!r}.")
     return number
 
 

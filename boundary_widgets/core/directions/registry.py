@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..classifier import Classifier
-from ..validation import as_float_tensor, check_finite
+from ..validation import as_float_tensor, check_bool, check_class_index, check_finite, check_number, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +72,13 @@ def register(kind: DirectionKind | str, factory: Callable | None = None, **spec:
     return kind
 
 
-def available() -> dict[str, DirectionKind]:
-    """The registered kinds, by name, in registration order; each lists its parameters and a description."""
+def available() -> list[str]:
+    """The names of the registered kinds, in registration order (like ``bw.zoo.available()``)."""
+    return list(_REGISTRY)
+
+
+def kinds() -> dict[str, DirectionKind]:
+    """The registered kinds by name, in registration order; each lists its parameters and a description."""
     return dict(_REGISTRY)
 
 
@@ -83,14 +88,38 @@ def get(kind: str) -> DirectionKind:
     return _REGISTRY[kind]
 
 
-def _resolve(kind: str, params: dict[str, Any]) -> tuple[DirectionKind, dict[str, Any]]:
+def _check_parameter(parameter: Parameter, value: Any, clf: Classifier) -> Any:
+    """``value`` checked against its declared type and limits (before any work), normalised to Python types."""
+    name = parameter.name
+    if value is None and parameter.default is None:
+        return None
+    if parameter.type == "int":
+        minimum = -(2**63) if parameter.minimum is None else int(parameter.minimum)
+        value = check_positive_int(value, name, minimum=minimum)
+        if parameter.maximum is not None and value > parameter.maximum:
+            raise ValueError(f"`{name}` must be <= {parameter.maximum}; got {value}.")
+    elif parameter.type == "float":
+        value = check_number(value, name, minimum=parameter.minimum, maximum=parameter.maximum)
+    elif parameter.type == "bool":
+        value = check_bool(value, name)
+    elif parameter.type == "class":
+        value = check_class_index(value, name, clf.num_classes, optional=True)
+    elif parameter.type == "choice" and isinstance(value, str) and parameter.choices and value not in parameter.choices:
+        raise ValueError(f"`{name}` must be one of {list(parameter.choices)}; got {value!r}.")
+    return value
+
+
+def _resolve(kind: str, params: dict[str, Any], clf: Classifier) -> tuple[DirectionKind, dict[str, Any]]:
+    if not isinstance(kind, str):
+        raise TypeError(f"`kind` must be the name of a direction kind (a str); got {type(kind).__name__}.")
     spec = get(kind)
     unknown = sorted(set(params) - set(spec.defaults()))
     if unknown:
         raise ValueError(
             f"unknown parameter(s) {unknown} for direction kind {kind!r}; it takes {list(spec.defaults())}."
         )
-    return spec, {**spec.defaults(), **params}
+    checked = {p.name: _check_parameter(p, params[p.name], clf) for p in spec.parameters if p.name in params}
+    return spec, {**spec.defaults(), **checked}
 
 
 def _finish(
@@ -108,7 +137,7 @@ def make(kind: str, clf: Classifier, x: object, **params: Any) -> Direction:
     """A direction of ``kind`` for the image ``x`` (one sample of the classifier's input shape)."""
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    spec, params = _resolve(kind, params)
+    spec, params = _resolve(kind, params, clf)
     sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)[0]
     vector, info = spec.factory(clf, sample, **params)
     return _finish(spec, params, vector, info, clf.input_shape)
@@ -118,7 +147,7 @@ def make_batch(kind: str, clf: Classifier, images: object, **params: Any) -> lis
     """One direction per image of ``images (N, *input_shape)``; batched where the kind allows."""
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    spec, params = _resolve(kind, params)
+    spec, params = _resolve(kind, params, clf)
     batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
     if spec.batch_factory is not None:
         results = spec.batch_factory(clf, batch, **params)
