@@ -130,3 +130,170 @@ def test_subspace_deepfool_stays_in_band_and_is_never_closer(digits):
         both = result.converged & free.converged
         assert both.sum() >= 8
         assert (result.distances[both] >= free.distances[both] * 0.98).all(), band
+
+
+# Fast transforms (no dense basis) against the dense basis, which is built from scipy's idctn.
+
+FAST_SHAPES = [(8, 8), (1, 28, 28), (3, 32, 32)]
+
+
+def every_band(shape):
+    """The default disjoint bands, overlapping ones, and an explicit rectangle."""
+    return [*dct.bands(shape), *dct.bands(shape, block=4, stride=3), dct.band(shape, ((0, 1), (3, 7)))]
+
+
+@pytest.mark.parametrize("shape", FAST_SHAPES)
+def test_fast_projection_equals_the_dense_basis_projection_for_every_band(shape):
+    v = torch.randn(4, *shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    flat = v.reshape(4, -1)
+    for band in every_band(shape):
+        basis = band.basis.double()
+        dense = (flat @ basis @ basis.T).reshape(v.shape)
+        torch.testing.assert_close(band.project(v), dense, atol=1e-6, rtol=0)
+        torch.testing.assert_close(band.project(v.float()), dense.float(), atol=1e-5, rtol=0)
+        coefficients = band.coefficients(v)
+        block = (band.rows[1] - band.rows[0], band.cols[1] - band.cols[0])
+        assert coefficients.shape == (4, 1 if len(shape) == 2 else shape[0], *block)
+        torch.testing.assert_close(coefficients.reshape(4, -1), flat @ basis, atol=1e-6, rtol=0)
+        torch.testing.assert_close(band.synthesize(coefficients), dense, atol=1e-6, rtol=0)
+
+
+def test_projection_keeps_leading_dimensions_device_and_dtype():
+    band = dct.band((3, 8, 8), "mid")
+    v = torch.randn(2, 5, 3, 8, 8)
+    projected = band.project(v)
+    assert projected.shape == v.shape and projected.dtype == v.dtype and projected.device == v.device
+    torch.testing.assert_close(projected[1, 3], band.project(v[1, 3]))
+    torch.testing.assert_close(band.project(projected), projected, atol=1e-6, rtol=0)  # idempotent
+    with pytest.raises(ValueError, match=r"`v` must have shape \(\.\.\., 3, 8, 8\)"):
+        band.project(torch.randn(2, 3, 8, 9))
+
+
+@pytest.mark.parametrize("shape", FAST_SHAPES)
+def test_band_limited_noise_lies_in_its_band_and_is_orthogonal_to_the_others(shape):
+    disjoint = dct.bands(shape)
+    for band in disjoint:
+        noise = band.random(seed=3)
+        assert noise.shape == tuple(shape)
+        torch.testing.assert_close(band.project(noise), noise, atol=1e-5, rtol=0)
+        for other in disjoint:
+            if other is not band:
+                assert float(other.project(noise).norm()) < 1e-5 * float(noise.norm())
+        # The same vector as drawing coefficients for the dense basis (seeds unchanged from before).
+        coefficients = torch.randn(band.dim, generator=torch.Generator().manual_seed(3))
+        torch.testing.assert_close(noise.reshape(-1), band.basis @ coefficients, atol=1e-5, rtol=0)
+        torch.testing.assert_close(band.random(seed=3, count=2)[0], noise)
+
+
+def test_bands_never_store_a_basis_and_results_hold_descriptions(digits):
+    import pickle
+
+    band = dct.band((3, 32, 32), "low")
+    _ = band.basis
+    assert not any(isinstance(value, torch.Tensor) for value in vars(band).values())
+    assert len(pickle.dumps(band)) < 1000
+    clf, data = digits
+    images = data.split("test")[0][:3]
+    result = bw.analysis.band_margins(clf, images, max_iter=5)
+    one_basis_bytes = 4 * clf.input_dim * result.bands[0].dim
+    assert len(pickle.dumps(result)) < one_basis_bytes
+    direction = bw.directions.make("dct", clf, images[0], band="high")
+    assert direction.info["band"] == "high" and direction.info["band_dim"] == 4
+    assert not any(isinstance(value, torch.Tensor | np.ndarray) for value in direction.info.values())
+
+
+def test_band_objects_are_accepted_where_a_band_is_chosen():
+    shape = (3, 8, 8)
+    chosen = dct.bands(shape, block=4, stride=2)[1]
+    assert dct.band(shape, chosen) is chosen
+    with pytest.raises(ValueError, match="`band` is a band of images"):
+        dct.band((3, 16, 16), chosen)
+
+
+def test_deepfool_in_a_band_equals_the_dense_basis_path(digits):
+    clf, data = digits
+    images = data.split("test")[0][:12]
+    for band in dct.bands(clf.input_shape):
+        fast = bw.deepfool(clf, images, subspace=band)
+        dense = bw.deepfool(clf, images, subspace=band.basis)
+        torch.testing.assert_close(fast.distances, dense.distances, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast.perturbations, dense.perturbations, atol=1e-5, rtol=1e-5)
+        assert torch.equal(fast.reached, dense.reached) and torch.equal(fast.iterations, dense.iterations)
+
+
+def test_deepfool_takes_any_projector_and_checks_its_shape(digits):
+    clf, data = digits
+    images = data.split("test")[0][:4]
+    band = dct.band(clf.input_shape, "mid")
+    wrapped = dct.BasisProjector(band.basis, clf.input_shape)
+    assert isinstance(wrapped, dct.Projector) and isinstance(band, dct.Projector) and wrapped.dim == band.dim
+    torch.testing.assert_close(
+        bw.deepfool(clf, images, subspace=wrapped).distances, bw.deepfool(clf, images, subspace=band).distances
+    )
+    with pytest.raises(ValueError, match="`subspace` is a band of images"):
+        bw.deepfool(clf, images, subspace=dct.band((3, 8, 8), "mid"))
+    with pytest.raises(ValueError, match="`subspace` must have orthonormal columns"):
+        bw.deepfool(clf, images, subspace=2 * band.basis)
+
+
+def test_band_margins_equal_the_dense_path_and_one_by_one(digits):
+    clf, data = digits
+    images = data.split("test")[0][:10]
+    result = bw.analysis.band_margins(clf, images)
+    for j, band in enumerate(result.bands):  # the previous implementation: DeepFool with the dense basis
+        dense = bw.deepfool(clf, images, subspace=band.basis, max_iter=100, overshoot=0.02)
+        np.testing.assert_allclose(result.margins[:, j], dense.distances.double().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(result.converged[:, j], dense.converged.numpy())
+    single = [bw.analysis.band_margins(clf, images[i : i + 1]) for i in range(len(images))]
+    np.testing.assert_allclose(result.margins, np.concatenate([s.margins for s in single]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(result.labels, np.concatenate([s.labels for s in single]))
+
+
+def test_band_margins_report_bands_times_images_and_stop_on_cancel(digits, monkeypatch):
+    import threading
+
+    from boundary_widgets.core.analysis import margins as margins_module
+
+    clf, data = digits
+    images = data.split("test")[0][:7]
+    whole = bw.analysis.band_margins(clf, images, max_iter=20)
+    monkeypatch.setattr(margins_module, "_CHUNK_ELEMENTS", 3 * clf.input_dim)  # chunks of 3 images
+    reports = []
+    chunked = bw.analysis.band_margins(
+        clf, images, max_iter=20, progress=lambda done, total: reports.append((done, total))
+    )
+    np.testing.assert_allclose(chunked.margins, whole.margins, rtol=1e-5, atol=1e-6)
+    assert reports == [(done, 28) for done in (3, 6, 7, 10, 13, 14, 17, 20, 21, 24, 27, 28)]
+
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(bw.Cancelled):
+        bw.analysis.band_margins(clf, images, cancel=stop)
+    stop.clear()
+    seen = []
+
+    def cancel_after_first(done, total):
+        seen.append(done)
+        stop.set()
+
+    with pytest.raises(bw.Cancelled):
+        bw.analysis.band_margins(clf, images, progress=cancel_after_first, cancel=stop)
+    assert seen == [3]
+    with pytest.raises(TypeError, match="`progress`"):
+        bw.analysis.band_margins(clf, images, progress="yes")
+    with pytest.raises(ValueError, match="`bands` must be bands of the input shape"):
+        bw.analysis.band_margins(clf, images, bands=dct.bands((3, 8, 8)))
+
+
+def test_dct_direction_equals_the_dense_path(digits):
+    clf, data = digits
+    x = data.split("test")[0][3]
+    for which in ("low", "high", ((0, 3), (5, 8))):
+        band = dct.band(clf.input_shape, which)
+        fast = bw.directions.make("dct", clf, x, band=which)
+        dense = bw.deepfool(clf, x, subspace=band.basis, max_iter=100).perturbations[0]
+        torch.testing.assert_close(fast.vector, dense / dense.norm(), atol=1e-5, rtol=0)
+        assert fast.info["distance"] == pytest.approx(float(dense.norm()), rel=1e-5)
+        noise = bw.directions.make("dct", clf, x, band=which, method="random", seed=4)
+        before = bw.directions.make("random", clf, x, subspace=band.basis, seed=4)
+        torch.testing.assert_close(noise.vector, before.vector, atol=1e-6, rtol=0)

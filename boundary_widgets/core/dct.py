@@ -81,6 +81,8 @@ def as_projector(subspace: object, shape: Sequence[int]) -> Projector:
     """``subspace`` (a :class:`Band`, another :class:`Projector`, or a dense ``(d, m)`` orthonormal basis)
     as a projector on inputs of ``shape``; checked before any work."""
     shape = tuple(shape)
+    if isinstance(subspace, Band) and (len(shape) not in (2, 3) or _image_shape(subspace.shape) != _image_shape(shape)):
+        raise ValueError(f"`subspace` is a band of images {subspace.shape}; the inputs have shape {shape}.")
     if isinstance(subspace, Projector):
         if math.prod(subspace.shape) != math.prod(shape):
             raise ValueError(f"`subspace` acts on inputs of shape {subspace.shape}; the inputs have shape {shape}.")
@@ -165,14 +167,17 @@ class Band:
     def random(self, *, seed: int = 0, count: int | None = None) -> torch.Tensor:
         """Gaussian noise in the band: standard normal coefficients (float32, CPU) synthesised into an image.
 
-        ``(*shape)``, or ``(count, *shape)`` when ``count`` is given; the same vector as
+        ``(*shape)``, or ``(count, *shape)`` when ``count`` is given; the first is the same vector as
         ``basis @ torch.randn(dim, generator=torch.Generator().manual_seed(seed))``.
         """
         channels = _image_shape(self.shape)[0]
         block = (channels, self.rows[1] - self.rows[0], self.cols[1] - self.cols[0])
         generator = torch.Generator().manual_seed(int(seed))
         many = 1 if count is None else check_positive_int(count, "count")
-        coefficients = torch.randn(many, self.dim, generator=generator).reshape(many, *block)
+        # One draw of `dim` per image, so that the first of `count` is the vector of `count=None`.
+        coefficients = torch.stack([torch.randn(self.dim, generator=generator) for _ in range(many)]).reshape(
+            many, *block
+        )
         images = self.synthesize(coefficients)
         return images[0] if count is None else images
 
