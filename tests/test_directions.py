@@ -169,7 +169,7 @@ def test_linear_solver_reaches_the_hyperplane_with_one_coordinate_when_unclipped
         ("image", {"other": torch.zeros(3, 8, 8)}, ValueError, "`other` must have shape"),
         ("image", {"other": torch.full((1, 8, 8), 2.0)}, ValueError, "`other` must lie within"),
         ("sparse", {"lam": 0.5}, ValueError, "`lam` must be >= 1"),
-        ("sparse", {"max_iter": 0}, ValueError, "`max_iter` must be >= 1"),
+        ("sparse", {"max_rounds": 0}, ValueError, "`max_rounds` must be >= 1"),
     ],
 )
 def test_bad_parameters_are_clear_errors(digits, kind, params, error, match):

@@ -15,7 +15,7 @@ import torch
 
 from .classifier import Classifier
 from .deepfool import deepfool
-from .validation import check_positive_int
+from .validation import check_number, check_positive_int, renamed_keywords
 
 _DEEPFOOL_OVERSHOOT = 0.02
 
@@ -59,30 +59,29 @@ def linear_solver(
     return point
 
 
+@renamed_keywords(deepfool_iter="max_iter")
 def sparsefool(
     clf: Classifier,
     x: object,
     *,
     lam: float = 3.0,
-    max_iter: int = 20,
+    max_rounds: int = 20,
     overshoot: float = 0.02,
     candidates: int = 10,
-    deepfool_iter: int = 50,
+    max_iter: int = 50,
 ) -> SparseFoolResult:
     """Sparse perturbations that change each image's label (a batch or one image).
 
     ``lam`` (λ, the paper's 3) sets how far past DeepFool's boundary point the hyperplane is
-    taken: larger is sparser but longer. ``max_iter`` bounds the rounds; ``deepfool_iter`` the
-    DeepFool steps inside each round.
+    taken: larger is sparser but longer. ``max_rounds`` bounds the rounds; ``max_iter`` the
+    DeepFool steps inside each round (as everywhere in the kit).
     """
     batch = clf.check_inputs(x, in_bounds=True)
     n, dim = batch.shape[0], clf.input_dim
+    check_positive_int(max_rounds, "max_rounds")
     check_positive_int(max_iter, "max_iter")
-    check_positive_int(deepfool_iter, "deepfool_iter")
-    if isinstance(lam, bool) or not (isinstance(lam, int | float) and lam >= 1):
-        raise ValueError(f"`lam` must be a number >= 1; got {lam!r}.")
-    if isinstance(overshoot, bool) or not (isinstance(overshoot, int | float) and overshoot >= 0):
-        raise ValueError(f"`overshoot` must be a number >= 0; got {overshoot!r}.")
+    lam = check_number(lam, "lam", minimum=1)
+    overshoot = check_number(overshoot, "overshoot", minimum=0)
 
     flat = batch.reshape(n, dim).cpu()
     current = flat.clone()
@@ -90,7 +89,7 @@ def sparsefool(
     original = clf.predict(batch).cpu()
     reached = original.clone()
     iterations = torch.zeros(n, dtype=torch.long)
-    for _ in range(max_iter):
+    for _ in range(max_rounds):
         active = (reached == original).nonzero().flatten()
         if active.numel() == 0:
             break
@@ -98,7 +97,7 @@ def sparsefool(
             clf,
             current[active].reshape(-1, *clf.input_shape),
             candidates=candidates,
-            max_iter=deepfool_iter,
+            max_iter=max_iter,
             overshoot=_DEEPFOOL_OVERSHOOT,
         )
         # DeepFool's perturbation carries its overshoot; λ scales the bare step r.

@@ -130,9 +130,9 @@ def image_direction(clf: Classifier, x: torch.Tensor, *, other: object = None) -
 
 
 def _sparse_batch(
-    clf: Classifier, images: torch.Tensor, *, lam: float, max_iter: int, candidates: int
+    clf: Classifier, images: torch.Tensor, *, lam: float, max_rounds: int, candidates: int
 ) -> list[tuple[torch.Tensor, dict[str, Any]]]:
-    found = sparsefool(clf, images, lam=lam, max_iter=max_iter, candidates=candidates)
+    found = sparsefool(clf, images, lam=lam, max_rounds=max_rounds, candidates=candidates)
     return [
         (
             found.perturbations[i],
@@ -208,7 +208,7 @@ register(
         description="A SparseFool perturbation (Modas et al.): few pixels changed, within the bounds.",
         parameters=(
             Parameter("lam", "float", 3.0, "λ: how far past the DeepFool boundary point to aim", minimum=1.0),
-            Parameter("max_iter", "int", 20, "SparseFool rounds", minimum=1),
+            Parameter("max_rounds", "int", 20, "SparseFool rounds", minimum=1),
             Parameter("candidates", "int", 10, "classes DeepFool considers", minimum=2),
         ),
     )
