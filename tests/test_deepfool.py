@@ -105,3 +105,116 @@ def test_bad_parameters(digits, kwargs, match):
     clf, data = digits
     with pytest.raises(ValueError, match=match):
         bw.deepfool(clf, data.split("test")[0][:2], **kwargs)
+
+
+def _small_resnet(num_classes: int = 10) -> nn.Module:
+    """A residual conv net with BatchNorm (eval mode, random running statistics) and ReLU."""
+
+    class Residual(nn.Module):
+        def __init__(self, channels: int) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+            self.norm = nn.BatchNorm2d(channels)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x + self.norm(self.conv(x)))
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        Residual(8),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        Residual(16),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, num_classes),
+    )
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+@pytest.mark.parametrize("strategy", ["loop", "replicated"])
+def test_batched_backward_equals_the_other_gradient_strategies(strategy):
+    from boundary_widgets.core.deepfool import candidate_gradients
+
+    clf = bw.Classifier(_small_resnet(), input_shape=(3, 12, 12), mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.3])
+    images = torch.rand(6, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    classes = torch.stack([torch.randperm(10, generator=torch.Generator().manual_seed(i))[:4] for i in range(6)])
+    with clf.evaluating(), torch.enable_grad():
+        logits_b, grads_b = candidate_gradients(clf, images, classes, strategy="batched")
+        logits_o, grads_o = candidate_gradients(clf, images, classes, strategy=strategy)
+    assert grads_b.shape == (6, 4, 3 * 12 * 12)
+    torch.testing.assert_close(logits_b, logits_o, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grads_b, grads_o, atol=1e-6, rtol=1e-5)
+    assert grads_b.abs().max() > 0
+    # Column k is the gradient of logit classes[:, k]: check one against a plain backward.
+    point = images[2:3].clone().requires_grad_(True)
+    with clf.evaluating(), torch.enable_grad():
+        (grad,) = torch.autograd.grad(clf.forward(point)[0, classes[2, 1]], point)
+    torch.testing.assert_close(grads_b[2, 1], grad.flatten(), atol=1e-6, rtol=1e-5)
+
+
+def test_deepfool_is_the_same_whichever_gradient_strategy(digits, monkeypatch):
+    import importlib
+
+    module = importlib.import_module("boundary_widgets.core.deepfool")
+
+    clf, data = digits
+    images = data.split("test")[0][:16]
+    batched = bw.deepfool(clf, images)
+    original = module.candidate_gradients
+    monkeypatch.setattr(module, "candidate_gradients", lambda *a, **k: original(*a, **k, strategy="replicated"))
+    replicated = bw.deepfool(clf, images)
+    torch.testing.assert_close(batched.perturbations, replicated.perturbations, atol=1e-5, rtol=1e-4)
+    assert torch.equal(batched.iterations, replicated.iterations)
+
+
+def test_progress_counts_step_rounds_and_cancel_stops(digits):
+    import threading
+
+    clf, data = digits
+    images = data.split("test")[0][:8]
+    calls = []
+    result = bw.deepfool(clf, images, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i + 1, 50) for i in range(int(result.iterations.max()))]
+    cancel = threading.Event()
+    with pytest.raises(bw.Cancelled):
+        bw.deepfool(clf, images, overshoot=0.0, progress=lambda done, total: cancel.set(), cancel=cancel)
+    cancel.set()
+    with pytest.raises(bw.Cancelled):
+        bw.deepfool(clf, images, cancel=cancel)
+
+
+class _NoVmapDouble(torch.autograd.Function):
+    """Doubles its input; the backward reads a value (`.item()`), which vmap cannot batch."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad * (2.0 if grad.abs().max().item() >= 0 else 0.0)
+
+
+def test_a_network_vmap_cannot_batch_falls_back_to_replication():
+    from boundary_widgets.core.deepfool import _NO_VMAP, candidate_gradients
+
+    class Net(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return _NoVmapDouble.apply(x.flatten(1))[:, :3] * torch.tensor([1.0, -1.0, 0.5])
+
+    clf = bw.Classifier(Net(), input_shape=(4,), bounds=(-1.0, 1.0))
+    images = torch.rand(2, 4)
+    classes = torch.tensor([[0, 1], [2, 1]])
+    with clf.evaluating(), torch.enable_grad():
+        _, grads = candidate_gradients(clf, images, classes)
+    assert clf in _NO_VMAP
+    expected = torch.zeros(2, 2, 4)
+    expected[0, 0, 0], expected[0, 1, 1], expected[1, 0, 2], expected[1, 1, 1] = 2.0, -2.0, 1.0, -2.0
+    torch.testing.assert_close(grads, expected)

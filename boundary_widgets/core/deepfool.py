@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -9,7 +10,8 @@ import torch
 from .classifier import Classifier
 from .dct import as_projector, check_basis
 from .executor import Executor, run_sharded
-from .validation import check_positive_int
+from .progress import CancelEvent, Progress, track
+from .validation import check_bool, check_choice, check_class_index, check_number, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,28 +40,77 @@ def check_subspace(subspace: object, dim: int) -> torch.Tensor:
     return check_basis(subspace, dim)
 
 
-# Memory for one chunk of replicated inputs in `_batched_gradients` (forward activations and their gradients).
-_REPLICA_BYTES = 512 * 2**20
+# Memory for one chunk of images in `candidate_gradients`: the backward of K candidates holds about
+# K activation-gradient copies per image (and the replication fallback K forward activations too).
+_CHUNK_BYTES = 512 * 2**20
+
+GRADIENT_STRATEGIES = ("batched", "loop", "replicated")
+# Classifiers whose network vmap cannot run through (an op without a batching rule): they replicate.
+_NO_VMAP: weakref.WeakSet = weakref.WeakSet()
 
 
-def _batched_gradients(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def candidate_gradients(
+    clf: Classifier, x: torch.Tensor, classes: torch.Tensor, *, strategy: str = "batched"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``(n, C)`` at ``x`` and gradients ``(n, K, d)`` of ``f[classes[:, k]]`` for each column k.
 
-    Each image is repeated once per class so that a single backward pass yields all K gradients:
-    K separate backward passes cost several times more for the small models this kit targets.
-    Chunked so that the replicas stay within ``_REPLICA_BYTES``.
+    ``"batched"``: one forward pass and one batched backward (``is_grads_batched``, i.e. vmap over
+    the vector-Jacobian product); a network vmap cannot run through falls back to
+    ``"replicated"`` (each image repeated K times, forward and backward) from then on.
+    ``"loop"``: one forward pass and K backward passes (as foolbox does). All three give the same
+    gradients. Chunked over images so that one chunk stays within ``_CHUNK_BYTES``.
     """
+    check_choice(strategy, "strategy", GRADIENT_STRATEGIES)
+    if strategy == "batched" and clf in _NO_VMAP:
+        strategy = "replicated"
     n, k = classes.shape
-    per_chunk = max(1, _REPLICA_BYTES // (2 * k * clf.bytes_per_sample()))
+    per_chunk = max(1, _CHUNK_BYTES // (2 * k * clf.bytes_per_sample()))
     logits_out, grads_out = [], []
     for rows in torch.arange(n, device=x.device).split(per_chunk):
-        replicas = x[rows].detach().repeat_interleave(k, dim=0).requires_grad_(True)
-        logits = clf.forward(replicas)
-        picked = logits.gather(1, classes[rows].reshape(-1, 1)).sum()
-        (grads,) = torch.autograd.grad(picked, replicas)
-        logits_out.append(logits[::k].detach())
-        grads_out.append(grads.reshape(rows.numel(), k, -1))
+        if strategy == "batched":
+            try:
+                logits, grads = _batched_backward(clf, x[rows], classes[rows])
+            except RuntimeError as error:
+                if "vmap" not in str(error) and "batching rule" not in str(error).lower():
+                    raise
+                _NO_VMAP.add(clf)
+                strategy = "replicated"
+        if strategy == "loop":
+            logits, grads = _looped_backward(clf, x[rows], classes[rows])
+        elif strategy == "replicated":
+            logits, grads = _replicated(clf, x[rows], classes[rows])
+        logits_out.append(logits)
+        grads_out.append(grads)
     return torch.cat(logits_out), torch.cat(grads_out)
+
+
+def _batched_backward(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    point = x.detach().clone().requires_grad_(True)
+    logits = clf.forward(point)
+    # One one-hot cotangent per candidate: (K, n, C); vmap runs the K backward passes as one.
+    cotangents = torch.zeros(classes.shape[1], *logits.shape, device=logits.device, dtype=logits.dtype)
+    cotangents.scatter_(2, classes.T.unsqueeze(2), 1.0)
+    (grads,) = torch.autograd.grad(logits, point, cotangents, is_grads_batched=True)
+    return logits.detach(), grads.flatten(2).transpose(0, 1)
+
+
+def _looped_backward(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    point = x.detach().clone().requires_grad_(True)
+    logits = clf.forward(point)
+    k = classes.shape[1]
+    grads = [
+        torch.autograd.grad(logits.gather(1, classes[:, j : j + 1]).sum(), point, retain_graph=j < k - 1)[0]
+        for j in range(k)
+    ]
+    return logits.detach(), torch.stack(grads, 1).flatten(2)
+
+
+def _replicated(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    n, k = classes.shape
+    replicas = x.detach().repeat_interleave(k, dim=0).requires_grad_(True)
+    logits = clf.forward(replicas)
+    (grads,) = torch.autograd.grad(logits.gather(1, classes.reshape(-1, 1)).sum(), replicas)
+    return logits[::k].detach(), grads.reshape(n, k, -1)
 
 
 def deepfool(
@@ -73,6 +124,8 @@ def deepfool(
     target: int | None = None,
     clip: bool = False,
     executor: Executor = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> DeepFoolResult:
     """Smallest perturbations that change each image's label, by linearising the classifier.
 
@@ -82,17 +135,17 @@ def deepfool(
     onto it — the margin along that subspace. ``clip=True`` keeps
     iterates within the classifier's bounds and ``clipped`` says where it mattered. ``executor``: a
     ``distributed.Client`` runs the images in shards on its cluster (see :mod:`boundary_widgets.core.executor`).
+    ``progress``/``cancel``: one unit per step round (at most ``max_iter``); see :mod:`~.progress`.
     """
     if executor is not None:
         return run_sharded(deepfool, locals())
-    batch = clf.check_inputs(x)
+    batch = clf.check_inputs(x, "x", in_bounds=True)
     n, dim = batch.shape[0], clf.input_dim
     check_positive_int(max_iter, "max_iter")
     candidates = min(check_positive_int(candidates, "candidates", minimum=2), clf.num_classes)
-    if not (isinstance(overshoot, int | float) and overshoot >= 0):
-        raise ValueError(f"`overshoot` must be a number >= 0; got {overshoot!r}.")
-    if target is not None and not (isinstance(target, int) and 0 <= target < clf.num_classes):
-        raise ValueError(f"`target` must be a class index in [0, {clf.num_classes}); got {target!r}.")
+    overshoot = check_number(overshoot, "overshoot", minimum=0)
+    target = check_class_index(target, "target", clf.num_classes, optional=True)
+    clip = check_bool(clip, "clip")
     projector = None if subspace is None else as_projector(subspace, clf.input_shape)
 
     device = clf.device
@@ -103,7 +156,7 @@ def deepfool(
     normals = torch.zeros_like(flat)
     clipped = torch.zeros(n, dtype=torch.bool, device=device)
 
-    with clf.evaluating(), torch.enable_grad():
+    with track(progress, cancel, total=max_iter, desc="DeepFool") as tracker, clf.evaluating(), torch.enable_grad():
         with torch.no_grad():
             start_logits = clf.forward(batch)
         original = start_logits.argmax(1)
@@ -125,7 +178,7 @@ def deepfool(
                 point = clamped
             current[active] = point
             classes = torch.cat([original[active, None], others[active]], dim=1)
-            logits, grads = _batched_gradients(clf, point.reshape(-1, *clf.input_shape), classes)
+            logits, grads = candidate_gradients(clf, point.reshape(-1, *clf.input_shape), classes)
             label = logits.argmax(1)
             flipped = label == target if target is not None else label != original[active]
             done[active] = flipped
@@ -147,6 +200,7 @@ def deepfool(
             normals[moving] = (w_best / norm_best[:, None])[stepping]
             r_total[moving] += step[stepping]
             iterations[moving] += 1
+            tracker.advance()
 
     with torch.no_grad():
         perturbations = current - flat
