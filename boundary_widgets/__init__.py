@@ -21,6 +21,7 @@ from .core import (
     Plane,
     PlaneSlice,
     SliceCancelled,
+    SparseFoolResult,
     analysis,
     clear_slice_cache,
     compute_slice,
@@ -33,6 +34,7 @@ from .core import (
     iter_slice,
     line_profile,
     principal_curvatures,
+    sparsefool,
 )
 
 __version__ = "0.1.0"
@@ -47,7 +49,11 @@ _LAZY = {
     "plotting": "boundary_widgets.plotting",
     "plot_band_margins": "boundary_widgets.plotting",
     "plot_curvature_spectrum": "boundary_widgets.plotting",
-    "MarginExplorer": "boundary_widgets.widgets.margins",
+    "plot_borderline_summary": "boundary_widgets.plotting",
+    "plot_class_hulls": "boundary_widgets.plotting",
+    "plot_top_k": "boundary_widgets.plotting",
+    "AnalysisDisplay": "boundary_widgets.plotting",
+    "MarginExplorer": "boundary_widgets.widgets",
     "widgets": "boundary_widgets.widgets",
     "SliceExplorer": "boundary_widgets.widgets",
     "PathExplorer": "boundary_widgets.widgets",
@@ -84,5 +90,7 @@ __all__ = [
     "iter_slice",
     "deepfool",
     "directions",
+    "SparseFoolResult",
+    "sparsefool",
     *_LAZY,
 ]

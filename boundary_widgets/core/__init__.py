@@ -9,6 +9,7 @@ from .paths import ConnectingPath, LineProfile, find_path, find_paths, line_prof
 from .plane import Plane
 from .progress import Cancelled
 from .slices import PlaneSlice, SliceCancelled, clear_slice_cache, compute_slice, iter_slice
+from .sparsefool import SparseFoolResult, sparsefool
 
 __all__ = [
     "Cancelled",
@@ -21,6 +22,7 @@ __all__ = [
     "Plane",
     "PlaneSlice",
     "SliceCancelled",
+    "SparseFoolResult",
     "analysis",
     "clear_slice_cache",
     "compute_slice",
@@ -33,4 +35,5 @@ __all__ = [
     "iter_slice",
     "line_profile",
     "principal_curvatures",
+    "sparsefool",
 ]
