@@ -115,5 +115,5 @@ def test_one_image_band_margins_at_imagenet_scale_stay_within_the_bound(imagenet
     assert np.isfinite(result.margins).all() and (result.margins > 0).all()
     # The band-constrained perturbation of a converged band lies in that band (fast projection, no basis).
     j = int(np.flatnonzero(result.converged[0])[0])
-    along = bw.analysis.band_direction(result, imagenet_clf, image, j)
+    along = bw.analysis.band_direction(imagenet_clf, result, image, j)
     torch.testing.assert_close(chosen[j].project(along), along, atol=1e-5, rtol=0)

@@ -134,7 +134,7 @@ class MarginExplorer:
         try:
             x = self.images[image]
             chosen = self.result.bands[band]
-            toward = band_direction(self.result, self.clf, x, band)
+            toward = band_direction(self.clf, self.result, x, band)
             job.check()
             across = directions.make("dct", self.clf, x, band=chosen, method="random", seed=image)
             plane = Plane.through(x, toward, across)

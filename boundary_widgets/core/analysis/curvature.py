@@ -113,6 +113,13 @@ class CurvatureScores:
     n_directions: int
     step: float
 
+    def __repr__(self) -> str:
+        median = float(np.median(self.scores)) if self.scores.size else float("nan")
+        return (
+            f"CurvatureScores(n={self.scores.size}, median_score={median:.4g}, "
+            f"n_directions={self.n_directions}, step={self.step:.3g})"
+        )
+
 
 def curvature_score(
     clf: Classifier,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -120,9 +121,25 @@ def band_margins(
     )
 
 
-def band_direction(result: BandMargins, clf: Classifier, image: object, band: int) -> torch.Tensor:
-    """The band-constrained DeepFool perturbation of one image along ``result.bands[band]`` (for a slice)."""
+def band_direction(clf: Classifier, result: BandMargins, x: object, band: int, *, max_iter: int = 100) -> torch.Tensor:
+    """The band-constrained DeepFool perturbation of one image ``x`` along ``result.bands[band]`` (for a slice).
+
+    The old order ``band_direction(result, clf, image, band)`` still works for one release, with a warning.
+    """
+    if isinstance(clf, BandMargins) and isinstance(result, Classifier):
+        warnings.warn(
+            "band_direction(result, clf, ...) is deprecated: pass the classifier first, band_direction(clf, result, ...).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        clf, result = result, clf
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    if not isinstance(result, BandMargins):
+        raise TypeError(f"`result` must be a BandMargins (from band_margins); got {type(result).__name__}.")
+    if isinstance(band, bool) or not isinstance(band, int | np.integer):
+        raise TypeError(f"`band` must be an int index into `result.bands`; got {type(band).__name__}.")
     if not 0 <= band < len(result.bands):
         raise ValueError(f"`band` must be in [0, {len(result.bands)}); got {band}.")
-    found = deepfool(clf, image, subspace=result.bands[band], max_iter=100)
+    found = deepfool(clf, x, subspace=result.bands[band], max_iter=max_iter)
     return found.perturbations[0]
