@@ -10,7 +10,7 @@ from torch import nn
 import boundary_widgets as bw
 from boundary_widgets.core import curvature, dct
 from boundary_widgets.core.directions import Parameter
-from boundary_widgets.core.sparsefool import linear_solver, sparsefool
+from boundary_widgets.core.sparsefool import sparsefool
 
 PARAMETER_TYPES = {"int", "float", "bool", "choice", "class", "image", "text", "basis"}
 
@@ -140,17 +140,6 @@ def test_sparse_changes_few_pixels_within_bounds_and_flips(digits):
     assert adversarial.min() >= 0 and adversarial.max() <= 1
     assert found.nonzero.float().median() < 0.25 * clf.input_dim
     assert found.nonzero.float().median() < (dense.perturbations.flatten(1).abs() > 1e-7).sum(1).float().median()
-
-
-def test_linear_solver_reaches_the_hyperplane_with_one_coordinate_when_unclipped():
-    normal = torch.tensor([0.1, -0.8, 0.3, 0.5])
-    x = torch.zeros(4)
-    boundary_point = 0.4 * normal
-    moved = linear_solver(x, normal, boundary_point, (-10.0, 10.0))
-    assert int((moved != 0).sum()) == 1 and moved[1] != 0
-    assert float(normal @ (moved - boundary_point)) == pytest.approx(1e-3, abs=1e-6)
-    clipped = linear_solver(x, normal, boundary_point, (-0.1, 0.1))
-    assert clipped.abs().max() <= 0.1 and int((clipped != 0).sum()) >= 2
 
 
 @pytest.mark.parametrize(
