@@ -1,4 +1,9 @@
-"""Write the analysis notebooks (5–8) from their cells: ``python scripts/make_analysis_notebooks.py``."""
+"""Write the analysis lessons (notebooks 5–8) from their cells: ``python scripts/make_analysis_notebooks.py``.
+
+Every number the text quotes is computed in the notebook (a ``Markdown`` display of f-strings),
+never typed here. Exercises follow ``scripts/make_student_notebooks.py``'s conventions: tagged
+prompt, solution and check cells; the solution lists the names its check reads in ``answers``.
+"""
 
 from __future__ import annotations
 
@@ -7,104 +12,216 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-SETUP = """import numpy as np
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# Voila shows no code, so it cannot ask for any: it hides the exercises (cells tagged "exercise").
+VOILA_HIDES_EXERCISES = "\n\n<style>.celltag_exercise { display: none; }</style>"
+
+SETUP = """import matplotlib.pyplot as plt
+import numpy as np
 import torch
-import matplotlib.pyplot as plt
+from IPython.display import Markdown
+
 import boundary_widgets as bw
 
 _ = torch.manual_seed(0)"""
 
+
+def exercise(number: int, prompt: str, solution: str, answers: list[str], check: str) -> list:
+    """The three cells of one exercise: prompt, collapsed solution (the teacher's) and check."""
+    names = " and ".join(f"`{name}`" for name in answers)
+    unanswered = " and ".join(f"{name} is not ..." for name in answers)
+    guard = f'assert {unanswered}, "Exercise {number}: set {names} in the cell above."\n'
+    style = VOILA_HIDES_EXERCISES if number == 1 else ""
+    return [
+        new_markdown_cell(f"### Exercise {number}\n{prompt}{style}", metadata={"tags": ["exercise"]}),
+        new_code_cell(
+            "# Solution (click the bar on the left to show it)\n" + solution,
+            metadata={"tags": ["exercise", "solution"], "answers": answers, "jupyter": {"source_hidden": True}},
+        ),
+        new_code_cell(guard + check, metadata={"tags": ["check", "exercise"]}),
+    ]
+
+
 NOTEBOOKS = {
     "5_band_margins.ipynb": [
         new_markdown_cell(
-            "# Margins along frequency bands (*Hold me tight!*)\n\n"
+            "# 5 · Margins along frequency bands (*Hold me tight!*)\n\n"
             "Ortiz-Jimenez et al. (arXiv 2002.06349) measure the distance to the boundary when the\n"
             "perturbation may only use one band of 2-D DCT frequencies (DeepFool with every step\n"
             "projected on the band). On MNIST and ImageNet the margin is small along low frequencies and\n"
             "large along high ones; a control set whose only signal sits in one band gets a small margin\n"
-            "in that band and large ones elsewhere: the invariance comes from the data.\n\n"
-            "Here: `bw.analysis.band_margins` on the embedded 8×8 digits CNN, and on `dct-band-cnn`, a CNN\n"
-            "trained on synthetic images whose class is the sign of one direction in the highest band."
+            "in that band and large ones elsewhere: the invariance comes from the data. Training on small\n"
+            "adversarial perturbations moves the boundary too: the margins grow where the attack pushed.\n\n"
+            "Here: `bw.analysis.band_margins` on the embedded 8×8 digits CNN, on `digits-cnn-robust` (the same\n"
+            "network adversarially trained on L2 perturbations of norm 0.5) and on `dct-band-cnn`, a CNN trained\n"
+            "on synthetic images whose class is the sign of one direction in the highest band."
         ),
         new_code_cell(SETUP),
         new_code_cell(
-            "clf, data = bw.zoo.load('digits-cnn', device='cpu')\n"
-            "images, labels = data.split('test')\n"
+            'clf, data = bw.zoo.load("digits-cnn", device="cpu")\n'
+            'robust_clf, _ = bw.zoo.load("digits-cnn-robust", device="cpu")\n'
+            'images, labels = data.split("test")\n'
             "wide = bw.dct.bands(clf.input_shape, block=4, stride=2)  # 3 overlapping 4×4 bands: low, mid, high\n"
             "digits = bw.analysis.band_margins(clf, images[:40], bands=wide)\n"
-            "print(digits)\n"
-            "print('median margin per band:', dict(zip(digits.band_names, digits.medians.round(3).tolist())))\n"
-            "print('converged share:', digits.converged_share)\n"
+            "robust = bw.analysis.band_margins(robust_clf, images[:40], bands=wide)\n"
+            'for name, result in (("standard", digits), ("robust", robust)):\n'
+            '    print(f"{name:>8}: median margin per band", dict(zip(result.band_names, result.medians.round(3).tolist())))\n'
             "# The paper's finding on digits: the margin grows from low to high frequency.\n"
             "assert digits.medians[0] < digits.medians[1] < digits.medians[2]"
         ),
         new_code_cell(
-            "control_clf, control = bw.zoo.load('dct-band-cnn', device='cpu')\n"
-            "control_images = control.split('test')[0][:40]\n"
+            'control_clf, control = bw.zoo.load("dct-band-cnn", device="cpu")\n'
+            'control_images = control.split("test")[0][:40]\n'
             "synthetic = bw.analysis.band_margins(control_clf, control_images)  # default: four 2×2 bands\n"
-            "print('median margin per band:', dict(zip(synthetic.band_names, synthetic.medians.round(3).tolist())))\n"
+            'print("median margin per band:", dict(zip(synthetic.band_names, synthetic.medians.round(3).tolist())))\n'
             "# The signal sits in the highest band: its margin is the smallest, by a clear factor.\n"
             "assert synthetic.medians[-1] * 4 < synthetic.medians[:-1].min()"
         ),
         new_code_cell(
-            "fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))\n"
-            "bw.plot_band_margins(digits, ax=axes[0]).ax_.set_title('digits CNN')\n"
-            "bw.plot_band_margins(synthetic, ax=axes[1]).ax_.set_title('control: signal in the high band')\n"
+            "fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)\n"
+            'bw.plot_band_margins(digits, ax=axes[0]).ax_.set_title("digits CNN")\n'
+            'bw.plot_band_margins(robust, ax=axes[1]).ax_.set_title("digits CNN, adversarially trained")\n'
+            'bw.plot_band_margins(synthetic, ax=axes[2]).ax_.set_title("control: signal in the high band")\n'
             "fig.tight_layout()"
         ),
         new_code_cell(
-            "# Interactive: click a dot to see the slice through that image along its band.\n"
-            "bw.MarginExplorer(clf, images[:40], bands=wide, result=digits)"
+            "low, mid, high = digits.medians\n"
+            "gains = robust.medians / digits.medians\n"
+            "Markdown(\n"
+            '    f"**Measured here** (40 test digits, 4×4 bands): median margins low {low:.2f}, mid {mid:.2f}, "\n'
+            '    f"high {high:.2f} for the standard model. Adversarial training multiplies them by "\n'
+            '    f"{gains[0]:.2f}, {gains[1]:.2f} and {gains[2]:.2f}: the low band gains "\n'
+            "    f\"{'most' if gains.argmax() == 0 else 'less than another band'}. The control model's margin is \"\n"
+            '    f"{synthetic.medians[-1]:.2f} in the high band (the data put ±0.3 there) against "\n'
+            '    f"{synthetic.medians[:-1].min():.1f}–{synthetic.medians[:-1].max():.1f} in the others."\n'
+            ")"
         ),
+        *exercise(
+            1,
+            "Along which band is the standard model's median margin smallest? Store the band's name (one of\n"
+            "`digits.band_names`) in `closest_band`.",
+            "closest_band = digits.band_names[int(np.argmin(digits.medians))]",
+            ["closest_band"],
+            'assert closest_band in digits.band_names, f"Not yet: pick one of {digits.band_names}."\n'
+            "assert closest_band == digits.band_names[int(np.argmin(digits.medians))], (\n"
+            '    "Not yet: compare `digits.medians`, one per band."\n'
+            ")\n"
+            'print(f"the boundary is closest along the {closest_band} band")',
+        ),
+        *exercise(
+            2,
+            "By what factor does adversarial training raise the median margin in the **low** band? Store\n"
+            "robust ÷ standard in `low_band_gain`.",
+            "low_band_gain = robust.medians[0] / digits.medians[0]",
+            ["low_band_gain"],
+            "assert np.isclose(low_band_gain, robust.medians[0] / digits.medians[0], rtol=1e-3), (\n"
+            "    \"Not yet: divide the robust model's low-band median by the standard model's.\"\n"
+            ")\n"
+            'print(f"adversarial training multiplies the low-band margin by {low_band_gain:.2f}")',
+        ),
+        new_markdown_cell("## Explore it\n\nClick a dot to see the slice through that image along its band."),
+        new_code_cell("bw.MarginExplorer(clf, images[:40], bands=wide, result=digits)"),
         new_markdown_cell(
-            "**Measured** (40 test digits, 4×4 bands, when this notebook was written): median margins\n"
-            "low 0.62 < mid 0.82 < high 2.27 — the paper's low → high growth. Control model: 0.36 in the\n"
-            "high band (the data put ±0.3 there) against 2.8–8.3 in the others."
+            "Next: `6_curvature.ipynb` measures how the boundary bends, and uses the bending to detect\n"
+            "perturbed images."
         ),
     ],
     "6_curvature.ipynb": [
         new_markdown_cell(
-            "# Curvature of the boundary (*Classification regions of deep neural networks*)\n\n"
+            "# 6 · Curvature of the boundary (*Classification regions of deep neural networks*)\n\n"
             "Fawzi et al. (arXiv 1705.09552) find that at the boundary point nearest an image almost all\n"
             "principal curvatures are about zero (the boundary is flat along most directions) with a few\n"
             "strongly curved ones, and that the sign of the curvature along random directions differs\n"
-            "between natural and adversarially perturbed images, which gives a detector.\n\n"
-            "Here: `bw.analysis.curvature_spectrum` (the whole spectrum: 8×8 inputs are small enough) and\n"
-            "`bw.analysis.curvature_score` with its ROC AUC for clean against DeepFool-perturbed test digits."
+            "between natural and adversarially perturbed images, which gives a detector; for a flagged image,\n"
+            "the class whose boundary curves most recovers the original label.\n\n"
+            "Curvature needs second derivatives. The ReLU models with max-pooling (`digits-cnn`,\n"
+            "`digits-cnn-robust`, `digits-mlp`) are **piecewise linear**: their exact Hessian is zero almost\n"
+            "everywhere, and curvature only shows up in finite differences that straddle kinks.\n"
+            "`digits-smooth` (softplus, average pooling) is smooth, so exact and finite-difference curvatures agree."
         ),
-        new_code_cell(SETUP + "\nfrom sklearn.metrics import roc_auc_score"),
+        new_code_cell(SETUP + "\nfrom boundary_widgets.core.analysis.detection import evaluate_detector, roc_auc"),
         new_code_cell(
-            "clf, data = bw.zoo.load('digits-cnn', device='cpu')\n"
-            "images, labels = data.split('test')\n"
+            'clf, data = bw.zoo.load("digits-cnn", device="cpu")\n'
+            'images, labels = data.split("test")\n'
             "spectrum = bw.analysis.curvature_spectrum(clf, images[0], k=5)\n"
             "print(spectrum)\n"
-            "print('most positive:', spectrum.largest.round(3), ' most negative:', spectrum.smallest.round(3))\n"
-            "print(f'share of near-flat directions (|curvature| <= {spectrum.flat_tolerance:.4f}): {spectrum.flat_share:.2f}')\n"
             "bw.plot_curvature_spectrum(spectrum);"
         ),
         new_code_cell(
-            "clean = images[:100]\n"
-            "attack = bw.deepfool(clf, clean, clip=True)\n"
-            "perturbed = clean + attack.perturbations\n"
-            "print('DeepFool converged on', int(attack.converged.sum()), 'of', len(clean))\n"
-            "scores_clean = bw.analysis.curvature_score(clf, clean, n_directions=20).scores\n"
-            "scores_perturbed = bw.analysis.curvature_score(clf, perturbed, n_directions=20).scores\n"
-            "auc = roc_auc_score(np.r_[np.zeros(len(clean)), np.ones(len(clean))], np.r_[scores_clean, scores_perturbed])\n"
-            "print(f'median score clean {np.median(scores_clean):.4f}, perturbed {np.median(scores_perturbed):.4f}; ROC AUC {auc:.3f}')\n"
-            "# Better than chance on this small ReLU CNN, far from perfect: it is one model on 8×8 digits.\n"
-            "assert auc > 0.55"
+            'smooth_clf, _ = bw.zoo.load("digits-smooth", device="cpu")\n'
+            'exact = bw.principal_curvatures(smooth_clf, images[0], k=5, mode="exact")\n'
+            'finite = bw.principal_curvatures(smooth_clf, images[0], k=5, mode="finite_difference")\n'
+            'print("exact:            ", exact.values.round(4))\n'
+            'print("finite difference:", finite.values.round(4))\n'
+            "cosines = (exact.directions.flatten(1) * finite.directions.flatten(1)).sum(1).abs()\n"
+            'print("|cos| between the directions:", cosines.numpy().round(3))'
+        ),
+        new_code_cell(
+            "def perturbed_set(model, n=100):\n"
+            '    """The first n correctly classified test digits and their DeepFool perturbations that cross."""\n'
+            "    correct = model.predict(images) == labels\n"
+            "    clean, truth = images[correct][:n], labels[correct][:n]\n"
+            "    attack = bw.deepfool(model, clean, clip=True)\n"
+            "    crossed = attack.converged & (model.predict(clean + attack.perturbations) != truth)\n"
+            "    return clean[crossed], (clean + attack.perturbations)[crossed], truth[crossed]\n"
+            "\n"
+            "\n"
+            "reports = {}\n"
+            'for name in ("digits-cnn", "digits-cnn-robust", "digits-smooth"):\n'
+            '    model, _ = bw.zoo.load(name, device="cpu")\n'
+            "    clean, perturbed, truth = perturbed_set(model)\n"
+            "    reports[name] = evaluate_detector(model, clean, perturbed, truth, false_positive_rate=0.05, n_directions=20)\n"
+            '    print(f"{name:>18}: {reports[name]}")\n'
+            'scores_clean = reports["digits-cnn"].clean.scores\n'
+            'scores_perturbed = reports["digits-cnn"].perturbed.scores'
+        ),
+        new_code_cell(
+            'standard, smooth = reports["digits-cnn"], reports["digits-smooth"]\n'
+            "relative = np.abs(finite.values - exact.values) / np.abs(exact.values)\n"
+            "Markdown(\n"
+            '    f"**Measured here**: on the ReLU CNN, {spectrum.flat_share:.0%} of the {spectrum.values.size} tangent "\n'
+            '    f"directions lie within 1% of the largest |curvature|; its ends are {spectrum.smallest[0]:.2f} and "\n'
+            '    f"{spectrum.largest[0]:.2f}. On the smooth model the finite-difference curvatures differ from the exact "\n'
+            '    f"ones by at most {relative.max():.1%}, directions |cos| ≥ {float(cosines.min()):.3f}. The detector "\n'
+            '    f"separates clean from DeepFool digits with ROC AUC {standard.auc:.2f} on the ReLU CNN, "\n'
+            "    f\"{reports['digits-cnn-robust'].auc:.2f} on the robust one and {smooth.auc:.2f} on the smooth one; \"\n"
+            '    f"of the flagged perturbed digits, curvature recovers the true label for {standard.recovery_accuracy:.0%} "\n'
+            '    f"(ReLU CNN) and {smooth.recovery_accuracy:.0%} (smooth), where simply taking the runner-up class "\n'
+            '    f"recovers {standard.runner_up_accuracy:.0%} and {smooth.runner_up_accuracy:.0%}: DeepFool stops just "\n'
+            '    "across the boundary, so the runner-up is a strong baseline on these small models."\n'
+            ")"
+        ),
+        *exercise(
+            1,
+            "How far apart are the smooth model's finite-difference and exact curvatures? Store the largest\n"
+            "relative difference over the five values (|finite − exact| ÷ |exact|) in `largest_gap`.",
+            "largest_gap = float(np.max(np.abs(finite.values - exact.values) / np.abs(exact.values)))",
+            ["largest_gap"],
+            "assert np.isclose(largest_gap, np.max(np.abs(finite.values - exact.values) / np.abs(exact.values)), rtol=1e-3), (\n"
+            '    "Not yet: compare `finite.values` with `exact.values`, relative to `exact.values`."\n'
+            ")\n"
+            'print(f"finite differences are within {largest_gap:.1%} of the exact curvatures on the smooth model")',
+        ),
+        *exercise(
+            2,
+            "Compute the detector's ROC AUC on the ReLU CNN yourself: the share of (clean, perturbed) pairs in\n"
+            "which the perturbed image scores higher (ties count half). Use `scores_clean` and\n"
+            "`scores_perturbed`; store it in `auc`.",
+            "auc = float(np.mean(scores_perturbed[:, None] > scores_clean[None, :])\n"
+            "            + 0.5 * np.mean(scores_perturbed[:, None] == scores_clean[None, :]))",
+            ["auc"],
+            "assert np.isclose(auc, roc_auc(scores_clean, scores_perturbed), atol=1e-6), (\n"
+            '    "Not yet: compare every perturbed score with every clean score."\n'
+            ")\n"
+            'print(f"ROC AUC {auc:.3f}")',
         ),
         new_markdown_cell(
-            "**Measured** (when this notebook was written): on this small ReLU CNN the spectrum is less\n"
-            "concentrated at zero than the paper's large networks — 17% of the 63 tangent directions lie\n"
-            "within 1% of the largest |curvature| — and its most curved directions are negative (−1.6 vs\n"
-            "+0.54 at the other end). The detector separates 100 clean from 100 DeepFool-perturbed test\n"
-            "digits with ROC AUC 0.70: clean images score lower (median −0.059) than perturbed ones (−0.005)."
+            "Next: `7_borderline.ipynb` looks at points that sit exactly on the boundary between two classes."
         ),
     ],
     "7_borderline.ipynb": [
         new_markdown_cell(
-            "# Borderline samples (DeepDIG)\n\n"
+            "# 7 · Borderline samples (DeepDIG)\n\n"
             "Karimi et al. (arXiv 1912.11460) bisect pairs of images across the boundary of two classes\n"
             "until both classes are equally likely, then look at those borderline samples: in input space\n"
             "straight lines from them to random images change label often (a complex boundary); in the\n"
@@ -114,14 +231,14 @@ NOTEBOOKS = {
         ),
         new_code_cell(SETUP),
         new_code_cell(
-            "clf, data = bw.zoo.load('digits-cnn', device='cpu')\n"
-            "images, labels = data.split('test')\n"
-            "train, train_labels = data.split('train')\n"
+            'clf, data = bw.zoo.load("digits-cnn", device="cpu")\n'
+            'images, labels = data.split("test")\n'
+            'train, train_labels = data.split("train")\n'
             "border = bw.analysis.borderline_samples(clf, images[labels == 3][:20], 3, 8, threshold=1e-3)\n"
             "print(border)\n"
-            "print('failures:', {f: border.failure.count(f) for f in set(border.failure) if f})\n"
             "ok = border.success\n"
-            "print('max |p_3 - p_8| of the successes:', np.abs(border.p_source - border.p_target)[ok].max())\n"
+            "failures = {f: border.failure.count(f) for f in set(border.failure) if f}\n"
+            'print("failures:", failures)\n'
             "bw.plotting.plot_borderline_summary(border);"
         ),
         new_code_cell(
@@ -130,23 +247,47 @@ NOTEBOOKS = {
             "features = bw.analysis.trajectory_label_changes(\n"
             "    space.head, space.features(border.samples[ok]), space.features(images), n_partners=20\n"
             ")\n"
-            "print(f'label changes per line: input space {pixels.mean():.2f}, feature space {features.mean():.2f}')\n"
             "svm = bw.analysis.embedding_linearity(space, train[train_labels == 3], train[train_labels == 8], border.samples[ok])\n"
-            "print(f'LinearSVC accuracy on penultimate features of 3 vs 8: {svm.accuracy:.3f}')\n"
-            "print(f'median distance to the SVM plane: borderline {np.median(svm.borderline_distance):.2f}, '\n"
-            "      f'class features {svm.class_distance_median:.2f}')"
+            "print(svm)"
+        ),
+        new_code_cell(
+            'failure_text = ", ".join(f"{count} × {reason}" for reason, count in failures.items()) or "none"\n'
+            "Markdown(\n"
+            '    f"**Measured here**: {int(ok.sum())} of {ok.size} pairs reach |p₃ − p₈| < 10⁻³ (failures: {failure_text}). "\n'
+            '    f"Lines from borderline samples to random test digits change label {pixels.mean_changes:.2f} times on average "\n'
+            '    f"in input space and {features.mean_changes:.2f} times in feature space; a LinearSVC separates the penultimate "\n'
+            '    f"features of 3s and 8s with accuracy {svm.accuracy:.3f}, and borderline samples lie at median distance "\n'
+            '    f"{np.median(svm.borderline_distance):.2f} from its plane against {svm.class_distance_median:.2f} for the "\n'
+            '    "class features."\n'
+            ")"
+        ),
+        *exercise(
+            1,
+            "What share of the 20 pairs reached the boundary between 3 and 8 (`border.success`)? Store it in\n"
+            "`success_share`.",
+            "success_share = float(border.success.mean())",
+            ["success_share"],
+            'assert np.isclose(success_share, border.success.mean()), "Not yet: `border.success` has one bool per pair."\n'
+            'print(f"{success_share:.0%} of the pairs found a borderline sample")',
+        ),
+        *exercise(
+            2,
+            "How many times more label changes does a line meet in input space than in feature space? Store\n"
+            "the ratio of the mean changes (input ÷ feature) in `change_ratio`.",
+            "change_ratio = pixels.mean_changes / features.mean_changes",
+            ["change_ratio"],
+            "assert np.isclose(change_ratio, pixels.mean_changes / features.mean_changes, rtol=1e-3), (\n"
+            '    "Not yet: divide `pixels.mean_changes` by `features.mean_changes`."\n'
+            ")\n"
+            'print(f"{change_ratio:.2f}× as many label changes per line in input space as in feature space")',
         ),
         new_markdown_cell(
-            "**Measured** (when this notebook was written): 14 of 20 pairs reach |p₃ − p₈| < 10⁻³; the 6\n"
-            "failures meet a 9 on the way. Lines from borderline samples to random test digits change label\n"
-            "1.77 times on average in input space and 1.48 in feature space; a LinearSVC separates the\n"
-            "penultimate features of 3s and 8s perfectly, and borderline samples lie close to its plane\n"
-            "(median 0.75 against 9.95 for the class features): near linear in the embedding, as the paper found."
+            "Next: `8_feature_space.ipynb` looks at the feature space itself, where class regions are convex."
         ),
     ],
     "8_feature_space.ipynb": [
         new_markdown_cell(
-            "# Feature space and convex hulls (Yousefzadeh)\n\n"
+            "# 8 · Feature space and convex hulls (Yousefzadeh)\n\n"
             "Yousefzadeh (arXiv 2202.04052): with a linear head, every class region in the feature space of\n"
             "the last hidden layer is convex, so the convex hull of a class's (correctly classified)\n"
             "training features is classified as that class everywhere; and test features often lie outside\n"
@@ -157,15 +298,13 @@ NOTEBOOKS = {
         ),
         new_code_cell(SETUP),
         new_code_cell(
-            "clf, data = bw.zoo.load('digits-cnn', device='cpu')\n"
-            "train, train_labels = data.split('train')\n"
-            "test, test_labels = data.split('test')\n"
+            'clf, data = bw.zoo.load("digits-cnn", device="cpu")\n'
+            'train, train_labels = data.split("train")\n'
+            'test, test_labels = data.split("test")\n'
             "space = bw.FeatureSpace(clf, images=train)\n"
             "print(space)\n"
             "hulls = bw.analysis.class_hulls(space, train, train_labels, test, test_labels, samples_per_class=200, max_test_per_class=20)\n"
-            "print('hull labelled as its class:', hulls.hull_accuracy)\n"
-            "print('test features outside their class hull:', hulls.test_outside, ' (mean', hulls.test_outside.mean(), ')')\n"
-            "print('median distance of those to the hull:', hulls.test_distance_median.round(2))\n"
+            "print(hulls)\n"
             "assert (hulls.hull_accuracy == 1).all()\n"
             "bw.plotting.plot_class_hulls(hulls);"
         ),
@@ -176,32 +315,67 @@ NOTEBOOKS = {
             "feature_slice = bw.compute_slice(space.head, plane, extent=extent, resolution=128)\n"
             "pixels = test[:3]\n"
             "pixel_plane = bw.Plane.through(pixels[0], pixels[1] - pixels[0], pixels[2] - pixels[0])\n"
-            "pixel_slice = bw.compute_slice(clf, pixel_plane, extent=1.5 * float((pixels[1:] - pixels[0]).flatten(1).norm(dim=1).max()), resolution=128)\n"
+            "pixel_extent = 1.5 * float((pixels[1:] - pixels[0]).flatten(1).norm(dim=1).max())\n"
+            "pixel_slice = bw.compute_slice(clf, pixel_plane, extent=pixel_extent, resolution=128)\n"
             "fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))\n"
-            "bw.plot_slice(pixel_slice, ax=axes[0], legend=False, title='pixel space: 3 test digits')\n"
-            "bw.plot_slice(feature_slice, ax=axes[1], title='feature space: the same 3 digits')\n"
-            "fig.tight_layout()\n"
-            "print('classes in the pixel slice:', pixel_slice.classes_present, ' in the feature slice:', feature_slice.classes_present)"
+            'bw.plot_slice(pixel_slice, ax=axes[0], legend=False, title="pixel space: 3 test digits")\n'
+            'bw.plot_slice(feature_slice, ax=axes[1], title="feature space: the same 3 digits")\n'
+            "fig.tight_layout()"
         ),
-        new_markdown_cell(
-            "**Measured** (when this notebook was written): every class's hull is labelled as its class\n"
-            "(200 random convex combinations each: the head is linear), and all 200 test features checked\n"
-            "(20 per class) lie outside their class's training hull, at median distances 2.0–4.0 — with\n"
-            "about 135 training points per class in 64 dimensions, the hulls are thin and the model\n"
-            "extrapolates, as the paper reports. The plane through three test digits crosses 7 classes in\n"
-            "pixel space and 4 in feature space, with straight boundaries there."
+        new_code_cell(
+            "Markdown(\n"
+            '    f"**Measured here**: at least {hulls.hull_accuracy.min():.0%} of the sampled convex combinations of each "\n'
+            '    f"class\'s training features are labelled as the class (the head is linear), and "\n'
+            '    f"{np.average(hulls.test_outside, weights=hulls.n_test):.0%} of the {int(hulls.n_test.sum())} test "\n'
+            '    f"features checked lie outside their class\'s training hull, at median distances "\n'
+            '    f"{hulls.test_distance_median.min():.1f}–{hulls.test_distance_median.max():.1f}: with about "\n'
+            '    f"{int(np.median(hulls.n_train))} training points per class in {int(np.prod(space.feature_shape))} dimensions the hulls "\n'
+            '    f"are thin and the model extrapolates. The plane through three test digits crosses "\n'
+            '    f"{len(pixel_slice.classes_present)} classes in pixel space and {len(feature_slice.classes_present)} "\n'
+            '    "in feature space, where its boundaries are straight."\n'
+            ")"
+        ),
+        *exercise(
+            1,
+            "What share of all the test features checked lies outside its class's training hull? Store it in\n"
+            "`outside_share` (`hulls.test_outside` is a share per class; `hulls.n_test` counts per class).",
+            "outside_share = float(np.average(hulls.test_outside, weights=hulls.n_test))",
+            ["outside_share"],
+            "assert np.isclose(outside_share, np.average(hulls.test_outside, weights=hulls.n_test), atol=1e-6), (\n"
+            '    "Not yet: weight each class\'s share by its number of test features."\n'
+            ")\n"
+            'print(f"{outside_share:.0%} of the test features lie outside their class hull")',
+        ),
+        *exercise(
+            2,
+            "How many classes does each plane through the three test digits cross? Store the counts in\n"
+            "`pixel_classes` and `feature_classes` (ints).",
+            "pixel_classes = len(pixel_slice.classes_present)\nfeature_classes = len(feature_slice.classes_present)",
+            ["pixel_classes", "feature_classes"],
+            'assert pixel_classes == len(pixel_slice.classes_present), "Not yet: `pixel_slice.classes_present` lists them."\n'
+            'assert feature_classes == len(feature_slice.classes_present), "Not yet: look at `feature_slice`."\n'
+            'print(f"{pixel_classes} classes in pixel space, {feature_classes} in feature space")',
         ),
     ],
 }
 
 
+def next_lesson(folder: Path) -> list:
+    """Notebook 8's "Next": the scale-out lesson where it exists, else back to the README's lesson path."""
+    if (folder / "9_scale_out.ipynb").exists():
+        return [new_markdown_cell("Next: `9_scale_out.ipynb` runs the same analyses on a cluster, at scale.")]
+    return [new_markdown_cell("That was the last lesson; the README's lesson path lists them all.")]
+
+
 def main() -> None:
     folder = Path(__file__).resolve().parent.parent / "notebooks"
     for name, cells in NOTEBOOKS.items():
+        cells = cells + next_lesson(folder) if name.startswith("8_") else cells
         notebook = new_notebook(cells=cells)
         for index, cell in enumerate(notebook.cells):
             cell.id = f"{Path(name).stem.split('_', 1)[1]}-{index}"  # stable ids: regenerating changes nothing
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.metadata["kernelspec"] = KERNELSPEC
+        notebook.metadata["language_info"] = {"name": "python"}
         nbformat.write(notebook, folder / name)
         print("wrote", folder / name)
 
