@@ -63,6 +63,9 @@ class Plane:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.origin.shape)
 
+    def __repr__(self) -> str:
+        return f"Plane(shape={self.shape}, origin_norm={float(self.origin.norm()):.4g}, fingerprint={self.fingerprint()[:8]})"
+
     def to(self, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Origin, u and v on ``device``."""
         return self.origin.to(device), self.u.to(device), self.v.to(device)

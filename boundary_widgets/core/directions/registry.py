@@ -55,6 +55,9 @@ class DirectionKind:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
 
+    def __repr__(self) -> str:
+        return f"DirectionKind({self.name!r}, parameters={[p.name for p in self.parameters]})"
+
 
 _REGISTRY: dict[str, DirectionKind] = {}
 
