@@ -57,6 +57,8 @@ _LAZY = {
     "widgets": "boundary_widgets.widgets",
     "SliceExplorer": "boundary_widgets.widgets",
     "PathExplorer": "boundary_widgets.widgets",
+    "Explorer": "boundary_widgets.widgets",
+    "presets": "boundary_widgets.core.presets",
 }
 
 

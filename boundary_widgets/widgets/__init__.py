@@ -1,6 +1,8 @@
-"""Interactive views (ipywidgets + bqplot, no custom JavaScript) of the core results."""
+"""Interactive views (ipywidgets + bqplot, no custom JavaScript) of the core results, on one Explorer base."""
 
+from .base import Explorer, PointSelection
+from .margins import MarginExplorer
 from .path_explorer import PathExplorer
-from .slice_explorer import PointSelection, SliceExplorer
+from .slice_explorer import SliceExplorer
 
-__all__ = ["PathExplorer", "PointSelection", "SliceExplorer"]
+__all__ = ["Explorer", "MarginExplorer", "PathExplorer", "PointSelection", "SliceExplorer"]

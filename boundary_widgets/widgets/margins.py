@@ -4,30 +4,58 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from ..core import directions
 from ..core.analysis import BandMargins, band_direction, band_margins
 from ..core.classifier import Classifier
 from ..core.dct import Band
+from ..core.extent import first_crossing
 from ..core.plane import Plane
-from ..core.slices import compute_slice
+from ..core.slices import compute_slice, normalize_resolution
+from .base import MAX_RESOLUTION, Check, Explorer, PointSelection, int_field, point_field
 from .views import SliceMapView
-from .worker import Job, StaleJob, Worker
+from .worker import Job
 
 
-class MarginExplorer:
+def _selected_field(name: str, value: Any) -> list[int] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        raise TypeError(f"`state[{name!r}]` must be null or [image, band], two indices >= 0; got {value!r:.60}.")
+    return [int(v) for v in value]
+
+
+class MarginExplorer(Explorer):
     """Margins along DCT bands (one dot per image and band, the median as a line); a click on a dot shows
     the slice through that image spanned by its band-constrained DeepFool direction and a random
-    direction of the same band, the boundary crossing marked.
+    direction of the same band, the boundary crossing marked; a click on that map inspects the point.
 
     ``result`` reuses a :func:`band_margins` table of these ``images``; otherwise it is computed in the
     worker thread with a progress bar. ``threaded=False`` runs everything inline (tests, scripts).
+    ``MarginExplorer.from_state(clf, images, share, result=...)`` rebuilds a shared view.
     """
+
+    STATE_FIELDS: ClassVar[dict[str, Check]] = {
+        "resolution": int_field(2, MAX_RESOLUTION),
+        "selected": _selected_field,
+        "click": point_field,
+    }
+
+    resolution = traitlets.Int(96).tag(state=True)
+    selected = traitlets.Any(None, allow_none=True, help="[image, band] of the slice on display, or None").tag(
+        state=True
+    )
+    click = traitlets.Any(None, allow_none=True, help="[alpha, beta] of the inspected point, or None").tag(state=True)
 
     def __init__(
         self,
@@ -37,63 +65,106 @@ class MarginExplorer:
         bands: Sequence[Band] | None = None,
         result: BandMargins | None = None,
         resolution: int = 96,
+        selected: tuple[int, int] | None = None,
+        click: tuple[float, float] | None = None,
         threaded: bool = True,
     ) -> None:
-        if not isinstance(clf, Classifier):
-            raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-        self.clf = clf
+        super().__init__(clf, threaded=threaded)
         self.images = clf.check_inputs(images, "images", batched=True, in_bounds=True).cpu()
         if result is not None and (
             not isinstance(result, BandMargins) or result.margins.shape[0] != self.images.shape[0]
         ):
             raise ValueError("`result` must be the BandMargins of these `images` (one row per image).")
+        resolution = normalize_resolution(resolution)[0]
+        if resolution > MAX_RESOLUTION:
+            raise ValueError(f"`resolution` must be <= {MAX_RESOLUTION}; got {resolution}.")
         self.resolution = resolution
         self.result: BandMargins | None = None
         self.slice = None
-        self.worker = Worker(threaded=threaded)
+        self.plane: Plane | None = None
         self._points = np.empty((0, 2), dtype=np.int64)  # (P, 2) rows (image, band) of the dots
 
         self.x_scale = bq.LinearScale(min=-0.5, max=0.5)
         self.y_scale = bq.LogScale()
         scales = {"x": self.x_scale, "y": self.y_scale}
-        self.dots = bq.Scatter(x=[], y=[], scales=scales, colors=["steelblue"], default_size=24, opacities=[0.6])
-        self.medians = bq.Lines(x=[], y=[], scales=scales, colors=["crimson"], stroke_width=2, marker="circle")
-        self.band_axis = bq.Axis(scale=self.x_scale, label="DCT band (low → high)", tick_values=[])
-        self.chart = bq.Figure(
-            marks=[self.dots, self.medians],
-            axes=[self.band_axis, bq.Axis(scale=self.y_scale, orientation="vertical", label="margin (L2)")],
-            animation_duration=0,
-            fig_margin={"top": 10, "bottom": 45, "left": 60, "right": 10},
-            layout=widgets.Layout(width="420px", height="380px"),
+        self.dots = bq.Scatter(
+            x=[], y=[], scales=scales, colors=["steelblue"], default_size=24, default_opacities=[0.6]
         )
+        self.chosen = bq.Scatter(
+            x=[],
+            y=[],
+            scales=scales,
+            colors=["#b00020"],
+            default_opacities=[0.35],
+            stroke="#b00020",
+            stroke_width=3,
+            default_size=160,
+        )
+        self.medians = bq.Lines(x=[], y=[], scales=scales, colors=["crimson"], stroke_width=2, marker="circle")
+        self.band_axis = bq.Axis(scale=self.x_scale, label="DCT band (low → high)", tick_values=[], label_offset="32px")
+        self.chart = bq.Figure(
+            marks=[self.dots, self.medians, self.chosen],
+            axes=[
+                self.band_axis,
+                bq.Axis(scale=self.y_scale, orientation="vertical", label="margin (L2)", label_offset="-48px"),
+            ],
+            animation_duration=0,
+            display_toolbar=False,  # its hover toolbar covered the top-right dots
+            fig_margin={"top": 15, "bottom": 50, "left": 65, "right": 15},
+            layout=widgets.Layout(width="340px", height="340px"),
+        )
+        self.chart.add_class("bw-margins-chart")
         self.dots.on_element_click(self._dot_clicked)
-        self.map = SliceMapView(clf.class_names, on_click=lambda _a, _b: None)
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="bands")
-        self.status = widgets.HTML("<i>click a dot to see the slice through that image along its band</i>")
-        self.ui = widgets.VBox([widgets.HBox([self.chart, self.map.ui]), self.progress, self.status])
+        self.chosen.on_element_click(lambda _mark, _event: None)
+        self.map_view = SliceMapView(clf.class_names, on_click=self.select, size=300)
+        self.map_view.figure.layout.visibility = "hidden"  # no empty -1…1 map before a dot is chosen
+        self.map_hint = widgets.HTML("<i>click a dot to see the slice through that image along its band</i>")
+        self.resolution_dropdown = widgets.Dropdown(
+            options=sorted({48, 96, 128, 256, resolution}),
+            description="map resolution",
+            style={"description_width": "initial"},
+        )
+        widgets.link((self, "resolution"), (self.resolution_dropdown, "value"))
+        self.observe(lambda _change: self._reslice(), names=["resolution"])
+        controls = widgets.VBox([self.resolution_dropdown], layout={"width": "200px"})
+        main = widgets.HBox(
+            [self.chart, widgets.VBox([self.map_hint, self.map_view.ui])], layout={"flex_flow": "row wrap"}
+        )
+        self._build_ui(controls, main, "bw-margin-explorer")
+        self._pending = (None if selected is None else tuple(selected), None if click is None else tuple(click))
 
         if result is not None:
             self._show_margins(result)
+            self._after_margins()
         else:
-            self.worker.submit(lambda job: self._compute(job, bands))
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
-        return self.ui._repr_mimebundle_(**kwargs)
+            self._submit(lambda job: self._compute(job, bands))
 
     def __repr__(self) -> str:
         return f"MarginExplorer(images={self.images.shape[0]}, result={self.result!r})"
 
-    def _compute(self, job: Job, bands: Sequence[Band] | None) -> None:
-        def progress(done: int, total: int) -> None:
-            job.check()
-            self.progress.max, self.progress.value = total, done
+    @classmethod
+    def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
+        return cls(clf, x, **settings, **options)
 
-        try:
-            self._show_margins(band_margins(self.clf, self.images, bands=bands, progress=progress))
-        except StaleJob:
-            raise
-        except Exception as error:  # shown in the widget: callback errors are lost in JupyterLab
-            self.status.value = f"<b>error:</b> {html.escape(str(error))}"
+    def _compute(self, job: Job, bands: Sequence[Band] | None) -> None:
+        self._start("band margins…")
+        progress = self._progress_callback(job, 0.0, 1.0, "band margins (bands × images)")
+        self._show_margins(band_margins(self.clf, self.images, bands=bands, progress=progress, cancel=job.cancel))
+        self._succeed(f"band margins of {self.images.shape[0]} image(s) along {len(self.result.bands)} band(s)")
+        self._after_margins(job)
+
+    def _after_margins(self, job: Job | None = None) -> None:
+        selected, click = self._pending
+        self._pending = (None, None)
+        if selected is not None:
+            image, band = selected
+            self._check_selection(image, band)
+            self.selected = [image, band]
+            self._pending_click = click
+            if job is None:
+                self._submit(lambda j: self._slice(j, image, band))
+            else:
+                self._slice(job, image, band)
 
     def _show_margins(self, result: BandMargins) -> None:
         self.result = result
@@ -101,6 +172,7 @@ class MarginExplorer:
         jitter = np.random.default_rng(0).uniform(-0.2, 0.2, n)
         rows, cols = np.nonzero(result.converged)
         self._points = np.stack([rows, cols], axis=1)
+        self._jitter = jitter
         finite = np.isfinite(result.medians)
         with self.dots.hold_sync(), self.medians.hold_sync():
             self.x_scale.min, self.x_scale.max = -0.5, count - 0.5
@@ -111,7 +183,7 @@ class MarginExplorer:
             self.band_axis.tick_values = np.arange(count)
             self.band_axis.tick_format = ""
         self.band_axis.label = "DCT band: " + ", ".join(f"{j}={name}" for j, name in enumerate(result.band_names))
-        self.progress.max, self.progress.value = count, count
+        self.progress.value = 1.0
 
     def _dot_clicked(self, _mark: bq.Scatter, event: dict) -> None:
         index = int(event.get("data", {}).get("index", -1))
@@ -119,37 +191,80 @@ class MarginExplorer:
             image, band = (int(v) for v in self._points[index])
             self.show_slice(image, band)
 
-    def show_slice(self, image: int, band: int) -> None:
-        """Draw the slice through ``images[image]`` along band ``band`` (in the worker thread)."""
+    def _check_selection(self, image: int, band: int) -> None:
         if self.result is None:
             raise ValueError("the band margins are not computed yet.")
         if not (0 <= image < self.images.shape[0] and 0 <= band < len(self.result.bands)):
             raise ValueError(
                 f"`image` and `band` must index the table {self.result.margins.shape}; got {(image, band)}."
             )
-        self.status.value = f"<i>computing the slice of image {image} along {self.result.band_names[band]}…</i>"
-        self.worker.submit(lambda job: self._slice(job, image, band))
+
+    def show_slice(self, image: int, band: int) -> Job:
+        """Draw the slice through ``images[image]`` along band ``band`` (in the worker thread)."""
+        self._check_selection(image, band)
+        self.selected = [image, band]
+        self.click = None
+        with self.chosen.hold_sync():
+            self.chosen.x = [band + self._jitter[image]]
+            self.chosen.y = [float(self.result.margins[image, band])]
+        self.map_hint.value = (
+            f"<i>computing the slice of image {image} along {html.escape(self.result.band_names[band])}…</i>"
+        )
+        return self._submit(lambda job: self._slice(job, image, band))
+
+    def _reslice(self) -> None:
+        if self.selected is not None and self.result is not None:
+            self.show_slice(*self.selected)
+
+    _pending_click: tuple[float, float] | None = None
 
     def _slice(self, job: Job, image: int, band: int) -> None:
-        try:
-            x = self.images[image]
-            chosen = self.result.bands[band]
-            toward = band_direction(self.clf, self.result, x, band)
-            job.check()
-            across = directions.make("dct", self.clf, x, band=chosen, method="random", seed=image)
-            plane = Plane.through(x, toward, across)
-            margin = float(self.result.margins[image, band])
-            sl = compute_slice(self.clf, plane, extent=max(1.5 * margin, 1e-3), resolution=self.resolution)
-            job.check()
-            self.slice = sl
-            self.map.show(
-                sl, shading="labels", boundaries=True, anchors={"image": (0.0, 0.0), "DeepFool": (margin, 0.0)}
-            )
-            self.status.value = (
-                f"image {image}, band {html.escape(self.result.band_names[band])}: margin {margin:.3g}; "
-                "u = band DeepFool direction, v = random direction in the band"
-            )
-        except StaleJob:
-            raise
-        except Exception as error:  # shown in the widget: callback errors are lost in JupyterLab
-            self.status.value = f"<b>error:</b> {html.escape(str(error))}"
+        self._start(f"slice of image {image} along band {self.result.band_names[band]}…")
+        with self.chosen.hold_sync():
+            self.chosen.x = [band + self._jitter[image]]
+            self.chosen.y = [float(self.result.margins[image, band])]
+        x = self.images[image]
+        chosen = self.result.bands[band]
+        toward = band_direction(self.clf, self.result, x, band)
+        job.check()
+        across = directions.make("random", self.clf, x, seed=image, subspace=chosen.basis)
+        plane = Plane.through(x, toward, across)
+        margin = float(self.result.margins[image, band])
+        sl = compute_slice(
+            self.clf, plane, extent=max(1.5 * margin, 1e-3), resolution=self.resolution, cancel=job.cancel
+        )
+        job.check()
+        crossing = first_crossing(self.clf, x, plane.u, 1.5 * max(margin, 1e-3), samples=8, rounds=4)
+        anchors = {"origin": (0.0, 0.0)}
+        if crossing is not None:
+            anchors["boundary (u)"] = (crossing, 0.0)
+        self.slice, self.plane = sl, plane
+        self.map_view.figure.layout.visibility = "visible"
+        self.map_view.show(
+            sl,
+            shading="labels",
+            boundaries=True,
+            anchors=anchors,
+            title=f"image {image}, band {self.result.band_names[band]}",
+            bounds=self.clf.bounds,
+            plane=plane,
+        )
+        self.map_hint.value = (
+            f"image {image}, band {html.escape(self.result.band_names[band])}: margin {margin:.3g}; "
+            "u = band DeepFool direction, v = random direction in the band"
+        )
+        self._succeed(f"slice of image {image} along band {self.result.band_names[band]}: margin {margin:.3g}")
+        if self._pending_click is not None:
+            click, self._pending_click = self._pending_click, None
+            self.select(*click)
+
+    def select(self, alpha: float, beta: float) -> PointSelection | None:
+        """Inspect the point (alpha, beta) of the slice on display: picture and top-k probabilities."""
+        if self.plane is None:
+            return None
+        self.click = [float(alpha), float(beta)]
+        self.map_view.mark_click((float(alpha), float(beta)))
+        return self.inspect(self.plane.point(alpha, beta), alpha, beta, f"α = {alpha:.3f}, β = {beta:.3f}")
+
+    def _show_error(self, message: str) -> None:
+        self.map_view.show_error(message)

@@ -260,7 +260,10 @@ class SliceMapView:
         self.clear_error()
 
     def _markers_html(self, names: Sequence[str], *, hatched: bool) -> str:
-        items = [f"<b>{html.escape(name)}</b>: {html.escape(MARKER_HELP.get(name, 'an image this plane uses'))}" for name in names]
+        items = [
+            f"<b>{html.escape(name)}</b>: {html.escape(MARKER_HELP.get(name, 'an image this plane uses'))}"
+            for name in names
+        ]
         items.append("<b>+</b>: the point shown on the right")
         if hatched and getattr(self, "outside_share", 0.0) > 0:
             items.append("hatched: outside the input box (some pixel out of bounds)")
@@ -292,6 +295,15 @@ class SliceMapView:
         with self.click_marker.hold_sync():
             self.click_marker.x = [] if point is None else [point[0]]
             self.click_marker.y = [] if point is None else [point[1]]
+
+
+def bar_labels(top: Sequence[tuple[int, str, float]], width: int = 18) -> list[str]:
+    """Shortened names for the bars; the class index is added where two shortened names would coincide."""
+    short = [shorten(name, width) for _, name, _ in top]
+    return [
+        f"{label} ({index})" if short.count(label) > 1 else label
+        for label, (index, _, _) in zip(short, top, strict=True)
+    ]
 
 
 class PointView:
@@ -344,7 +356,7 @@ class PointView:
         self.top = top_k(probabilities, self.class_names, self.k)
         colours = class_colors(len(self.class_names))
         with self.bars.hold_sync():
-            self.bars.x = [f"{shorten(name, 18)} ({index})" for index, name, _ in self.top]
+            self.bars.x = bar_labels(self.top)
             self.bars.y = np.array([p for _, _, p in self.top], dtype=float)
             self.bars.colors = [colours[index] for index, _, _ in self.top]
         self.caption.value = caption
