@@ -1,0 +1,277 @@
+"""Dataset-wide analyses on a Dask LocalCluster equal the in-process run: shards, faults, resume, a store on disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import boundary_widgets as bw
+from boundary_widgets.core import dct
+from boundary_widgets.core.analysis import band_margins, borderline_samples, curvature_score, curvature_spectrum
+from boundary_widgets.core.executor import ImageFailure, ShardError, Sharding, merge_results, read_shard, read_store
+
+distributed = pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")
+
+N = 64
+
+
+@pytest.fixture
+def client():
+    """A 2-process LocalCluster for one test; closed, and every worker process checked gone, even when it fails."""
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
+    client = distributed.Client(cluster)
+    pids = set(client.run(os.getpid).values())
+    try:
+        yield client
+    finally:
+        try:
+            pids |= set(client.run(os.getpid).values())  # workers started since (a killed one's replacement)
+        finally:
+            client.close()
+            cluster.close()
+        deadline = time.monotonic() + 20
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            alive = {pid for pid in alive if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"}
+            time.sleep(0.1)
+        assert not alive, f"worker processes left running: {sorted(alive)}"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    clf, data = bw.zoo.load("digits-cnn", device="cpu")
+    return clf, data
+
+
+def _test_images(data, n=N):
+    return data.images[torch.as_tensor(data.test_indices[:n])]
+
+
+def assert_same(actual, expected, where="result", *, atol=1e-6):
+    """Equal field by field: labels, counts, flags and names exactly; floats to float precision."""
+    assert type(actual) is type(expected), where
+    if isinstance(expected, list | tuple):
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same(a, e, f"{where}[{i}]", atol=atol)
+    elif isinstance(expected, dct.Band):
+        assert repr(actual) == repr(expected), where
+    elif dataclasses.is_dataclass(expected):
+        for field in dataclasses.fields(expected):
+            assert_same(getattr(actual, field.name), getattr(expected, field.name), f"{where}.{field.name}", atol=atol)
+    elif isinstance(expected, torch.Tensor | np.ndarray):
+        a, e = np.asarray(actual), np.asarray(expected)
+        assert a.shape == e.shape and a.dtype == e.dtype, where
+        if np.issubdtype(e.dtype, np.floating):
+            np.testing.assert_allclose(a, e, rtol=1e-5, atol=atol, err_msg=where)
+        else:
+            np.testing.assert_array_equal(a, e, err_msg=where)
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, rel=1e-5, abs=atol, nan_ok=True), where
+    else:
+        assert actual == expected, where
+
+
+def _cheap_bands(clf):
+    return dct.bands(clf.input_shape)[::2]  # the low and a high band: two DeepFools per image
+
+
+def test_band_margins_equal_in_process_whatever_the_shard_size(client, digits):
+    clf, data = digits
+    images = _test_images(data)
+    options = {"bands": _cheap_bands(clf), "max_iter": 30}
+    expected = band_margins(clf, images, **options)
+    assert expected.converged.any() and len(np.unique(expected.labels)) == 10
+    for shard_size in (1, 7, N + 5):
+        actual = band_margins(clf, images, **options, executor=Sharding(client, shard_size=shard_size))
+        assert_same(actual, expected, f"band_margins (shard_size={shard_size})")
+    # A plain Client picks its own shard size; a progress bar counts images.
+    seen = []
+    actual = band_margins(clf, images, **options, executor=client, progress=lambda done, total: seen.append(done))
+    assert_same(actual, expected)
+    assert seen[-1] == N and seen == sorted(seen)
+
+
+def test_curvature_deepfool_borderline_and_paths_equal_in_process(client, digits):
+    clf, data = digits
+    images = _test_images(data)
+    assert_same(
+        curvature_score(clf, images, n_directions=8, executor=Sharding(client, shard_size=7)),
+        curvature_score(clf, images, n_directions=8),
+        "curvature_score",
+    )
+    assert_same(
+        bw.deepfool(clf, images, max_iter=20, executor=Sharding(client, shard_size=9)),
+        bw.deepfool(clf, images, max_iter=20),
+        "deepfool",
+    )
+    few = images[:4]  # the dense spectrum costs d = 64 Hessian-vector products per image
+    spectra = curvature_spectrum(clf, few, k=3, executor=Sharding(client, shard_size=3))
+    assert_same(spectra, [curvature_spectrum(clf, x, k=3) for x in few], "curvature_spectrum")
+
+    # Borderline samples for one pair, over 64 digits predicted as the source class.
+    predicted = clf.predict(data.images)
+    threes = data.images[predicted == 3][:N]
+    expected = borderline_samples(clf, threes, 3, 8)
+    assert expected.success.sum() > 10 and expected.iterations.max() > 5
+    actual = borderline_samples(clf, threes, 3, 8, executor=Sharding(client, shard_size=7))
+    for field in ("iterations", "success", "failure"):
+        np.testing.assert_array_equal(getattr(actual, field), getattr(expected, field), err_msg=field)
+    # Targeted DeepFool with clipping oscillates for ~25 steps on a few images (here 40 and 41) and amplifies
+    # the last-bit differences of batches of another size to ~1e-3 in its end points, in-process too. Against
+    # the in-process function run shard by shard, the cluster's result is exact.
+    shard_by_shard = merge_results([borderline_samples(clf, threes[i : i + 7], 3, 8) for i in range(0, N, 7)])
+    assert_same(actual, shard_by_shard, "borderline_samples")
+
+    # Connected paths over 64 digit pairs of one class, and over 64 pairs of the moons model whose straight
+    # lines leave the class, so that anchors are pulled back by DeepFool batched across pairs.
+    twos = data.images[predicted == 2]
+    pairs = (twos[:N], twos.flip(0)[:N])
+    assert_same(
+        bw.find_paths(clf, *pairs, max_depth=3, samples_per_segment=8, executor=Sharding(client, shard_size=7)),
+        bw.find_paths(clf, *pairs, max_depth=3, samples_per_segment=8),
+        "find_paths digits",
+    )
+    moons, points = bw.zoo.load("moons-mlp", device="cpu")
+    zeros = points.images[moons.predict(points.images) == 0]
+    expected = bw.find_paths(moons, zeros[:N], zeros.flip(0)[:N], max_depth=4, samples_per_segment=16)
+    assert sum(path.n_anchors for path in expected) > 10
+    actual = bw.find_paths(
+        moons,
+        zeros[:N],
+        zeros.flip(0)[:N],
+        max_depth=4,
+        samples_per_segment=16,
+        executor=Sharding(client, shard_size=5),
+    )
+    assert_same(actual, expected, "find_paths moons")
+
+
+def test_a_worker_killed_mid_run_costs_only_a_retry(client, digits):
+    clf, data = digits
+    images = _test_images(data)
+    options = {"bands": _cheap_bands(clf), "max_iter": 30}
+    expected = band_margins(clf, images, **options)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_a_busy_worker(done, total):
+        if killed:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            busy = [address for address, keys in client.processing().items() if keys and address in pids]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(pids[busy[0]])
+                return
+            time.sleep(0.01)
+
+    actual = band_margins(clf, images, **options, executor=Sharding(client, shard_size=2), progress=kill_a_busy_worker)
+    assert killed, "no worker was busy to be killed"
+    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
+    assert_same(actual, expected, "band_margins after a worker died")
+
+
+def test_resume_computes_only_the_missing_shards(client, digits, tmp_path):
+    clf, data = digits
+    images = _test_images(data)
+    options = {"bands": _cheap_bands(clf), "max_iter": 30}
+    expected = band_margins(clf, images, **options)
+    store = tmp_path / "margins"
+    stop = threading.Event()
+
+    def interrupt(done, total):
+        if done >= 24:
+            stop.set()
+
+    with pytest.raises(bw.Cancelled):
+        band_margins(
+            clf,
+            images,
+            **options,
+            executor=Sharding(client, shard_size=8, store=store),
+            progress=interrupt,
+            cancel=stop,
+        )
+    finished = sorted(store.glob("shard-*.npz"))
+    assert 3 <= len(finished) < 8
+    # The files are plain NumPy archives: no kit, no pickle needed to read them.
+    with np.load(finished[0], allow_pickle=False) as shard:
+        start, end = (int(part) for part in finished[0].stem.split("-")[1:])
+        np.testing.assert_array_equal(shard["labels"], expected.labels[start:end])
+        np.testing.assert_allclose(shard["margins"], expected.margins[start:end], rtol=1e-5)
+
+    with distributed.get_task_stream(client) as stream:
+        actual = band_margins(clf, images, **options, executor=Sharding(client, store=store))
+    computed = [task for task in stream.data if task["key"].startswith("band_margins-")]
+    assert len(computed) == 8 - len(finished)
+    assert_same(actual, expected, "resumed band_margins")
+    assert_same(read_store(store), expected, "read_store")
+    assert_same(read_shard(finished[0]), band_margins(clf, images[start:end], **options), "read_shard")
+
+    with pytest.raises(ValueError, match=r"`store`.*another run"):
+        band_margins(clf, images, bands=_cheap_bands(clf), max_iter=31, executor=Sharding(client, store=store))
+    with pytest.raises(ValueError, match="`shard_size` must be 8"):
+        band_margins(clf, images, **options, executor=Sharding(client, shard_size=4, store=store))
+
+
+def test_a_bad_image_is_named_and_the_other_results_kept(client, digits, tmp_path):
+    clf, data = digits
+    images = _test_images(data, 24).clone()
+    images[13, 0, 2, 2] = float("nan")
+    options = {"bands": _cheap_bands(clf), "max_iter": 30}
+    store = tmp_path / "margins"
+    with pytest.raises(ShardError, match="1 of 24 images failed") as caught:
+        band_margins(clf, images, **options, executor=Sharding(client, shard_size=8, store=store))
+    error = caught.value
+    assert error.failures == (ImageFailure(13, "ValueError", "`images` must be finite; it contains NaN or Inf."),)
+    keep = np.delete(np.arange(24), 13)
+    np.testing.assert_array_equal(error.indices, keep)
+    assert_same(error.partial, band_margins(clf, images[keep], **options), "partial")
+    assert sorted(path.name for path in store.glob("shard-*.npz")) == [
+        "shard-00000000-00000008.npz",
+        "shard-00000016-00000024.npz",
+    ]
+
+
+def test_bad_arguments_are_refused_before_any_work(digits):
+    clf, data = digits
+    images = _test_images(data, 4)
+    with pytest.raises(TypeError, match=r"`executor` must be a distributed\.Client"):
+        band_margins(clf, images, executor="tcp://127.0.0.1:8786")
+    fake = type("FakeClient", (), {"submit": lambda *a: None, "scatter": lambda *a: None})()
+    with pytest.raises(ValueError, match="`max_iter` must be >= 1"):
+        band_margins(clf, images, max_iter=0, executor=fake)  # checked in the client: nothing submitted
+    with pytest.raises(ValueError, match="`shard_size` must be >= 1"):
+        Sharding(fake, shard_size=0)
+    with pytest.raises(ValueError, match=r"`images` must have shape \(N, \*\(1, 8, 8\)\)"):
+        band_margins(clf, images[0, 0], executor=fake)
+
+
+def test_the_core_imports_and_runs_without_dask():
+    code = (
+        "import sys\n"
+        "sys.modules['dask'] = sys.modules['distributed'] = None\n"
+        "import boundary_widgets as bw\n"
+        "from boundary_widgets.core.analysis import band_margins\n"
+        "clf, data = bw.zoo.load('digits-cnn', device='cpu')\n"
+        "print(band_margins(clf, data.images[:2], max_iter=5).margins.shape)\n"
+        "assert 'dask' not in [name.split('.')[0] for name, m in sys.modules.items() if m is not None]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(2, 4)"
