@@ -139,7 +139,7 @@ NOTEBOOKS = {
             "everywhere, and curvature only shows up in finite differences that straddle kinks.\n"
             "`digits-smooth` (softplus, average pooling) is smooth, so exact and finite-difference curvatures agree."
         ),
-        new_code_cell(SETUP + "\nfrom boundary_widgets.core.analysis.detection import evaluate_detector, roc_auc"),
+        new_code_cell(SETUP + "\nfrom boundary_widgets.core.analysis.detection import roc_auc"),
         new_code_cell(
             'clf, data = bw.zoo.load("digits-cnn", device="cpu")\n'
             'images, labels = data.split("test")\n'
@@ -170,7 +170,7 @@ NOTEBOOKS = {
             'for name in ("digits-cnn", "digits-cnn-robust", "digits-smooth"):\n'
             '    model, _ = bw.zoo.load(name, device="cpu")\n'
             "    clean, perturbed, truth = perturbed_set(model)\n"
-            "    reports[name] = evaluate_detector(model, clean, perturbed, truth, false_positive_rate=0.05, n_directions=20)\n"
+            "    reports[name] = bw.analysis.evaluate_detector(model, clean, perturbed, truth, false_positive_rate=0.05, n_directions=20)\n"
             '    print(f"{name:>18}: {reports[name]}")\n'
             'scores_clean = reports["digits-cnn"].clean.scores\n'
             'scores_perturbed = reports["digits-cnn"].perturbed.scores'

@@ -9,6 +9,7 @@ from .borderline import (
     trajectory_label_changes,
 )
 from .curvature import CurvatureScores, CurvatureSpectrum, curvature_score, curvature_spectrum
+from .detection import Detection, DetectionReport, class_curvatures, detect, evaluate_detector
 from .feature_space import ClassHulls, FeatureSpace, class_hulls
 from .hull import HullMembership, hull_membership
 from .margins import BandMargins, band_direction, band_margins
@@ -19,6 +20,8 @@ __all__ = [
     "ClassHulls",
     "CurvatureScores",
     "CurvatureSpectrum",
+    "Detection",
+    "DetectionReport",
     "EmbeddingLinearity",
     "FeatureSpace",
     "HullMembership",
@@ -26,10 +29,13 @@ __all__ = [
     "band_direction",
     "band_margins",
     "borderline_samples",
+    "class_curvatures",
     "class_hulls",
     "curvature_score",
     "curvature_spectrum",
+    "detect",
     "embedding_linearity",
+    "evaluate_detector",
     "hull_membership",
     "trajectory_label_changes",
 ]
