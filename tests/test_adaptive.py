@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 import boundary_widgets as bw
-from boundary_widgets.core import slices as slices_module
+from boundary_widgets.core.slices import cache as slice_cache
+from boundary_widgets.core.slices import frames as slice_frames
 
 ISLAND_CENTRE = (0.125, 0.125)  # the middle of a coarse cell: no coarse sample lies on the island
 ISLAND_RADIUS = 0.1
@@ -26,15 +27,24 @@ class IslandNet(nn.Module):
 
 
 class CountingNet(nn.Module):
-    """Wraps a module and counts the samples it is run on."""
+    """Wraps a module and counts the samples it is run on (also through the classifier's eval view,
+    which shares this list but not the module's attributes)."""
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
         self.inner = inner
-        self.samples = 0
+        self.counts = [0]
+
+    @property
+    def samples(self) -> int:
+        return self.counts[0]
+
+    @samples.setter
+    def samples(self, value: int) -> None:
+        self.counts[0] = value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.samples += x.shape[0]
+        self.counts[0] += x.shape[0]
         return self.inner(x)
 
 
@@ -93,7 +103,7 @@ def test_adaptive_finds_an_island_between_coarse_samples(island_plane, monkeypat
     np.testing.assert_array_equal(adaptive.labels[clear], dense.labels[clear])
     np.testing.assert_array_equal(adaptive.labels == 2, island)
     # Without the margin test only label disagreements refine, and the island is lost: the guard is what finds it.
-    monkeypatch.setattr(slices_module, "REFINE_SAFETY", 0.0)
+    monkeypatch.setattr(slice_frames, "REFINE_SAFETY", 0.0)
     unguarded = bw.compute_slice(clf, island_plane, method="adaptive", **settings)
     assert not (unguarded.labels == 2).any()
 
@@ -186,7 +196,8 @@ def test_cache_is_bounded_in_bytes(linear_clf):
     made = [bw.compute_slice(linear_clf, plane, extent=3.0, resolution=r, cache=False) for r in (30, 31, 32)]
     size = sum(made[0].__dict__[k].nbytes for k in ("labels", "confidence", "margin", "evaluated", "alphas", "betas"))
     size += 3 * plane.origin.numel() * 4
-    cache = slices_module._SliceCache(max_bytes=int(2.6 * size))
+    assert made[0].nbytes == size
+    cache = slice_cache.SliceCache(max_bytes=int(2.6 * size))
     for n, sl in enumerate(made):
         cache.put(("key", n), linear_clf, sl)
     assert len(cache) == 2 and cache.nbytes <= cache.max_bytes

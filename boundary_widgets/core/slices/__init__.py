@@ -1,0 +1,70 @@
+"""Classification of a plane through an input: the label map and its margins.
+
+- :mod:`.options`: :class:`SliceOptions`, the one checked options object, and the size limits;
+- :mod:`.points`: point evaluation in chunks sized to a memory budget, autocast, channels_last;
+- :mod:`.frames`: the dense and the adaptive (coarse-to-fine lattice) computations;
+- :mod:`.cache`: the process-wide cache of finished slices;
+- :mod:`.api`: :func:`compute_slice` and :func:`iter_slice`.
+"""
+
+from ..progress import Cancelled
+from .api import check_slice_arguments, compute_slice, iter_slice
+from .cache import DEFAULT_CACHE_BYTES, clear_slice_cache
+from .frames import SLICE_METHODS
+from .options import (
+    DEFAULT_METHOD,
+    MAX_RESOLUTION,
+    MAX_RESULT_BYTES,
+    PRECISIONS,
+    RESULT_BYTES_PER_CELL,
+    Extent,
+    Resolution,
+    SliceOptions,
+    grid_axes,
+    normalize_extent,
+    normalize_resolution,
+)
+from .points import (
+    CPU_CHUNK_BYTES,
+    DEFAULT_MEMORY_BUDGET,
+    PointEvaluation,
+    chunk_budget,
+    chunk_size,
+    default_resolution,
+    evaluate_plane_points,
+    input_memory_format,
+)
+from .result import PlaneSlice
+
+# The name slices used before the one progress/cancel protocol; kept for existing callers.
+SliceCancelled = Cancelled
+
+__all__ = [
+    "CPU_CHUNK_BYTES",
+    "DEFAULT_CACHE_BYTES",
+    "DEFAULT_MEMORY_BUDGET",
+    "DEFAULT_METHOD",
+    "MAX_RESOLUTION",
+    "MAX_RESULT_BYTES",
+    "PRECISIONS",
+    "RESULT_BYTES_PER_CELL",
+    "SLICE_METHODS",
+    "Extent",
+    "PlaneSlice",
+    "PointEvaluation",
+    "Resolution",
+    "SliceCancelled",
+    "SliceOptions",
+    "check_slice_arguments",
+    "chunk_budget",
+    "chunk_size",
+    "clear_slice_cache",
+    "compute_slice",
+    "default_resolution",
+    "evaluate_plane_points",
+    "grid_axes",
+    "input_memory_format",
+    "iter_slice",
+    "normalize_extent",
+    "normalize_resolution",
+]

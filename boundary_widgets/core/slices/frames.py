@@ -1,0 +1,274 @@
+"""The frames of a slice: dense (one frame) and adaptive (coarse to fine, one frame per level)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..classifier import Classifier
+from ..plane import Plane
+from ..progress import Tracker
+from .options import SliceOptions
+from .points import PointEvaluation, PointEvaluator
+from .result import PlaneSlice
+
+# Adaptive refinement: samples per axis of the first (coarse) level, and how close to a boundary
+# (in units of the cell diagonal, at the steepest typical margin slope) a cell must be to be refined.
+MIN_COARSE_SAMPLES = 33
+REFINE_SAFETY = 0.75
+SLOPE_QUANTILE = 0.8
+
+
+@dataclass(frozen=True)
+class SliceRequest:
+    """One slice computation: the checked options, and how it reports progress and honours ``cancel``."""
+
+    clf: Classifier
+    plane: Plane
+    options: SliceOptions
+    tracker: Tracker  # its units: chunks of forward passes (dense) or levels (adaptive)
+    progressive: bool  # whether intermediate frames are wanted (built only then)
+    evaluator: PointEvaluator
+
+    @property
+    def alphas(self) -> np.ndarray:
+        return self.options.alphas
+
+    @property
+    def betas(self) -> np.ndarray:
+        return self.options.betas
+
+    def make_slice(
+        self,
+        labels: np.ndarray,
+        confidence: np.ndarray,
+        margin: np.ndarray,
+        evaluated: np.ndarray,
+        *,
+        n_clipped: int,
+        is_final: bool,
+    ) -> PlaneSlice:
+        n_evaluated = int(evaluated.sum())
+        options = self.options
+        return PlaneSlice(
+            alphas=options.alphas,
+            betas=options.betas,
+            labels=labels,
+            confidence=confidence,
+            margin=margin,
+            evaluated=evaluated,
+            n_evaluated=n_evaluated,
+            plane=self.plane,
+            class_names=self.clf.class_names,
+            extent=options.extent,
+            resolution=options.resolution,
+            method=options.method,
+            clip=options.clip,
+            clipped_fraction=n_clipped / max(n_evaluated, 1),
+            precision=options.precision,
+            is_final=is_final,
+        )
+
+
+def total_units(options: SliceOptions, chunk: int) -> int:
+    """Units of progress of a slice: chunks of the full grid (dense) or levels (adaptive)."""
+    ra, rb = options.resolution
+    if options.method == "dense":
+        return -(-ra * rb // chunk)
+    return int(np.log2(coarse_step(ra, rb))) + 1
+
+
+def dense_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
+    request.tracker.check()
+    grid_a, grid_b = np.meshgrid(request.alphas, request.betas)
+    result = request.evaluator(
+        grid_a.ravel(), grid_b.ravel(), cancel=request.tracker.cancel, on_chunk=request.tracker.advance
+    )
+    shape = grid_a.shape
+    yield request.make_slice(
+        result.labels.reshape(shape),
+        result.confidence.reshape(shape),
+        result.margin.reshape(shape),
+        np.ones(shape, dtype=bool),
+        n_clipped=result.n_clipped,
+        is_final=True,
+    )
+
+
+def lattice_indices(n: int, step: int) -> np.ndarray:
+    """Grid indices ``0, step, 2 step, ...`` and always the last one, ``n - 1``."""
+    indices = np.arange(0, n, step)
+    return indices if indices[-1] == n - 1 else np.append(indices, n - 1)
+
+
+def coarse_step(ra: int, rb: int) -> int:
+    """The largest power-of-two step that still puts ``MIN_COARSE_SAMPLES`` samples on each axis."""
+    step = 1
+    while min(lattice_indices(ra, 2 * step).size, lattice_indices(rb, 2 * step).size) >= MIN_COARSE_SAMPLES:
+        step *= 2
+    return step
+
+
+def _linear_weights(source: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For 1-D linear interpolation between sorted indices: each target's left source node ``k`` and weight ``t``."""
+    k = np.clip(np.searchsorted(source, targets, side="right") - 1, 0, source.size - 2)
+    return k, (targets - source[k]) / (source[k + 1] - source[k])
+
+
+def _nearest(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    k, t = _linear_weights(source, targets)
+    return np.where(t <= 0.5, k, k + 1)
+
+
+def _bilinear(
+    values: np.ndarray, rows: np.ndarray, cols: np.ndarray, to_rows: np.ndarray, to_cols: np.ndarray
+) -> np.ndarray:
+    """``values`` sampled at ``(rows, cols)`` interpolated to ``(to_rows, to_cols)``, one axis after the other."""
+    k, t = _linear_weights(rows, to_rows)
+    t = t.astype(np.float32)[:, None]
+    by_rows = values[k] * (1 - t) + values[k + 1] * t
+    k, t = _linear_weights(cols, to_cols)
+    t = t.astype(np.float32)
+    return by_rows[:, k] * (1 - t) + by_rows[:, k + 1] * t
+
+
+def _covering_cells(cell_edges: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each point index, the cells (between consecutive ``cell_edges``) whose closed span holds it (one or two)."""
+    last = cell_edges.size - 2
+    low = np.clip(np.searchsorted(cell_edges, points, side="left") - 1, 0, last)
+    high = np.clip(np.searchsorted(cell_edges, points, side="right") - 1, 0, last)
+    return low, high
+
+
+def _pairs(field: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two ends of every edge along ``axis``."""
+    n = field.shape[axis]
+    return field.take(np.arange(n - 1), axis=axis), field.take(np.arange(1, n), axis=axis)
+
+
+@dataclass
+class Lattice:
+    """Samples of the slice on a sub-grid: evaluated where ``evaluated``, interpolated elsewhere."""
+
+    rows: np.ndarray  # (nr,) indices into betas
+    cols: np.ndarray  # (nc,) indices into alphas
+    labels: np.ndarray  # (nr, nc) int64
+    confidence: np.ndarray  # (nr, nc) float32
+    margin: np.ndarray  # (nr, nc) float32
+    evaluated: np.ndarray  # (nr, nc) bool
+
+    def refined(self, rows: np.ndarray, cols: np.ndarray) -> Lattice:
+        """This lattice seen on a finer one: bilinear margin/confidence, nearest labels, nothing new evaluated."""
+        evaluated = np.zeros((rows.size, cols.size), dtype=bool)
+        evaluated[np.ix_(np.searchsorted(rows, self.rows), np.searchsorted(cols, self.cols))] = self.evaluated
+        return Lattice(
+            rows,
+            cols,
+            self.labels[_nearest(self.rows, rows)][:, _nearest(self.cols, cols)],
+            _bilinear(self.confidence, self.rows, self.cols, rows, cols),
+            _bilinear(self.margin, self.rows, self.cols, rows, cols),
+            evaluated,
+        )
+
+    def store(self, mask: np.ndarray, result: PointEvaluation) -> None:
+        self.labels[mask] = result.labels
+        self.confidence[mask] = result.confidence
+        self.margin[mask] = result.margin
+        self.evaluated[mask] = True
+
+    def margin_slope(self, alphas: np.ndarray, betas: np.ndarray) -> float:
+        """A high quantile of |Δ margin| / distance over the edges whose two ends were evaluated."""
+        slopes = []
+        for axis, coords in ((1, alphas[self.cols]), (0, betas[self.rows])):
+            both = np.logical_and(*_pairs(self.evaluated, axis))
+            change = np.abs(np.diff(self.margin, axis=axis)) / np.expand_dims(np.diff(coords), 1 - axis)
+            slopes.append(change[both])
+        slopes = np.concatenate(slopes)
+        return float(np.quantile(slopes, SLOPE_QUANTILE)) if slopes.size else 0.0
+
+    def cells_to_refine(self, alphas: np.ndarray, betas: np.ndarray, slope: float) -> np.ndarray:
+        """``(nr - 1, nc - 1)`` bool: corners disagree, or a corner is within reach of a boundary at ``slope``."""
+        corners = lambda field: (field[:-1, :-1], field[1:, :-1], field[:-1, 1:], field[1:, 1:])  # noqa: E731
+        first, *others = corners(self.labels)
+        disagree = np.logical_or.reduce([first != other for other in others])
+        lowest_margin = np.minimum.reduce(corners(self.margin))
+        diagonal = np.hypot(np.diff(betas[self.rows])[:, None], np.diff(alphas[self.cols])[None, :])
+        return disagree | (lowest_margin < REFINE_SAFETY * slope * diagonal)
+
+    def frame(self, request: SliceRequest, n_clipped: int, *, is_final: bool) -> PlaneSlice:
+        all_rows, all_cols = np.arange(request.betas.size), np.arange(request.alphas.size)
+        if self.rows.size == all_rows.size and self.cols.size == all_cols.size:  # the full grid: nothing to fill
+            return request.make_slice(
+                self.labels, self.confidence, self.margin, self.evaluated, n_clipped=n_clipped, is_final=is_final
+            )
+        evaluated = np.zeros((all_rows.size, all_cols.size), dtype=bool)
+        evaluated[np.ix_(self.rows, self.cols)] = self.evaluated
+        return request.make_slice(
+            self.labels[_nearest(self.rows, all_rows)][:, _nearest(self.cols, all_cols)],
+            _bilinear(self.confidence, self.rows, self.cols, all_rows, all_cols),
+            _bilinear(self.margin, self.rows, self.cols, all_rows, all_cols),
+            evaluated,
+            n_clipped=n_clipped,
+            is_final=is_final,
+        )
+
+
+def adaptive_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
+    """Coarse-to-fine: evaluate a coarse lattice, then, halving the step, only the cells near a boundary.
+
+    A cell of the current lattice is refined when its corner labels disagree or when its smallest
+    corner margin is below ``REFINE_SAFETY * slope * diagonal``: with the margin changing at most at
+    ``slope`` (a high quantile of the slopes seen so far), a boundary — or a small island between
+    the samples — could then lie inside it. Cells left alone keep their corners' common label and get
+    margin and confidence by bilinear interpolation.
+    """
+    alphas, betas, tracker = request.alphas, request.betas, request.tracker
+    step = coarse_step(alphas.size, betas.size)
+    rows, cols = lattice_indices(betas.size, step), lattice_indices(alphas.size, step)
+    tracker.check()
+    grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
+    result = request.evaluator(alphas[grid_cols.ravel()], betas[grid_rows.ravel()], cancel=tracker.cancel)
+    shape = grid_rows.shape
+    lattice = Lattice(
+        rows,
+        cols,
+        result.labels.reshape(shape),
+        result.confidence.reshape(shape),
+        result.margin.reshape(shape),
+        np.ones(shape, dtype=bool),
+    )
+    n_clipped = result.n_clipped
+    slope = lattice.margin_slope(alphas, betas)
+    tracker.advance()
+    if request.progressive or step == 1:
+        yield lattice.frame(request, n_clipped, is_final=step == 1)
+    while step > 1:
+        refine = lattice.cells_to_refine(alphas, betas, slope)
+        step //= 2
+        finer = lattice.refined(lattice_indices(betas.size, step), lattice_indices(alphas.size, step))
+        low_r, high_r = _covering_cells(lattice.rows, finer.rows)
+        low_c, high_c = _covering_cells(lattice.cols, finer.cols)
+        # A finer node lies in a refined cell if any of the (up to four) cells covering it is refined;
+        # OR-ing rows first, then columns, takes two gathers instead of four 2-D ones.
+        rows_any = refine[low_r] | refine[high_r]
+        in_refined_cell = rows_any[:, low_c] | rows_any[:, high_c]
+        todo = in_refined_cell & ~finer.evaluated
+        tracker.check()
+        todo_rows, todo_cols = np.nonzero(todo)
+        result = request.evaluator(alphas[finer.cols[todo_cols]], betas[finer.rows[todo_rows]], cancel=tracker.cancel)
+        finer.store(todo, result)
+        n_clipped += result.n_clipped
+        lattice = finer
+        if step > 1:  # the slope only guides the next refinement
+            slope = max(slope, lattice.margin_slope(alphas, betas))
+        tracker.advance()
+        if request.progressive or step == 1:
+            yield lattice.frame(request, n_clipped, is_final=step == 1)
+
+
+SLICE_METHODS: dict[str, Callable[[SliceRequest], Iterator[PlaneSlice]]] = {
+    "adaptive": adaptive_frames,
+    "dense": dense_frames,
+}
