@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -105,17 +107,17 @@ def test_small_step_finite_difference_approaches_exact_on_a_smooth_model():
     assert np.abs(exact.values).max() > 1e-3
 
 
-def test_hvp_count_is_the_number_of_products(digits):
-    """Each finite-difference product is one forward pass on a batch of two (z ± h v)."""
+def test_hvp_count_is_the_number_of_products(digits, monkeypatch):
+    """Each finite-difference product is two points (z ± h v) of a forward pass; products share batches."""
     clf, data = digits
     batches = []
-    hook = clf.net.register_forward_hook(lambda _m, inputs, _o: batches.append(inputs[0].shape[0]))
-    try:
-        result = curvature.principal_curvatures(clf, data.split("test")[0][1], k=3)
-    finally:
-        hook.remove()
+    forward = clf.forward
+    monkeypatch.setattr(clf, "forward", lambda x: batches.append(x.shape[0]) or forward(x))
+    result = curvature.principal_curvatures(clf, data.split("test")[0][1], k=3)
     assert result.n_hvp >= 3
-    assert batches.count(2) == result.n_hvp
+    # DeepFool and the gradient at z run single images; every even batch holds products.
+    assert sum(size for size in batches if size % 2 == 0) == 2 * result.n_hvp
+    assert 2 * 3 in batches, "the residual check applies the operator to the k directions in one batch"
 
 
 def test_reproducible_by_seed(digits):
@@ -143,3 +145,88 @@ def test_bad_parameters(digits, kwargs, error, match):
     clf, data = digits
     with pytest.raises(error, match=match):
         curvature.principal_curvatures(clf, data.split("test")[0][0], **kwargs)
+
+
+def test_residuals_are_reported_and_small_on_a_quadratic(quadratic):
+    net, clf = quadratic
+    result = curvature.principal_curvatures(clf, torch.zeros(DIM), k=3, mode="exact", tol=1e-10)
+    assert result.lanczos_converged
+    assert result.residuals.shape == (3,)
+    assert result.residuals.max() < 1e-5 * np.abs(result.values).max()
+    # The residual is ‖A v − λ v‖: a wrong pair has a large one.
+    a = net.a.double().numpy()
+    z = result.boundary_point.double().numpy()
+    gradient = a @ z + net.b.double().numpy()
+    normal = gradient / np.linalg.norm(gradient)
+    projector = np.eye(DIM) - np.outer(normal, normal)
+    operator = projector @ a @ projector / np.linalg.norm(gradient)
+    v = result.directions.double().numpy()
+    np.testing.assert_allclose(
+        np.linalg.norm(v @ operator - v * result.values[:, None], axis=1), result.residuals, atol=1e-6
+    )
+
+
+def test_relu_finite_difference_residuals_say_the_operator_is_only_nearly_linear(digits):
+    clf, data = digits
+    result = curvature.principal_curvatures(clf, data.split("test")[0][0], k=3)
+    assert np.all(np.isfinite(result.residuals)) and result.residuals.max() > 0
+
+
+def test_progress_counts_hessian_vector_products(digits):
+    clf, data = digits
+    calls = []
+    result = curvature.principal_curvatures(
+        clf, data.split("test")[0][1], k=3, progress=lambda done, total: calls.append((done, total))
+    )
+    assert calls[-1][0] == result.n_hvp
+    assert [done for done, _ in calls] == sorted({done for done, _ in calls})  # increasing, one call per batch
+    assert all(total is not None and total >= done for done, total in calls)
+    assert len(calls) >= result.n_hvp - 3  # one call per product; the k residual products share one
+
+
+def test_cancel_from_progress_stops_between_products(digits):
+    clf, data = digits
+    cancel = threading.Event()
+    seen = []
+
+    def stop_after_five(done, total):
+        seen.append(done)
+        if done >= 5:
+            cancel.set()
+
+    with pytest.raises(bw.Cancelled):
+        curvature.principal_curvatures(clf, data.split("test")[0][1], k=3, progress=stop_after_five, cancel=cancel)
+    assert seen[-1] == 5
+
+
+def test_spectrum_is_one_pipeline_one_deepfool(digits, monkeypatch):
+    """curvature_spectrum runs DeepFool once and no extra Lanczos: its products are only the spectrum's."""
+    import importlib
+
+    module = importlib.import_module("boundary_widgets.core.curvature")
+    clf, data = digits
+    runs = []
+    original = module.deepfool
+    monkeypatch.setattr(module, "deepfool", lambda *a, **k: runs.append(1) or original(*a, **k))
+    calls = []
+    spectrum = bw.analysis.curvature_spectrum(
+        clf, data.split("test")[0][1], k=2, progress=lambda done, total: calls.append((done, total))
+    )
+    assert len(runs) == 1
+    assert spectrum.complete and spectrum.n_hvp == clf.input_dim == calls[-1][0] == calls[-1][1]
+    assert spectrum.residuals.shape == spectrum.values.shape and spectrum.lanczos_converged
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(bw.Cancelled):
+        bw.analysis.curvature_spectrum(clf, data.split("test")[0][1], cancel=cancel)
+
+
+def test_lanczos_spectrum_takes_both_ends_in_one_run(quadratic):
+    net, clf = quadratic
+    dense = bw.analysis.curvature_spectrum(clf, torch.zeros(DIM), k=2, mode="exact")
+    lanczos = bw.analysis.curvature_spectrum(clf, torch.zeros(DIM), k=2, mode="exact", dense_limit=4, tol=1e-10)
+    assert not lanczos.complete and lanczos.lanczos_converged
+    np.testing.assert_allclose(lanczos.largest, dense.largest, rtol=1e-5)
+    np.testing.assert_allclose(lanczos.smallest, dense.smallest, rtol=1e-5)
+    assert lanczos.residuals.max() < 1e-5
+    assert lanczos.n_hvp < DIM * 10

@@ -21,15 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 from .classifier import Classifier
 from .deepfool import deepfool
+from .progress import CancelEvent, Progress, Tracker, track
 from .validation import check_choice, check_positive_int
 
 CURVATURE_MODES = ("finite_difference", "exact")
 # Our names for the ends of the spectrum -> eigsh's `which`.
 CURVATURE_WHICH = {"magnitude": "LM", "positive": "LA", "negative": "SA"}
+# Points per forward pass when the Hessian is applied to many vectors at once (two per product).
+_PRODUCTS_PER_BATCH = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,11 +51,27 @@ class CurvatureResult:
     which: str  # "magnitude", "positive" or "negative"
     mode: str  # "finite_difference" or "exact"
     step: float | None  # finite-difference step h (None in exact mode)
-    n_hvp: int  # Hessian-vector products used
+    n_hvp: int  # Hessian-vector products used (Lanczos and the residual check)
+    residuals: np.ndarray  # (k,) ‖A v − λ v‖ of each pair, A the curvature operator (same units as values)
+    lanczos_converged: bool  # ARPACK met `tol` (False: the pairs are its best estimates when it stopped)
 
     def __repr__(self) -> str:
         values = ", ".join(f"{v:.4g}" for v in self.values)
-        return f"CurvatureResult(values=[{values}], {self.original}->{self.reached}, mode={self.mode!r}, n_hvp={self.n_hvp})"
+        return (
+            f"CurvatureResult(values=[{values}], {self.original}->{self.reached}, mode={self.mode!r}, "
+            f"n_hvp={self.n_hvp}, max_residual={self.residuals.max(initial=0.0):.2g})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class BoundaryPoint:
+    """Step 1 of the pipeline: the DeepFool boundary point ``z`` of ``x`` and the logit gap ``F`` there."""
+
+    point: torch.Tensor  # input_shape, z on the CPU
+    original: int  # class of x
+    reached: int  # class across the boundary (the runner-up at z when DeepFool did not cross)
+    distance: float  # ‖z − x‖
+    converged: bool  # DeepFool reached another class
 
 
 def default_step(clf: Classifier) -> float:
@@ -61,22 +80,52 @@ def default_step(clf: Classifier) -> float:
     return math.sqrt(clf.input_dim) * (high - low) / 512 * 10
 
 
+def nearest_boundary_point(
+    clf: Classifier, sample: torch.Tensor, *, max_iter: int = 50, cancel: CancelEvent | None = None
+) -> BoundaryPoint:
+    """DeepFool without overshoot from one checked sample ``(1, *input_shape)``: where ``F`` is (nearly) zero."""
+    found = deepfool(clf, sample, overshoot=0.0, max_iter=max_iter, cancel=cancel)
+    z = (sample.cpu() + found.perturbations)[0]
+    original, reached = int(found.original[0]), int(found.reached[0])
+    if original == reached:
+        # No boundary crossed: use the runner-up class so that F is still a logit gap.
+        ranked = clf.logits(z).argsort(descending=True)
+        reached = int(ranked[1]) if int(ranked[0]) == original else int(ranked[0])
+    return BoundaryPoint(
+        point=z,
+        original=original,
+        reached=reached,
+        distance=float(found.distances[0]),
+        converged=bool(found.converged[0]),
+    )
+
+
 class BoundaryHessian:
-    """``v ↦ ∇²F(z) v`` for ``F = f_a − f_b``, counting products; gradients by autograd.
+    """Step 2: ``v ↦ ∇²F(z) v`` for ``F = f_a − f_b``, counting products; gradients by autograd.
 
     ``finite_difference`` is the central difference ``(∇F(z + h v̂) − ∇F(z − h v̂)) / 2h · ‖v‖``
-    (both gradients in one batch of two), which sees the kinks of ReLU networks; ``exact`` is
-    double backward, for smooth models (zero almost everywhere for ReLU networks).
+    (both gradients in one batch of two; :meth:`matmat` puts many products in one batch), which
+    sees the kinks of ReLU networks; ``exact`` is double backward, for smooth models (zero almost
+    everywhere for ReLU networks). ``tracker`` (a :class:`~.progress.Tracker`) is advanced by
+    one per product, so a cancel event is honoured between products.
     """
 
     def __init__(
-        self, clf: Classifier, z: torch.Tensor, classes: tuple[int, int], *, mode: str, step: float | None
+        self,
+        clf: Classifier,
+        z: torch.Tensor,
+        classes: tuple[int, int],
+        *,
+        mode: str,
+        step: float | None,
+        tracker: Tracker | None = None,
     ) -> None:
         self.clf = clf
         self.z = z.detach().to(clf.device, torch.float32).reshape(1, *clf.input_shape)
         self.classes = classes
         self.mode = check_choice(mode, "mode", CURVATURE_MODES)
         self.step = None if self.mode == "exact" else float(step)
+        self.tracker = tracker
         self.n_hvp = 0
 
     def _difference(self, logits: torch.Tensor) -> torch.Tensor:
@@ -89,39 +138,127 @@ class BoundaryHessian:
             (grad,) = torch.autograd.grad(self._difference(self.clf.forward(point)).sum(), point)
         return grad.flatten().double().cpu()
 
+    def _count(self, products: int) -> None:
+        self.n_hvp += products
+        if self.tracker is not None:
+            self.tracker.advance(products)
+
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """``∇²F(z) v`` for a flat float64 ``v (d,)``."""
-        self.n_hvp += 1
-        norm = float(v.norm())
-        if norm == 0:
-            return torch.zeros_like(v)
-        unit = (v / norm).float().to(self.clf.device).reshape(1, *self.clf.input_shape)
+        return self.matmat(v.reshape(-1, 1))[:, 0]
+
+    def matmat(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``∇²F(z) V`` for float64 columns ``V (d, m)``; finite differences batch the products."""
+        columns = []
+        chunk = 1 if self.mode == "exact" else _PRODUCTS_PER_BATCH
+        for block in vectors.split(chunk, dim=1):
+            columns.append(self._products(block))
+            self._count(block.shape[1])
+        return torch.cat(columns, dim=1)
+
+    def _products(self, block: torch.Tensor) -> torch.Tensor:
+        norms = block.norm(dim=0)
+        units = (block / norms.clamp_min(1e-300)).T.float().to(self.clf.device).reshape(-1, *self.clf.input_shape)
         with self.clf.evaluating(), torch.enable_grad():
             if self.mode == "exact":
                 point = self.z.clone().requires_grad_(True)
                 (grad,) = torch.autograd.grad(self._difference(self.clf.forward(point)).sum(), point, create_graph=True)
-                (product,) = torch.autograd.grad((grad * unit).sum(), point, allow_unused=True)
-                product = torch.zeros_like(point) if product is None else product
+                (product,) = torch.autograd.grad((grad * units).sum(), point, allow_unused=True)
+                products = torch.zeros_like(point) if product is None else product
             else:
-                points = torch.cat([self.z + self.step * unit, self.z - self.step * unit]).requires_grad_(True)
+                points = torch.cat([self.z + self.step * units, self.z - self.step * units]).requires_grad_(True)
                 (grads,) = torch.autograd.grad(self._difference(self.clf.forward(points)).sum(), points)
-                product = (grads[0] - grads[1]) / (2 * self.step)
-        return product.flatten().double().cpu() * norm
+                half = units.shape[0]
+                products = (grads[:half] - grads[half:]) / (2 * self.step)
+        return products.flatten(1).double().cpu().T * norms
 
 
 def curvature_operator(hessian: BoundaryHessian, normal: torch.Tensor, gradient_norm: float) -> LinearOperator:
-    """``v ↦ P ∇²F P v / ‖∇F‖`` with ``P = I − n nᵀ`` as a scipy operator on float64 vectors."""
+    """``v ↦ P ∇²F P v / ‖∇F‖`` with ``P = I − n nᵀ`` as a scipy operator on float64 vectors (and blocks)."""
     n = normal.double().flatten()
 
     def project(v: torch.Tensor) -> torch.Tensor:
-        return v - n * (n @ v)
+        return v - n[:, None] * (n @ v)[None]
 
     def apply(v: np.ndarray) -> np.ndarray:
-        v = torch.from_numpy(np.asarray(v, dtype=np.float64).ravel())
-        return (project(hessian.matvec(project(v))) / gradient_norm).numpy()
+        v = torch.from_numpy(np.asarray(v, dtype=np.float64).reshape(n.numel(), -1))
+        return (project(hessian.matmat(project(v))) / gradient_norm).numpy()
 
     dim = n.numel()
-    return LinearOperator((dim, dim), matvec=apply, dtype=np.float64)
+    return LinearOperator((dim, dim), matvec=lambda v: apply(v)[:, 0], matmat=apply, dtype=np.float64)
+
+
+def boundary_operator(
+    clf: Classifier, boundary: BoundaryPoint, *, mode: str, step: float | None, tracker: Tracker | None = None
+) -> tuple[LinearOperator, BoundaryHessian, torch.Tensor, float]:
+    """Step 2 of the pipeline: the curvature operator at ``boundary``, its Hessian, unit normal and ``‖∇F(z)‖``."""
+    hessian = BoundaryHessian(
+        clf, boundary.point, (boundary.original, boundary.reached), mode=mode, step=step, tracker=tracker
+    )
+    gradient = hessian.gradient()
+    gradient_norm = float(gradient.norm())
+    if gradient_norm == 0:
+        raise ValueError("the logit gap has a zero gradient at the boundary point; curvature is undefined there.")
+    normal = gradient / gradient_norm
+    return curvature_operator(hessian, normal, gradient_norm), hessian, normal, gradient_norm
+
+
+def lanczos(
+    operator: LinearOperator, k: int, *, which: str, tol: float, seed: int, tracker: Tracker | None = None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Step 3: ``k`` eigenpairs of ``operator`` (eigsh's ``which``), values ``(k,)`` and vectors ``(d, k)``.
+
+    Returns ARPACK's best estimates and ``False`` when it stopped before meeting ``tol``. The
+    tracker's ``total`` is the products expected: one Lanczos basis first, one restart more each
+    time the count passes it.
+    """
+    dim = operator.shape[0]
+    basis = min(dim, max(2 * k + 1, 20))  # eigsh's default ncv
+    if tracker is not None:
+        tracker.total = tracker.done + basis + k
+        inner = operator.matvec
+
+        def counted(v: np.ndarray) -> np.ndarray:
+            if tracker.done >= tracker.total - k:
+                tracker.total += basis - k  # another restart (k more for the residual check)
+            return inner(v)
+
+        operator = LinearOperator(operator.shape, matvec=counted, matmat=operator.matmat, dtype=operator.dtype)
+    start = np.random.default_rng(seed).standard_normal(dim)
+    try:
+        values, vectors = eigsh(operator, k=k, which=which, tol=tol, v0=start, ncv=basis)
+    except ArpackNoConvergence as error:
+        if error.eigenvalues.size == 0:
+            raise ValueError(f"Lanczos found no eigenpair within its iterations; raise `tol` (now {tol}).") from error
+        return error.eigenvalues, error.eigenvectors, False
+    return values, vectors, True
+
+
+def solve_ends(
+    operator: LinearOperator,
+    k: int,
+    *,
+    which: str,
+    tol: float,
+    seed: int,
+    mode: str,
+    tracker: Tracker | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`lanczos`, with a zero operator (a ReLU network in exact mode) explained as a ValueError."""
+    try:
+        return lanczos(operator, k, which=which, tol=tol, seed=seed, tracker=tracker)
+    except ArpackError as error:
+        if isinstance(error, ArpackNoConvergence) or np.any(operator.matvec(np.ones(operator.shape[0]))):
+            raise
+        raise ValueError(
+            f"the boundary Hessian is zero at this point in `mode` {mode!r} (a piecewise-linear model such as a "
+            "ReLU network)" + ("; use mode='finite_difference'." if mode == "exact" else "; try another `step`.")
+        ) from error
+
+
+def residuals(operator: LinearOperator, values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``‖A v − λ v‖`` for each eigenpair (one batched application of ``A``)."""
+    return np.linalg.norm(operator.matmat(vectors) - vectors * values[None], axis=0)
 
 
 def principal_curvatures(
@@ -135,14 +272,20 @@ def principal_curvatures(
     tol: float = 1e-4,
     seed: int = 0,
     max_iter: int = 50,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> CurvatureResult:
     """The ``k`` principal curvatures and directions of the boundary nearest ``x``.
 
+    A pipeline: the nearest boundary point (DeepFool, :func:`nearest_boundary_point`), the
+    curvature operator there (:func:`boundary_operator`), its ends by Lanczos (:func:`lanczos`),
+    then one batched product to report each pair's residual.
     ``which``: ``"magnitude"`` (largest |curvature|), ``"positive"`` or ``"negative"`` (most
     positive / negative first). ``mode``: ``"finite_difference"`` (default; step ``h`` =
     :func:`default_step` unless ``step`` is given) or ``"exact"`` (double backward, smooth
     models). ``tol`` is eigsh's relative accuracy; ``seed`` fixes its start vector.
-    ``max_iter`` bounds the DeepFool steps that find the boundary point.
+    ``max_iter`` bounds the DeepFool steps that find the boundary point. ``progress``:
+    Hessian-vector products done / expected; ``cancel`` is honoured between products.
     """
     sample = clf.check_inputs(x, "x", batched=False)
     k = check_positive_int(k, "k")
@@ -150,56 +293,50 @@ def principal_curvatures(
         raise ValueError(f"`k` must be < the input dimension {clf.input_dim}; got {k}.")
     check_choice(which, "which", list(CURVATURE_WHICH))
     check_choice(mode, "mode", CURVATURE_MODES)
-    if step is None:
-        step = default_step(clf)
-    elif not (isinstance(step, int | float) and not isinstance(step, bool) and step > 0):
-        raise ValueError(f"`step` must be a number > 0; got {step!r}.")
-    if not (isinstance(tol, int | float) and tol >= 0):
+    step = check_step(clf, step)
+    if isinstance(tol, bool) or not (isinstance(tol, int | float) and tol >= 0):
         raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
+    check_positive_int(max_iter, "max_iter")
 
-    found = deepfool(clf, sample, overshoot=0.0, max_iter=max_iter)
-    z = (sample.cpu() + found.perturbations)[0]
-    original, reached = int(found.original[0]), int(found.reached[0])
-    if original == reached:
-        # No boundary crossed: use the runner-up class so that F is still a logit gap.
-        ranked = clf.logits(z).argsort(descending=True)
-        reached = int(ranked[1]) if int(ranked[0]) == original else int(ranked[0])
-    hessian = BoundaryHessian(clf, z, (original, reached), mode=mode, step=step)
-    gradient = hessian.gradient()
-    gradient_norm = float(gradient.norm())
-    if gradient_norm == 0:
-        raise ValueError("the logit gap has a zero gradient at the boundary point; curvature is undefined there.")
-    normal = gradient / gradient_norm
-    operator = curvature_operator(hessian, normal, gradient_norm)
-
-    start = np.random.default_rng(seed).standard_normal(clf.input_dim)
-    try:
-        values, vectors = eigsh(operator, k=k, which=CURVATURE_WHICH[which], tol=tol, v0=start)
-    except ArpackError as error:
-        if np.any(operator.matvec(start)):
-            raise
-        raise ValueError(
-            f"the boundary Hessian is zero at this point in `mode` {mode!r} (a piecewise-linear model such as a "
-            "ReLU network)" + ("; use mode='finite_difference'." if mode == "exact" else "; try another `step`.")
-        ) from error
-    order = {
-        "magnitude": np.argsort(-np.abs(values)),
-        "positive": np.argsort(-values),
-        "negative": np.argsort(values),
-    }[which]
-    directions = torch.from_numpy(vectors[:, order].T.copy()).float().reshape(k, *clf.input_shape)
+    with track(progress, cancel, total=None, desc="Principal curvatures (Hessian-vector products)") as tracker:
+        boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
+        operator, hessian, normal, gradient_norm = boundary_operator(
+            clf, boundary, mode=mode, step=step, tracker=tracker
+        )
+        values, vectors, converged = solve_ends(
+            operator, k, which=CURVATURE_WHICH[which], tol=tol, seed=seed, mode=mode, tracker=tracker
+        )
+        order = {
+            "magnitude": np.argsort(-np.abs(values)),
+            "positive": np.argsort(-values),
+            "negative": np.argsort(values),
+        }[which]
+        values, vectors = values[order], vectors[:, order]
+        errors = residuals(operator, values, vectors)
+    directions = torch.from_numpy(vectors.T.copy()).float().reshape(-1, *clf.input_shape)
     return CurvatureResult(
-        values=values[order],
+        values=values,
         directions=directions,
         normal=normal.float().reshape(clf.input_shape),
-        boundary_point=z,
-        original=original,
-        reached=reached,
-        distance=float(found.distances[0]),
-        converged=bool(found.converged[0]),
+        boundary_point=boundary.point,
+        original=boundary.original,
+        reached=boundary.reached,
+        distance=boundary.distance,
+        converged=boundary.converged,
         gradient_norm=gradient_norm,
         which=which,
         mode=mode,
         step=hessian.step,
         n_hvp=hessian.n_hvp,
+        residuals=errors,
+        lanczos_converged=converged,
     )
+
+
+def check_step(clf: Classifier, step: object) -> float:
+    """The finite-difference step: :func:`default_step` for ``None``, else a number > 0."""
+    if step is None:
+        return default_step(clf)
+    if isinstance(step, bool) or not (isinstance(step, int | float) and step > 0 and math.isfinite(step)):
+        raise ValueError(f"`step` must be a number > 0; got {step!r}.")
+    return float(step)

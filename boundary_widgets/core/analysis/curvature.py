@@ -6,12 +6,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import eigsh
 
 from ..classifier import Classifier
-from ..curvature import BoundaryHessian, curvature_operator, default_step, principal_curvatures
+from ..curvature import (
+    CURVATURE_MODES,
+    boundary_operator,
+    check_step,
+    default_step,
+    nearest_boundary_point,
+    residuals,
+    solve_ends,
+)
 from ..executor import Executor, run_sharded
-from ..validation import check_positive_int
+from ..progress import CancelEvent, Progress, track
+from ..validation import check_choice, check_number, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,11 +38,15 @@ class CurvatureSpectrum:
     reached: int
     distance: float  # |boundary_point - x|
     mode: str  # "finite_difference" or "exact"
+    residuals: np.ndarray  # (m,) ‖A v − λ v‖ of each value's eigenvector, A the (unsymmetrised) curvature operator
+    lanczos_converged: bool  # ARPACK met `tol` (always True for the dense, complete spectrum)
+    n_hvp: int  # Hessian-vector products used
 
     def __repr__(self) -> str:
         return (
             f"CurvatureSpectrum(largest={self.largest[:3].round(4).tolist()}, smallest={self.smallest[:3].round(4).tolist()}, "
-            f"flat_share={self.flat_share:.3f}, {self.original}->{self.reached})"
+            f"flat_share={self.flat_share:.3f}, {self.original}->{self.reached}, n_hvp={self.n_hvp}, "
+            f"max_residual={self.residuals.max(initial=0.0):.2g})"
         )
 
 
@@ -48,42 +60,65 @@ def curvature_spectrum(
     flat_tolerance: float | None = None,
     dense_limit: int = 1024,
     seed: int = 0,
+    tol: float = 1e-4,
+    max_iter: int = 50,
     executor: Executor = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> CurvatureSpectrum | list[CurvatureSpectrum]:
     """The principal curvatures of the boundary nearest ``x`` (see :mod:`boundary_widgets.core.curvature`).
 
-    For inputs of at most ``dense_limit`` dimensions the whole ``(d - 1)``-spectrum comes from the
-    dense curvature operator (d Hessian-vector products); above that, the ``k`` most positive and
-    ``k`` most negative come from Lanczos and ``flat_share`` is NaN. ``flat_tolerance`` (default:
-    1% of the largest |curvature|) decides which directions count as flat. With ``executor`` (a
+    One pipeline: the nearest boundary point (one DeepFool, ``max_iter`` steps), the curvature
+    operator there, then its spectrum. For inputs of at most ``dense_limit`` dimensions the whole
+    ``(d - 1)``-spectrum comes from the dense operator (d Hessian-vector products, batched);
+    above that, the ``k`` most positive and ``k`` most negative come from one Lanczos run on both
+    ends (``tol``, start vector from ``seed``) and ``flat_share`` is NaN. ``residuals`` and
+    ``lanczos_converged`` say how well each pair is resolved. ``flat_tolerance`` (default:
+    1% of the largest |curvature|) decides which directions count as flat. ``progress``:
+    Hessian-vector products done / expected; ``cancel`` is honoured between products. With ``executor`` (a
     ``distributed.Client``, see :mod:`boundary_widgets.core.executor`) ``x`` is a batch ``(N, *input_shape)`` and
     the result a list of N spectra computed on its cluster, each as this function computes it for one image.
     """
     if executor is not None:
         return run_sharded(curvature_spectrum, locals(), per_image=True)
+    sample = clf.check_inputs(x, "x", batched=False)
     k = check_positive_int(k, "k")
     check_positive_int(dense_limit, "dense_limit")
-    found = principal_curvatures(clf, x, k=1, mode=mode, step=step, seed=seed)
-    step = default_step(clf) if step is None else step
-    hessian = BoundaryHessian(clf, found.boundary_point, (found.original, found.reached), mode=mode, step=step)
-    normal = found.normal.double().flatten()
-    operator = curvature_operator(hessian, normal, found.gradient_norm)
+    check_positive_int(max_iter, "max_iter")
+    check_choice(mode, "mode", CURVATURE_MODES)
+    step = check_step(clf, step)
+    if isinstance(tol, bool) or not (isinstance(tol, int | float) and tol >= 0):
+        raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
+    if flat_tolerance is not None:
+        flat_tolerance = check_number(flat_tolerance, "flat_tolerance", minimum=0)
     dim = clf.input_dim
-    if k > (dim - 1) // 2 and dim > dense_limit:
-        raise ValueError(f"`k` must be <= {(dim - 1) // 2} for this input; got {k}.")
     complete = dim <= dense_limit
-    if complete:
-        matrix = operator.matmat(np.eye(dim))
-        values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-        # The normal is an eigenvector with eigenvalue 0 by construction (P n = 0): drop it.
-        values = np.delete(values, np.argmax(np.abs(vectors.T @ normal.numpy())))[::-1]
-        k = min(k, values.size)
-        largest, smallest = values[:k], values[::-1][:k]
-    else:
-        start = np.random.default_rng(seed).standard_normal(dim)
-        largest = np.sort(eigsh(operator, k=k, which="LA", v0=start, return_eigenvectors=False))[::-1]
-        smallest = np.sort(eigsh(operator, k=k, which="SA", v0=start, return_eigenvectors=False))
-        values = np.concatenate([largest, smallest[::-1]])
+    if k > (dim - 1) // 2 and not complete:
+        raise ValueError(f"`k` must be <= {(dim - 1) // 2} for this input; got {k}.")
+
+    with track(progress, cancel, total=None, desc="Curvature spectrum (Hessian-vector products)") as tracker:
+        boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
+        operator, hessian, normal, _ = boundary_operator(clf, boundary, mode=mode, step=step, tracker=tracker)
+        if complete:
+            tracker.total = tracker.done + dim
+            matrix = operator.matmat(np.eye(dim))
+            values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+            # The normal is an eigenvector with eigenvalue 0 by construction (P n = 0): drop it.
+            keep = np.delete(np.arange(dim), np.argmax(np.abs(vectors.T @ normal.numpy())))[::-1]
+            values, vectors = values[keep], vectors[:, keep]
+            errors = np.linalg.norm(matrix @ vectors - vectors * values[None], axis=0)
+            converged = True
+            k = min(k, values.size)
+            largest, smallest = values[:k], values[::-1][:k]
+        else:
+            # "BE": k from each end in one Lanczos run (ascending).
+            values, vectors, converged = solve_ends(
+                operator, 2 * k, which="BE", tol=tol, seed=seed, mode=mode, tracker=tracker
+            )
+            order = np.argsort(-values)
+            values, vectors = values[order], vectors[:, order]
+            errors = residuals(operator, values, vectors)
+            largest, smallest = values[:k], values[::-1][:k]
     scale = float(np.abs(np.concatenate([largest, smallest])).max())
     tolerance = 0.01 * scale if flat_tolerance is None else float(flat_tolerance)
     flat_share = float(np.mean(np.abs(values) <= tolerance)) if complete else float("nan")
@@ -94,12 +129,15 @@ def curvature_spectrum(
         smallest=smallest,
         flat_share=flat_share,
         flat_tolerance=tolerance,
-        boundary_point=found.boundary_point,
-        normal=found.normal,
-        original=found.original,
-        reached=found.reached,
-        distance=found.distance,
+        boundary_point=boundary.point,
+        normal=normal.float().reshape(clf.input_shape),
+        original=boundary.original,
+        reached=boundary.reached,
+        distance=boundary.distance,
         mode=mode,
+        residuals=errors,
+        lanczos_converged=converged,
+        n_hvp=hessian.n_hvp,
     )
 
 
@@ -130,6 +168,8 @@ def curvature_score(
     seed: int = 0,
     batch_size: int = 4096,
     executor: Executor = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> CurvatureScores:
     """The paper's detector: the sign of the boundary curvature along random directions, at each image.
 
@@ -138,7 +178,8 @@ def curvature_score(
     step ``h``). A natural image sits near a peak of its class's lead, where ``F`` bends down
     (score < 0); just across a boundary, where an adversarial step lands, it does not, so a high
     score flags a perturbed image. ``executor``: a ``distributed.Client`` runs the images in shards on its cluster
-    (see :mod:`boundary_widgets.core.executor`).
+    (see :mod:`boundary_widgets.core.executor`). ``progress``/``cancel``: one unit per batch of
+    ``batch_size`` shifted points (``2 · n_directions`` per image).
     """
     if executor is not None:
         return run_sharded(curvature_score, locals())
@@ -154,15 +195,22 @@ def curvature_score(
     generator = torch.Generator().manual_seed(int(seed))
     directions = torch.randn(n_directions, dim, generator=generator)
     directions = (directions / directions.norm(dim=1, keepdim=True)).to(clf.device)
-    with clf.evaluating(), torch.enable_grad():
-        point = batch.detach().clone().requires_grad_(True)
-        logits = clf.forward(point)
-        top2 = logits.topk(2, dim=1).indices
-        gap = logits.gather(1, top2[:, :1]) - logits.gather(1, top2[:, 1:])
-        (gradient,) = torch.autograd.grad(gap.sum(), point)
-    flat = batch.reshape(n, 1, dim)
-    shifted = torch.cat([flat + h * directions, flat - h * directions], dim=1).reshape(-1, *clf.input_shape)
-    shifted_logits = clf.logits(shifted, batch_size=batch_size).reshape(n, 2 * n_directions, -1)
+    # Images per block so that a block's shifted points (2 · n_directions each) fill about one batch.
+    blocks = batch.split(max(1, batch_size // (2 * n_directions)))
+    with track(progress, cancel, total=len(blocks), desc="Curvature scores") as tracker:
+        with clf.evaluating(), torch.enable_grad():
+            point = batch.detach().clone().requires_grad_(True)
+            logits = clf.forward(point)
+            top2 = logits.topk(2, dim=1).indices
+            gap = logits.gather(1, top2[:, :1]) - logits.gather(1, top2[:, 1:])
+            (gradient,) = torch.autograd.grad(gap.sum(), point)
+        logits_out = []
+        for block in blocks:
+            flat = block.reshape(-1, 1, dim)
+            shifted = torch.cat([flat + h * directions, flat - h * directions], dim=1)
+            logits_out.append(clf.logits(shifted.reshape(-1, *clf.input_shape), batch_size=batch_size))
+            tracker.advance()
+    shifted_logits = torch.cat(logits_out).reshape(n, 2 * n_directions, -1)
     index = top2[:, None, :].expand(n, 2 * n_directions, 2)
     picked = shifted_logits.gather(2, index)
     shifted_gap = picked[..., 0] - picked[..., 1]  # (n, 2M)
