@@ -222,7 +222,7 @@ def test_spectrum_is_one_pipeline_one_deepfool(digits, monkeypatch):
 
 
 def test_lanczos_spectrum_takes_both_ends_in_one_run(quadratic):
-    net, clf = quadratic
+    _, clf = quadratic
     dense = bw.analysis.curvature_spectrum(clf, torch.zeros(DIM), k=2, mode="exact")
     lanczos = bw.analysis.curvature_spectrum(clf, torch.zeros(DIM), k=2, mode="exact", dense_limit=4, tol=1e-10)
     assert not lanczos.complete and lanczos.lanczos_converged
