@@ -167,6 +167,24 @@ def parse_state(state: object) -> dict[str, Any]:
     return parsed
 
 
+def link_dropdown(owner: traitlets.HasTraits, name: str, dropdown: widgets.Dropdown) -> None:
+    """Keep ``owner.name`` and ``dropdown.value`` equal; a value the dropdown lacks is added to its options."""
+
+    def to_dropdown(change: dict) -> None:
+        value = change["new"]
+        if value not in dropdown.options:
+            dropdown.options = sorted({*dropdown.options, value})
+        dropdown.value = value
+
+    def to_owner(change: dict) -> None:
+        if getattr(owner, name) != change["new"]:
+            setattr(owner, name, change["new"])
+
+    to_dropdown({"new": getattr(owner, name)})
+    owner.observe(to_dropdown, names=name)
+    dropdown.observe(to_owner, names="value")
+
+
 class Explorer(traitlets.HasTraits):
     """What every explorer shares: layout and display, a worker thread, progress, status and errors,
     point inspection with its preview, ``close()``, and a state that is shared as a string.

@@ -18,7 +18,7 @@ from ..core.dct import Band
 from ..core.extent import first_crossing
 from ..core.plane import Plane
 from ..core.slices import compute_slice, normalize_resolution
-from .base import MAX_RESOLUTION, Check, Explorer, PointSelection, int_field, point_field
+from .base import MAX_RESOLUTION, Check, Explorer, PointSelection, int_field, link_dropdown, point_field
 from .views import SliceMapView
 from .worker import Job
 
@@ -124,7 +124,7 @@ class MarginExplorer(Explorer):
             description="map resolution",
             style={"description_width": "initial"},
         )
-        widgets.link((self, "resolution"), (self.resolution_dropdown, "value"))
+        link_dropdown(self, "resolution", self.resolution_dropdown)
         self.observe(lambda _change: self._reslice(), names=["resolution"])
         controls = widgets.VBox([self.resolution_dropdown], layout={"width": "200px"})
         main = widgets.HBox(

@@ -15,7 +15,7 @@ from ..core import Classifier, Plane, PlaneSlice, compute_slice
 from ..core.paths import ConnectingPath, LineProfile, find_path, line_profile
 from ..core.slices import SLICE_METHODS, normalize_resolution
 from ..render import rgb_table, shorten
-from .base import MAX_RESOLUTION, Check, Explorer, PointSelection, choice_field, float_field, int_field
+from .base import MAX_RESOLUTION, Check, Explorer, PointSelection, choice_field, float_field, int_field, link_dropdown
 from .slice_explorer import default_method
 from .views import SliceMapView, encode_png, show_png
 from .worker import Job
@@ -127,10 +127,10 @@ class PathExplorer(Explorer):
         for name, control in (
             ("max_depth", self.depth_input),
             ("samples_per_segment", self.samples_input),
-            ("resolution", self.resolution_dropdown),
             ("position", self.scrubber),
         ):
             widgets.link((self, name), (control, "value"))
+        link_dropdown(self, "resolution", self.resolution_dropdown)
 
         self._build_profile()
         self.map_view = SliceMapView(

@@ -35,6 +35,7 @@ from .base import (
     choice_field,
     float_field,
     int_field,
+    link_dropdown,
     point_field,
 )
 from .controls import DirectionPicker, piecewise_linear
@@ -62,22 +63,24 @@ def _json_scalar(value: Any) -> bool:
 def direction_field(name: str, value: Any) -> dict[str, Any]:
     """``{"kind": registered kind, "params": {parameter: value}}`` with each value of its parameter's type."""
     where = f"`state[{name!r}]`"
+    kind_where = f"`state[{name!r}]['kind']`"
+    params_where = f"`state[{name!r}]['params']`"
     if not isinstance(value, dict) or set(value) - {"kind", "params"} or "kind" not in value:
         raise TypeError(f"{where} must be {{'kind': ..., 'params': {{...}}}}; got {value!r:.80}.")
     kind, params = value["kind"], value.get("params", {})
     if not isinstance(kind, str) or kind not in directions.available():
-        raise ValueError(f"{where}['kind'] must be one of {list(directions.available())}; got {kind!r:.60}.")
+        raise ValueError(f"{kind_where} must be one of {list(directions.available())}; got {kind!r:.60}.")
     if not isinstance(params, dict):
-        raise TypeError(f"{where}['params'] must be a dict; got {type(params).__name__}.")
+        raise TypeError(f"{params_where} must be a dict; got {type(params).__name__}.")
     spec = {p.name: p for p in directions.get(kind).parameters if p.type != "basis"}
     checked = {}
     for key, setting in params.items():
         if key not in spec:
             raise ValueError(
-                f"{where}['params'] has unknown parameter {key!r:.40} for kind {kind!r}; it takes {list(spec)}."
+                f"{params_where} has unknown parameter {key!r:.40} for kind {kind!r}; it takes {list(spec)}."
             )
         p = spec[key]
-        label = f"{where}['params'][{key!r}]"
+        label = f"`state[{name!r}]['params'][{key!r}]`"
         if not _json_scalar(setting):
             raise TypeError(f"{label} must be a number, a string, true/false or null; got {setting!r:.60}.")
         if p.type in ("int", "float", "image", "class") and setting is not None:
@@ -308,8 +311,8 @@ class SliceExplorer(Explorer):
         self.shading_toggle.style.button_width = "80px"
         self.boundaries_checkbox = widgets.Checkbox(value=self.boundaries, description="boundary lines", indent=False)
         self.clip_checkbox = widgets.Checkbox(value=self.clip, description="clip to input bounds", indent=False)
+        link_dropdown(self, "resolution", self.resolution_dropdown)
         for name, control in (
-            ("resolution", self.resolution_dropdown),
             ("method", self.method_dropdown),
             ("shading", self.shading_toggle),
             ("boundaries", self.boundaries_checkbox),
