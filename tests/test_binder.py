@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -81,12 +82,38 @@ def test_binder_python_satisfies_requires_python() -> None:
     assert SpecifierSet(_project()["requires-python"]).contains(runtime.removeprefix("python-") + ".0")
 
 
-def test_readme_launch_links_open_existing_notebooks_in_lab_and_voila() -> None:
+def _links_module():
+    spec = importlib.util.spec_from_file_location("make_links", REPO / "scripts" / "make_links.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_launch_links_table_names_existing_notebooks_and_documents_its_owner() -> None:
+    table = tomllib.loads((BINDER / "links.toml").read_text())
+    assert {link["interface"] for link in table["links"]} == {"lab", "voila"}
+    for link in table["links"]:
+        assert (REPO / link["notebook"]).is_file(), f"binder/links.toml names {link['notebook']}, which does not exist"
+    comments = (BINDER / "links.toml").read_text().split("owner =")[0]
+    assert "`owner` is the GitHub account" in comments, "the table must say what `owner` is"
+
+
+def test_readme_launch_links_are_the_ones_built_from_the_table() -> None:
+    links = _links_module()
     readme = (REPO / "README.md").read_text()
-    links = re.findall(r"https://mybinder\.org/v2/gh/[^)\s]+", readme)
-    paths = [re.search(r"urlpath=([^&)\s]+)", link).group(1) for link in links]
-    assert any(path.startswith("lab/tree/") for path in paths), f"no JupyterLab link in {links}"
-    assert any(path.startswith("voila/render/") for path in paths), f"no Voila link in {links}"
+    assert links.updated_readme(readme, links.read_table()) == readme, "run `python scripts/make_links.py`"
+    urls = re.findall(r"https://mybinder\.org/v2/gh/[^)\s]+", readme)
+    paths = [re.search(r"urlpath=([^&)\s]+)", url).group(1) for url in urls]
+    assert any(path.startswith("lab/tree/") for path in paths), f"no JupyterLab link in {urls}"
+    assert any(path.startswith("voila/render/") for path in paths), f"no Voila link in {urls}"
     for path in paths:
         notebook = re.sub(r"^(lab/tree|voila/render)/", "", path)
         assert (REPO / notebook).is_file(), f"the README links to {notebook}, which does not exist"
+    assert "../shared/DESIGN.md" not in readme and (REPO / "docs" / "design.md").is_file()
+    assert "](docs/design.md" in readme, "the README links the design document in the repository"
+
+
+def test_readme_lesson_path_lists_every_notebook() -> None:
+    readme = (REPO / "README.md").read_text()
+    for notebook in sorted((REPO / "notebooks").glob("[0-9]_*.ipynb")):
+        assert f"`{notebook.stem}`" in readme, f"{notebook.name} is missing from the README's lesson path"
