@@ -10,8 +10,11 @@ import torch
 from torch import nn
 
 import boundary_widgets as bw
+from boundary_widgets.core.slices import SliceOptions, chunk_size, default_resolution, input_memory_format
 from boundary_widgets.core.slices import cache as slice_cache
 from boundary_widgets.core.slices import frames as slice_frames
+from boundary_widgets.core.slices import options as slice_options
+from boundary_widgets.core.slices import points as slice_points
 
 ISLAND_CENTRE = (0.125, 0.125)  # the middle of a coarse cell: no coarse sample lies on the island
 ISLAND_RADIUS = 0.1
@@ -262,3 +265,173 @@ def test_bad_arguments_are_named(linear_clf, kwargs, error, name):
     if "on_frame" not in kwargs:
         with pytest.raises(error, match=name):
             bw.iter_slice(linear_clf, linear_plane(), extent=3.0, **kwargs)  # checked at the call, not at next()
+
+
+@pytest.mark.parametrize("method", ["adaptive", "dense"])
+def test_results_are_read_only_whether_cached_or_not(linear_clf, method):
+    fresh = bw.compute_slice(linear_clf, linear_plane(), extent=3.0, resolution=65, method=method, cache=False)
+    frames = list(bw.iter_slice(linear_clf, linear_plane(), extent=3.0, resolution=65, method=method, cache=False))
+    for sl in (fresh, *frames):
+        for name in ("labels", "confidence", "margin", "evaluated", "alphas", "betas"):
+            with pytest.raises(ValueError, match="read-only"):
+                getattr(sl, name)[0] = 0
+
+
+def test_progress_counts_levels_or_chunks():
+    clf, net = counting_classifier()
+    plane = linear_plane()
+    calls = []
+    adaptive = bw.compute_slice(clf, plane, extent=3.0, resolution=129, progress=lambda *c: calls.append(c))
+    levels = [frame for frame in bw.iter_slice(clf, plane, extent=3.0, resolution=129, cache=False)]
+    assert calls == [(k, len(levels)) for k in range(1, len(levels) + 1)] and len(levels) == 3
+    calls.clear()
+    bw.compute_slice(clf, plane, extent=3.0, resolution=129, progress=lambda *c: calls.append(c))
+    assert calls == [(1, 1)], "a cache hit is one unit"
+    calls.clear()
+    budget = 7 * clf.bytes_per_sample()  # 7 points a chunk
+    net.samples = 0
+    bw.compute_slice(
+        clf, plane, extent=3.0, resolution=20, method="dense", memory_budget=budget, progress=lambda *c: calls.append(c)
+    )
+    chunks = -(-400 // 7)
+    assert calls == [(k, chunks) for k in range(1, chunks + 1)] and net.samples == 400
+    assert adaptive.is_final
+    with pytest.raises(TypeError, match="`progress`"):
+        bw.compute_slice(clf, plane, extent=3.0, resolution=20, progress="yes")
+    with pytest.raises(TypeError, match="`progress`"):
+        bw.iter_slice(clf, plane, extent=3.0, resolution=20, progress=3)
+
+
+def test_progress_bar(linear_clf):
+    sl = bw.compute_slice(linear_clf, linear_plane(), extent=3.0, resolution=65, progress=True, cache=False)
+    assert sl.is_final
+
+
+@pytest.mark.parametrize(
+    ("resolution", "message"),
+    [
+        (4097, "at most 4096 cells per axis"),
+        ((8, 60000), "at most 4096 cells per axis"),
+        (4096, "MiB of result arrays"),
+        ((4096, 3900), "MiB of result arrays"),
+    ],
+)
+def test_resolution_is_capped_before_any_work(resolution, message):
+    clf, net = counting_classifier()
+    with pytest.raises(ValueError, match=f"`resolution`.*{message}"):
+        bw.compute_slice(clf, linear_plane(), extent=3.0, resolution=resolution)
+    with pytest.raises(ValueError, match="`resolution`"):
+        bw.iter_slice(clf, linear_plane(), extent=3.0, resolution=resolution)
+    assert net.samples == 0
+    side = int((slice_options.MAX_RESULT_BYTES / slice_options.RESULT_BYTES_PER_CELL) ** 0.5)
+    assert slice_options.normalize_resolution((side, side)) == (side, side)
+    assert slice_options.normalize_resolution((4096, 2)) == (4096, 2)
+
+
+def test_slice_options_are_checked_and_normalised():
+    options = SliceOptions(extent=2.0, resolution=5, method="dense", clip=np.bool_(True), memory_budget=np.int64(64))
+    assert options.extent == ((-2.0, 2.0), (-2.0, 2.0)) and options.resolution == (5, 5)
+    assert options.clip is True and options.memory_budget == 64 and type(options.memory_budget) is int
+    np.testing.assert_array_equal(options.alphas, np.linspace(-2, 2, 5))
+    assert options.key() == SliceOptions(extent=((-2, 2), (-2, 2)), resolution=(5, 5), method="dense", clip=True).key()
+    with pytest.raises(AttributeError):
+        options.method = "adaptive"
+    for kwargs, name in (
+        ({"extent": -1.0}, "`extent`"),
+        ({"resolution": 1}, "`resolution`"),
+        ({"method": "x"}, "`method`"),
+        ({"precision": "half"}, "`precision`"),
+        ({"memory_budget": 0}, "`memory_budget`"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            SliceOptions(**{"extent": 1.0, "resolution": 4, **kwargs})
+
+
+def test_default_resolution_depends_on_the_device(linear_clf):
+    assert default_resolution("cpu") == 128 and default_resolution(torch.device("cuda", 1)) == 256
+    sl = bw.compute_slice(linear_clf, linear_plane(), extent=3.0)
+    assert sl.resolution == (128, 128)
+
+
+class FakeClassifier:
+    """What chunk sizing reads from a classifier: its device and its bytes per sample."""
+
+    def __init__(self, device: str, bytes_per_sample: int) -> None:
+        self.device = torch.device(device)
+        self._bytes = bytes_per_sample
+
+    def bytes_per_sample(self) -> int:
+        return self._bytes
+
+
+def test_chunk_size_on_cuda_comes_from_free_memory(monkeypatch):
+    asked = []
+
+    def mem_get_info(device):
+        asked.append(device)
+        return 4 * 10**9, 80 * 10**9  # (free, total) bytes
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
+    clf = FakeClassifier("cuda:1", 10**6)
+    assert chunk_size(clf) == 2000, "half of the free memory over the bytes per sample"
+    assert asked == [torch.device("cuda", 1)]
+    assert chunk_size(clf, 3 * 10**8) == 300, "a smaller budget wins"
+    assert chunk_size(clf, 10**12) == 2000, "a larger budget cannot exceed the free memory"
+    assert chunk_size(FakeClassifier("cuda", 10)) == slice_points.MAX_CHUNK_POINTS
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1000, 80 * 10**9))
+    assert chunk_size(clf) == 1, "at least one point a chunk"
+
+
+def test_chunk_size_on_cpu_stays_in_cache(monkeypatch):
+    def no_cuda(device):
+        raise AssertionError("a CPU chunk must not ask CUDA")
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", no_cuda)
+    clf = FakeClassifier("cpu", 1000)
+    assert chunk_size(clf) == slice_points.CPU_CHUNK_BYTES // 1000
+    assert chunk_size(clf, 10**9) == slice_points.CPU_CHUNK_BYTES // 1000
+    assert chunk_size(clf, 5000) == 5
+    with pytest.raises(ValueError, match="`memory_budget`"):
+        chunk_size(clf, 0)
+
+
+def test_channels_last_for_image_batches_on_cuda_only():
+    assert input_memory_format("cuda", (3, 64, 64)) == torch.channels_last
+    assert input_memory_format("cuda", (2, 3)) == torch.contiguous_format
+    assert input_memory_format("cpu", (3, 64, 64)) == torch.contiguous_format
+
+
+class FlattenByView(nn.Module):
+    """A conv net that flattens with ``.view``, which an NHWC activation refuses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(x))
+        return self.head(y.view(y.shape[0], -1))
+
+
+@pytest.mark.parametrize("flatten", ["reshape", "view"])
+def test_channels_last_path_gives_the_same_slice(monkeypatch, flatten):
+    """The CUDA layout forced on the CPU: the same labels; a model that cannot take it runs in the default one."""
+    torch.manual_seed(0)
+    if flatten == "view":
+        net = FlattenByView()
+    else:
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
+    clf = bw.Classifier(net, input_shape=(3, 6, 6))
+    plane = bw.Plane.through(torch.rand(3, 6, 6), torch.randn(3, 6, 6), torch.randn(3, 6, 6))
+    settings = dict(extent=20.0, resolution=24, method="dense", cache=False)
+    default = bw.compute_slice(clf, plane, **settings)
+    monkeypatch.setattr(slice_points, "input_memory_format", lambda device, shape: torch.channels_last)
+    nhwc = bw.compute_slice(clf, plane, **settings)
+    assert len(default.classes_present) > 1
+    np.testing.assert_array_equal(nhwc.labels, default.labels)
+    np.testing.assert_allclose(nhwc.margin, default.margin, rtol=1e-4, atol=1e-5)
+    evaluator = slice_points.PointEvaluator(clf, plane)
+    evaluator(np.zeros(3), np.ones(3))
+    expected = torch.contiguous_format if flatten == "view" else torch.channels_last
+    assert evaluator.memory_format == expected
