@@ -97,7 +97,7 @@ def test_dct_direction_at_imagenet_scale_stays_within_the_bound(imagenet_clf, im
     band = dct.band(SHAPE, which)
     torch.testing.assert_close(band.project(direction.vector), direction.vector, atol=1e-6, rtol=0)
     assert direction.info["band_dim"] == 768
-    assert direction.info["target"] != direction.info["original"] or not direction.info["converged"]
+    assert direction.info["reached_class"] != direction.info["original"] or not direction.info["converged"]
     noise, torch_peak, python_peak = peak_traced_bytes(
         lambda: bw.directions.make("dct", imagenet_clf, image, band=which, method="random")
     )

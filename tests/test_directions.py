@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -87,7 +89,7 @@ def test_adversarial_on_a_linear_classifier_is_the_hyperplane_normal():
     x = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
     direction = bw.directions.make("adversarial", clf, x)
     w = net[1].weight.detach().double()
-    across, start = direction.info["target"], direction.info["original"]
+    across, start = direction.info["reached_class"], direction.info["original"]
     normal = (w[across] - w[start]) / (w[across] - w[start]).norm()
     torch.testing.assert_close(direction.vector.double().flatten(), normal, atol=1e-5, rtol=0)
 
@@ -171,3 +173,67 @@ def test_dct_needs_image_inputs():
     clf, _ = bw.zoo.load("moons-mlp", device="cpu")
     with pytest.raises(ValueError, match="needs image inputs"):
         bw.directions.make("dct", clf, np.zeros(2, dtype=np.float32))
+
+
+ALL_KINDS = ["random", "adversarial", "dct", "curvature", "image", "sparse"]
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_a_cancel_set_from_progress_raises_cancelled(digits, kind, batched):
+    """The first progress report sets the event: every kind stops with bw.Cancelled, in make and make_batch."""
+    clf, data = digits
+    images = data.split("test")[0]
+    params = kind_params(images)[kind]
+    cancel = threading.Event()
+    reports = []
+
+    def report(done, total):
+        reports.append((done, total))
+        cancel.set()
+
+    with pytest.raises(bw.Cancelled):
+        if batched:
+            bw.directions.make_batch(kind, clf, images[:3], progress=report, cancel=cancel, **params)
+        else:
+            bw.directions.make(kind, clf, images[0], progress=report, cancel=cancel, **params)
+    assert len(reports) == 1
+    already = threading.Event()
+    already.set()
+    with pytest.raises(bw.Cancelled):
+        bw.directions.make(kind, clf, images[0], cancel=already, **params)
+
+
+@pytest.mark.parametrize(
+    ("kind", "unit"),
+    [
+        ("random", "call"),
+        ("image", "call"),
+        ("adversarial", "DeepFool round"),
+        ("sparse", "round"),
+        ("curvature", "HVP"),
+    ],
+)
+def test_progress_counts(digits, kind, unit):
+    clf, data = digits
+    images = data.split("test")[0]
+    params = kind_params(images)[kind]
+    reports = []
+    direction = bw.directions.make(kind, clf, images[0], progress=lambda *r: reports.append(r), **params)
+    expected = {
+        "call": 1,
+        "DeepFool round": direction.info.get("iterations"),
+        "round": direction.info.get("iterations"),
+        "HVP": direction.info.get("n_hvp"),
+    }[unit]
+    assert reports[-1][0] == expected
+    batch = bw.directions.make_batch("curvature", clf, images[:2], progress=lambda *r: reports.append(r), k=2)
+    assert reports[-2:] == [(1, 2), (2, 2)] and len(batch) == 2
+
+
+def test_bad_progress_and_cancel_are_refused_before_work(digits):
+    clf, data = digits
+    with pytest.raises(TypeError, match="`progress`"):
+        bw.directions.make("adversarial", clf, data.split("test")[0][0], progress="yes")
+    with pytest.raises(TypeError, match="`cancel`"):
+        bw.directions.make_batch("random", clf, data.split("test")[0][:2], cancel=True)

@@ -8,6 +8,7 @@ import torch
 
 from ..classifier import Classifier
 from ..deepfool import check_subspace, deepfool
+from ..progress import CancelEvent, Progress, raise_if_cancelled, track
 from .registry import DirectionKind, Parameter, register
 
 
@@ -32,11 +33,27 @@ def adversarial_direction(
     candidates: int = 10,
     max_iter: int = 50,
     clip: bool = False,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Toward the nearest decision boundary: DeepFool, or the gradient of top-1 minus runner-up logit."""
+    """Toward the nearest decision boundary: DeepFool, or the gradient of top-1 minus runner-up logit.
+
+    ``info["reached_class"]`` is the class across the boundary (reached by DeepFool; the class of the
+    linearised boundary for the gradient), ``info["original"]`` the class of ``x``.
+    """
     if method == "deepfool":
-        return _deepfool_directions(clf, x[None], target=target, candidates=candidates, max_iter=max_iter, clip=clip)[0]
+        return _deepfool_directions(
+            clf,
+            x[None],
+            target=target,
+            candidates=candidates,
+            max_iter=max_iter,
+            clip=clip,
+            progress=progress,
+            cancel=cancel,
+        )[0]
     if method == "gradient":
+        raise_if_cancelled(cancel)
         with clf.evaluating(), torch.enable_grad():
             point = x[None].detach().requires_grad_(True)
             logits = clf.forward(point)[0]
@@ -51,7 +68,7 @@ def adversarial_direction(
         grad_norm = grad.norm().item()
         info = {
             "original": original,
-            "target": other,
+            "reached_class": other,
             "distance": gap.item() / grad_norm if grad_norm > 0 else float("inf"),
         }
         return -grad[0], info
@@ -59,15 +76,32 @@ def adversarial_direction(
 
 
 def _deepfool_directions(
-    clf: Classifier, images: torch.Tensor, *, target: int | None, candidates: int, max_iter: int, clip: bool
+    clf: Classifier,
+    images: torch.Tensor,
+    *,
+    target: int | None,
+    candidates: int,
+    max_iter: int,
+    clip: bool,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> list[tuple[torch.Tensor, dict[str, Any]]]:
-    result = deepfool(clf, images, candidates=candidates, max_iter=max_iter, target=target, clip=clip)
+    result = deepfool(
+        clf,
+        images,
+        candidates=candidates,
+        max_iter=max_iter,
+        target=target,
+        clip=clip,
+        progress=progress,
+        cancel=cancel,
+    )
     return [
         (
             result.perturbations[i],
             {
                 "original": int(result.original[i]),
-                "target": int(result.reached[i]),
+                "reached_class": int(result.reached[i]),
                 "distance": float(result.distances[i]),
                 "converged": bool(result.converged[i]),
                 "clipped": bool(result.clipped[i]),
@@ -78,10 +112,22 @@ def _deepfool_directions(
     ]
 
 
-def _adversarial_batch(clf: Classifier, images: torch.Tensor, **params: Any) -> list[tuple[torch.Tensor, dict]]:
-    if params.pop("method") != "deepfool":
-        return [adversarial_direction(clf, x, method="gradient", **params) for x in images]
-    return _deepfool_directions(clf, images, **params)
+def _adversarial_batch(
+    clf: Classifier,
+    images: torch.Tensor,
+    *,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
+    **params: Any,
+) -> list[tuple[torch.Tensor, dict]]:
+    if params.pop("method") == "deepfool":
+        return _deepfool_directions(clf, images, **params, progress=progress, cancel=cancel)
+    results = []
+    with track(progress, cancel, total=images.shape[0], desc="gradient directions") as tracker:
+        for x in images:
+            results.append(adversarial_direction(clf, x, method="gradient", **params))
+            tracker.advance()
+    return results
 
 
 register(

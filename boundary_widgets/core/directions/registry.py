@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 
 from ..classifier import Classifier
+from ..progress import CancelEvent, Progress, check_protocol, track
 from ..validation import as_float_tensor, check_bool, check_class_index, check_finite, check_number, check_positive_int
 
 
@@ -136,24 +138,75 @@ def _finish(
     return Direction(vector=(vector.double() / norm).float(), kind=spec.name, params=params, info=info)
 
 
-def make(kind: str, clf: Classifier, x: object, **params: Any) -> Direction:
-    """A direction of ``kind`` for the image ``x`` (one sample of the classifier's input shape)."""
+def takes_protocol(factory: Callable[..., Any]) -> bool:
+    """Whether ``factory`` takes the ``progress=``/``cancel=`` keywords (by name, or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    names = {p.name for p in parameters}
+    return {"progress", "cancel"} <= names or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def make(
+    kind: str,
+    clf: Classifier,
+    x: object,
+    *,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
+    **params: Any,
+) -> Direction:
+    """A direction of ``kind`` for the image ``x`` (one sample of the classifier's input shape).
+
+    ``progress``/``cancel`` (see :mod:`~..progress`) go to the kind's factory when it takes them
+    (DeepFool, SparseFool, curvature, DCT band); a quick kind counts one unit and honours ``cancel``
+    before and after.
+    """
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    check_protocol(progress, cancel)
     spec, params = _resolve(kind, params, clf)
     sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)[0]
-    vector, info = spec.factory(clf, sample, **params)
+    if takes_protocol(spec.factory):
+        vector, info = spec.factory(clf, sample, **params, progress=progress, cancel=cancel)
+    else:
+        with track(progress, cancel, total=1, desc=f"{spec.name} direction") as tracker:
+            vector, info = spec.factory(clf, sample, **params)
+            tracker.advance()
     return _finish(spec, params, vector, info, clf.input_shape)
 
 
-def make_batch(kind: str, clf: Classifier, images: object, **params: Any) -> list[Direction]:
-    """One direction per image of ``images (N, *input_shape)``; batched where the kind allows."""
+def make_batch(
+    kind: str,
+    clf: Classifier,
+    images: object,
+    *,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
+    **params: Any,
+) -> list[Direction]:
+    """One direction per image of ``images (N, *input_shape)``; batched where the kind allows.
+
+    ``progress``/``cancel`` go to a batch factory that takes them; otherwise one unit per image
+    (a per-image factory that takes ``cancel`` receives it too).
+    """
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    check_protocol(progress, cancel)
     spec, params = _resolve(kind, params, clf)
     batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
-    if spec.batch_factory is not None:
-        results = spec.batch_factory(clf, batch, **params)
+    if spec.batch_factory is not None and takes_protocol(spec.batch_factory):
+        results = spec.batch_factory(clf, batch, **params, progress=progress, cancel=cancel)
+    elif spec.batch_factory is not None:
+        with track(progress, cancel, total=1, desc=f"{spec.name} directions") as tracker:
+            results = spec.batch_factory(clf, batch, **params)
+            tracker.advance()
     else:
-        results = [spec.factory(clf, sample, **params) for sample in batch]
+        nested = {"cancel": cancel} if takes_protocol(spec.factory) else {}
+        with track(progress, cancel, total=batch.shape[0], desc=f"{spec.name} directions") as tracker:
+            results = []
+            for sample in batch:
+                results.append(spec.factory(clf, sample, **params, **nested))
+                tracker.advance()
     return [_finish(spec, params, vector, info, clf.input_shape) for vector, info in results]

@@ -55,7 +55,7 @@ def _dct_batch(
                     {
                         **_band_info(selected),
                         "original": int(found.original[i]),
-                        "target": int(found.reached[i]),
+                        "reached_class": int(found.reached[i]),
                         "distance": float(found.distances[i]),
                         "converged": bool(found.converged[i]),
                         "iterations": int(found.iterations[i]),
@@ -90,22 +90,33 @@ def curvature_direction(
     k: int = 5,
     mode: str = "finite_difference",
     seed: int = 0,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """A principal curvature direction of the boundary nearest ``x`` (Fawzi et al.), most curved first."""
+    """A principal curvature direction of the boundary nearest ``x`` (Fawzi et al.), most curved first.
+
+    ``progress``: Hessian-vector products done / expected; ``cancel`` is honoured between them.
+    """
     check_positive_int(index, "index", minimum=0)
     if index >= check_positive_int(k, "k"):
         raise ValueError(f"`index` must be < `k` ({k}); got {index}.")
-    result = principal_curvatures(clf, x, k=k, which=which, mode=mode, seed=seed)
+    result = principal_curvatures(clf, x, k=k, which=which, mode=mode, seed=seed, progress=progress, cancel=cancel)
+    if index >= result.values.size:
+        raise ValueError(
+            f"Lanczos resolved only {result.values.size} of the k={k} directions here; `index` must be below that."
+        )
     info = {
         "curvature": float(result.values[index]),
         "curvatures": result.values.tolist(),
         "normal": result.normal,
         "boundary_point": result.boundary_point,
         "original": result.original,
-        "target": result.reached,
+        "reached_class": result.reached,
         "distance": result.distance,
         "converged": result.converged,
         "n_hvp": result.n_hvp,
+        "residual": float(result.residuals[index]),
+        "lanczos_converged": result.lanczos_converged,
     }
     return result.directions[index], info
 
@@ -130,15 +141,24 @@ def image_direction(clf: Classifier, x: torch.Tensor, *, other: object = None) -
 
 
 def _sparse_batch(
-    clf: Classifier, images: torch.Tensor, *, lam: float, max_rounds: int, candidates: int
+    clf: Classifier,
+    images: torch.Tensor,
+    *,
+    lam: float,
+    max_rounds: int,
+    candidates: int,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> list[tuple[torch.Tensor, dict[str, Any]]]:
-    found = sparsefool(clf, images, lam=lam, max_rounds=max_rounds, candidates=candidates)
+    found = sparsefool(
+        clf, images, lam=lam, max_rounds=max_rounds, candidates=candidates, progress=progress, cancel=cancel
+    )
     return [
         (
             found.perturbations[i],
             {
                 "original": int(found.original[i]),
-                "target": int(found.reached[i]),
+                "reached_class": int(found.reached[i]),
                 "distance": float(found.distances[i]),
                 "nonzero": int(found.nonzero[i]),
                 "converged": bool(found.converged[i]),
