@@ -46,7 +46,7 @@ class BandMargins:
 
 
 # Images per DeepFool call: about 2**22 input elements, so that its d-sized buffers (iterates, gradients of
-# the candidate classes, their projections) stay near 1 GB at 3×224×224, and `cancel` is checked in between.
+# the candidate classes, their projections) stay well under 1 GB at 3×224×224; progress is reported per chunk.
 _CHUNK_ELEMENTS = 2**22
 
 
@@ -69,7 +69,7 @@ def band_margins(
     batched DeepFool over the images (``max_iter`` 100 and ``overshoot`` 0.02, the paper's values;
     no clipping unless ``clip=True``), its steps projected with the band's fast transform on the
     classifier's device (no dense basis). Large images go in chunks of about 2**22 input elements.
-    ``progress`` counts bands × images; ``cancel`` is checked after each chunk
+    ``progress`` counts bands × images; ``cancel`` is checked at every DeepFool step
     (see :mod:`boundary_widgets.core.progress`). ``executor``: a ``distributed.Client`` (or a ``Sharding``) runs
     the images in shards on its cluster, with the same results (see :mod:`boundary_widgets.core.executor`).
     """
@@ -107,6 +107,7 @@ def band_margins(
                     overshoot=overshoot,
                     candidates=candidates,
                     clip=clip,
+                    cancel=tracker.cancel,
                 )
                 margins[rows, j] = result.distances.double().numpy()
                 converged[rows, j] = result.converged.numpy()
