@@ -279,6 +279,21 @@ def test_band_margins_report_bands_times_images_and_stop_on_cancel(digits, monke
     with pytest.raises(bw.Cancelled):
         bw.analysis.band_margins(clf, images, progress=cancel_after_first, cancel=stop)
     assert seen == [3]
+
+    class SetAfter:
+        """Set from the fourth look on: inside the first band's DeepFool, before any chunk is done."""
+
+        def __init__(self) -> None:
+            self.looks = 0
+
+        def is_set(self) -> bool:
+            self.looks += 1
+            return self.looks > 3
+
+    seen.clear()
+    with pytest.raises(bw.Cancelled):
+        bw.analysis.band_margins(clf, images, progress=lambda done, total: seen.append(done), cancel=SetAfter())
+    assert seen == []
     with pytest.raises(TypeError, match="`progress`"):
         bw.analysis.band_margins(clf, images, progress="yes")
     with pytest.raises(ValueError, match="`bands` must be bands of the input shape"):
