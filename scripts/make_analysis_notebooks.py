@@ -26,8 +26,11 @@ import boundary_widgets as bw
 _ = torch.manual_seed(0)"""
 
 
-def exercise(number: int, prompt: str, solution: str, answers: list[str], check: str) -> list:
-    """The three cells of one exercise: prompt, collapsed solution (the teacher's) and check."""
+def exercise(number: int, prompt: str, solution: str, answers: list[str], check: str, wrong: list[str]) -> list:
+    """The three cells of one exercise: prompt, collapsed solution (the teacher's) and check.
+
+    ``wrong``: plausible wrong answers the check must refuse (tests/test_student_notebooks.py tries them).
+    """
     names = " and ".join(f"`{name}`" for name in answers)
     unanswered = " and ".join(f"{name} is not ..." for name in answers)
     guard = f'assert {unanswered}, "Exercise {number}: set {names} in the cell above."\n'
@@ -36,7 +39,12 @@ def exercise(number: int, prompt: str, solution: str, answers: list[str], check:
         new_markdown_cell(f"### Exercise {number}\n{prompt}{style}", metadata={"tags": ["exercise"]}),
         new_code_cell(
             "# Solution (click the bar on the left to show it)\n" + solution,
-            metadata={"tags": ["exercise", "solution"], "answers": answers, "jupyter": {"source_hidden": True}},
+            metadata={
+                "tags": ["exercise", "solution"],
+                "answers": answers,
+                "wrong_answers": wrong,
+                "jupyter": {"source_hidden": True},
+            },
         ),
         new_code_cell(guard + check, metadata={"tags": ["check", "exercise"]}),
     ]
@@ -107,6 +115,7 @@ NOTEBOOKS = {
             '    "Not yet: compare `digits.medians`, one per band."\n'
             ")\n"
             'print(f"the boundary is closest along the {closest_band} band")',
+            ['closest_band = "high"'],
         ),
         *exercise(
             2,
@@ -118,6 +127,7 @@ NOTEBOOKS = {
             "    \"Not yet: divide the robust model's low-band median by the standard model's.\"\n"
             ")\n"
             'print(f"adversarial training multiplies the low-band margin by {low_band_gain:.2f}")',
+            ["low_band_gain = digits.medians[0] / robust.medians[0]"],
         ),
         new_markdown_cell("## Explore it\n\nClick a dot to see the slice through that image along its band."),
         new_code_cell("bw.MarginExplorer(clf, images[:40], bands=wide, result=digits)"),
@@ -201,6 +211,7 @@ NOTEBOOKS = {
             '    "Not yet: compare `finite.values` with `exact.values`, relative to `exact.values`."\n'
             ")\n"
             'print(f"finite differences are within {largest_gap:.1%} of the exact curvatures on the smooth model")',
+            ["largest_gap = 0.0"],
         ),
         *exercise(
             2,
@@ -214,6 +225,7 @@ NOTEBOOKS = {
             '    "Not yet: compare every perturbed score with every clean score."\n'
             ")\n"
             'print(f"ROC AUC {auc:.3f}")',
+            ["auc = float(np.mean(scores_perturbed > np.median(scores_clean)))"],
         ),
         new_markdown_cell(
             "Next: `7_borderline.ipynb` looks at points that sit exactly on the boundary between two classes."
@@ -269,6 +281,7 @@ NOTEBOOKS = {
             ["success_share"],
             'assert np.isclose(success_share, border.success.mean()), "Not yet: `border.success` has one bool per pair."\n'
             'print(f"{success_share:.0%} of the pairs found a borderline sample")',
+            ["success_share = 1.0"],
         ),
         *exercise(
             2,
@@ -280,6 +293,7 @@ NOTEBOOKS = {
             '    "Not yet: divide `pixels.mean_changes` by `features.mean_changes`."\n'
             ")\n"
             'print(f"{change_ratio:.2f}× as many label changes per line in input space as in feature space")',
+            ["change_ratio = features.mean_changes / pixels.mean_changes"],
         ),
         new_markdown_cell(
             "Next: `8_feature_space.ipynb` looks at the feature space itself, where class regions are convex."
@@ -345,6 +359,7 @@ NOTEBOOKS = {
             '    "Not yet: weight each class\'s share by its number of test features."\n'
             ")\n"
             'print(f"{outside_share:.0%} of the test features lie outside their class hull")',
+            ["outside_share = 0.5"],
         ),
         *exercise(
             2,
@@ -355,6 +370,7 @@ NOTEBOOKS = {
             'assert pixel_classes == len(pixel_slice.classes_present), "Not yet: `pixel_slice.classes_present` lists them."\n'
             'assert feature_classes == len(feature_slice.classes_present), "Not yet: look at `feature_slice`."\n'
             'print(f"{pixel_classes} classes in pixel space, {feature_classes} in feature space")',
+            ["pixel_classes = 10\nfeature_classes = 10"],
         ),
     ],
 }

@@ -71,14 +71,37 @@ def test_the_generator_writes_one_student_notebook_per_lesson(tmp_path: Path) ->
     assert [path.name for path in written] == [path.name for path in TEACHER]
 
 
+def _trials(teacher, solution: int, check: int) -> list[tuple[str, bool, object]]:
+    """After a check: each wrong answer with the check again (must fail), then the solution with it (must pass)."""
+    check_source = teacher.cells[check].source
+    trials = [(wrong, False) for wrong in teacher.cells[solution].metadata.get("wrong_answers", [])]
+    trials.append((teacher.cells[solution].source, True))
+    cells = []
+    for answer, passes in trials:
+        cells.append(("answer", None, nbformat.v4.new_code_cell(answer)))
+        cells.append(("trial", passes, nbformat.v4.new_code_cell(check_source)))
+    return cells
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TEACHER, ids=lambda path: path.stem)
-def test_every_check_fails_in_the_student_version(path: Path) -> None:
+def test_every_check_fails_unanswered_and_wrong_and_passes_the_solution(path: Path) -> None:
+    """The student version runs; each check fails unanswered and on each wrong answer, and passes the solution."""
     teacher = nbformat.read(path, as_version=4)
-    n_exercises = len(make.exercises(teacher))
+    pairs = make.exercises(teacher)
+    assert all(teacher.cells[s].metadata.get("wrong_answers") for s, _ in pairs), "each exercise lists a wrong answer"
     student = make.student_version(teacher)
-    last_check = max(check for _, check in make.exercises(teacher))
-    student.cells = student.cells[: last_check + 1]  # later cells cannot change a check's verdict
+    roles = []  # one (role, must_pass) per cell of the notebook that runs
+    cells = []
+    for index, cell in enumerate(student.cells[: pairs[-1][1] + 1]):  # later cells cannot change a verdict
+        cells.append(cell)
+        roles.append(("check", False) if "check" in _tags(cell) else ("cell", True))
+        for solution, check in pairs:
+            if check == index:
+                for role, passes, trial in _trials(teacher, solution, check):
+                    cells.append(trial)
+                    roles.append((role, True if role == "answer" else passes))
+    student.cells = cells
     NotebookClient(
         student,
         timeout=300,
@@ -86,16 +109,29 @@ def test_every_check_fails_in_the_student_version(path: Path) -> None:
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
-    checks = 0
-    for index, cell in enumerate(student.cells):
+    for index, (cell, (role, must_pass)) in enumerate(zip(student.cells, roles, strict=True)):
         if cell.cell_type != "code":
             continue
         errors = [output for output in cell.outputs if output.output_type == "error"]
-        if "check" in _tags(cell):
-            checks += 1
-            assert errors, f"{path.name} cell {index}: the check passed without an answer:\n{cell.source}"
-            assert errors[0].ename == "AssertionError", (errors[0].ename, errors[0].evalue)
-            assert "Exercise" in errors[0].evalue, f"no friendly hint: {errors[0].evalue!r}"
+        where = f"{path.name}, cell {index} ({role})"
+        if must_pass:
+            assert not errors, f"{where} failed: {errors[0].ename}: {errors[0].evalue}\n{cell.source}"
         else:
-            assert not errors, f"{path.name} cell {index} failed: {errors[0].ename}: {errors[0].evalue}"
-    assert checks == n_exercises
+            assert errors, f"{where}: the check passed an unanswered or wrong answer:\n{cell.source}"
+            assert errors[0].ename == "AssertionError", (where, errors[0].ename, errors[0].evalue)
+            if role == "check":
+                assert "Exercise" in errors[0].evalue, f"{where}: no friendly hint: {errors[0].evalue!r}"
+            else:
+                assert errors[0].evalue, f"{where}: a wrong answer must get a hint"
+    assert sum(role == "check" for role, _ in roles) == len(pairs)
+
+
+def test_voila_template_hides_the_exercise_cells() -> None:
+    """Voila's lab template gives tagged cells a ``celltag_<tag>`` class; the first prompt's style hides them."""
+    exporter = pytest.importorskip("nbconvert").HTMLExporter(template_name="lab")
+    for path in TEACHER:
+        teacher = nbformat.read(path, as_version=4)
+        html, _ = exporter.from_notebook_node(teacher)
+        assert "<style>.celltag_exercise { display: none; }</style>" in html, path.name
+        tagged = sum("exercise" in _tags(cell) for cell in teacher.cells)
+        assert html.count("celltag_exercise") >= tagged, path.name
