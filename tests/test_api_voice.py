@@ -268,11 +268,8 @@ PROTOCOL_PENDING = {
     "bw.find_paths",
     "bw.analysis.borderline_samples",
     "bw.analysis.class_hulls",
-    "bw.analysis.curvature_score",
     "bw.analysis.embedding_linearity",
     "bw.analysis.trajectory_label_changes",
-    "bw.directions.make",
-    "bw.directions.make_batch",
 }
 
 
