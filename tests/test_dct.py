@@ -249,6 +249,17 @@ def test_band_margins_equal_the_dense_path_and_one_by_one(digits):
     np.testing.assert_array_equal(result.labels, np.concatenate([s.labels for s in single]))
 
 
+class SetAfter:
+    """A cancel event that reads as set from look ``looks + 1`` on."""
+
+    def __init__(self, looks: int) -> None:
+        self.looks, self.seen = looks, 0
+
+    def is_set(self) -> bool:
+        self.seen += 1
+        return self.seen > self.looks
+
+
 def test_band_margins_report_bands_times_images_and_stop_on_cancel(digits, monkeypatch):
     import threading
 
@@ -280,19 +291,9 @@ def test_band_margins_report_bands_times_images_and_stop_on_cancel(digits, monke
         bw.analysis.band_margins(clf, images, progress=cancel_after_first, cancel=stop)
     assert seen == [3]
 
-    class SetAfter:
-        """Set from the fourth look on: inside the first band's DeepFool, before any chunk is done."""
-
-        def __init__(self) -> None:
-            self.looks = 0
-
-        def is_set(self) -> bool:
-            self.looks += 1
-            return self.looks > 3
-
     seen.clear()
-    with pytest.raises(bw.Cancelled):
-        bw.analysis.band_margins(clf, images, progress=lambda done, total: seen.append(done), cancel=SetAfter())
+    with pytest.raises(bw.Cancelled):  # from the fourth look on: inside the first band's DeepFool
+        bw.analysis.band_margins(clf, images, progress=lambda done, total: seen.append(done), cancel=SetAfter(3))
     assert seen == []
     with pytest.raises(TypeError, match="`progress`"):
         bw.analysis.band_margins(clf, images, progress="yes")
@@ -312,3 +313,16 @@ def test_dct_direction_equals_the_dense_path(digits):
         noise = bw.directions.make("dct", clf, x, band=which, method="random", seed=4)
         before = bw.directions.make("random", clf, x, subspace=band.basis, seed=4)
         torch.testing.assert_close(noise.vector, before.vector, atol=1e-6, rtol=0)
+
+
+def test_dct_direction_reports_images_and_stops_inside_deepfool(digits):
+    clf, data = digits
+    images = data.split("test")[0][:3]
+    reports = []
+    bw.directions.make("dct", clf, images[0], band="low", progress=lambda done, total: reports.append((done, total)))
+    assert reports == [(1, 1)]
+    reports.clear()
+    bw.directions.make_batch("dct", clf, images, band="low", progress=lambda done, total: reports.append((done, total)))
+    assert reports == [(3, 3)]
+    with pytest.raises(bw.Cancelled):  # the two looks before any work pass; DeepFool's first step sees it
+        bw.directions.make("dct", clf, images[0], band="low", cancel=SetAfter(2))

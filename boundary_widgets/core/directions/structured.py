@@ -48,7 +48,9 @@ def _dct_batch(
     results = []
     with track(progress, cancel, total=images.shape[0], desc="DCT-band DeepFool") as tracker:
         for chunk in images.split(per_chunk):
-            found = deepfool(clf, chunk, subspace=selected, max_iter=max_iter, candidates=candidates)
+            found = deepfool(
+                clf, chunk, subspace=selected, max_iter=max_iter, candidates=candidates, cancel=tracker.cancel
+            )
             results += [
                 (
                     found.perturbations[i],
