@@ -58,6 +58,7 @@ _LAZY = {
     "SliceExplorer": "boundary_widgets.widgets",
     "PathExplorer": "boundary_widgets.widgets",
     "Explorer": "boundary_widgets.widgets",
+    "TrainingExplorer": "boundary_widgets.widgets",
     "presets": "boundary_widgets.core.presets",
 }
 

@@ -214,3 +214,28 @@ class LiveTraining:
         record = EpochRecord(epoch=self.epoch + 1, loss=sum(losses) / len(losses), accuracy=accuracy)
         self.history.append(record)
         return record
+
+
+def build_network(input_shape: tuple[int, ...], classes: int, *, width: int = 16, depth: int = 2) -> nn.Module:
+    """A fresh small network for live training: an MLP on flat inputs, a CNN on images.
+
+    Flat inputs ``(d,)``: ``depth`` hidden ReLU layers of ``width`` units. Images ``(C, H, W)``:
+    ``depth`` 3×3 ReLU convolutions of ``width`` channels, average pooling to 4×4, a linear head.
+    """
+    width = check_positive_int(width, "width")
+    depth = check_positive_int(depth, "depth")
+    if len(input_shape) == 1:
+        layers: list[nn.Module] = []
+        size = input_shape[0]
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), nn.ReLU()]
+            size = width
+        return nn.Sequential(*layers, nn.Linear(size, classes))
+    if len(input_shape) == 3:
+        layers = []
+        channels = input_shape[0]
+        for _ in range(depth):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
+            channels = width
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(width * 16, classes))
+    raise ValueError(f"`input_shape` must be (d,) or (C, H, W) for a fresh network; got {tuple(input_shape)}.")

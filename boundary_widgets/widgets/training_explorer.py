@@ -1,0 +1,394 @@
+"""TrainingExplorer: watch the classification regions of a small model form while it trains."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+import torch
+import traitlets
+
+from ..core import Classifier, Plane, PlaneSlice, compute_slice
+from ..core.training import ADVERSARIAL_METHODS, LiveTraining, build_network
+from ..render import class_colors
+from ..zoo import Dataset
+from .base import Check, Explorer, bool_field, choice_field, float_field, int_field, point_field
+from .views import SliceMapView
+from .worker import Job
+
+__all__ = ["TrainingExplorer"]
+
+_STARTS = ("fresh", "copy")
+_DATA_POINTS = 400  # training points drawn over a 2-D model's map
+_PADDING = 0.35  # of the span of the three images, around them, for an image model's plane
+
+
+def _data_points_mark(scales: dict, points: np.ndarray, labels: np.ndarray, classes: int) -> bq.Scatter:
+    colour_scale = bq.ColorScale(colors=class_colors(classes), min=0, max=max(classes - 1, 1))
+    return bq.Scatter(
+        x=points[:, 0],
+        y=points[:, 1],
+        color=labels,
+        scales={**scales, "color": colour_scale},
+        stroke="black",
+        default_size=14,
+    )
+
+
+class TrainingExplorer(Explorer):
+    """Train a small model live and watch the regions of a fixed plane change epoch by epoch.
+
+    ``TrainingExplorer(clf, dataset)`` trains on ``dataset``'s train split. ``clf`` gives the
+    input space (shape, bounds, normalisation, class names); the model trained is either a fresh
+    network of ``width`` and ``depth`` (``start="fresh"``: an MLP for 2-D inputs, a small CNN for
+    images) or a copy of ``clf``'s own module (``start="copy"``). The user's module is never
+    trained. A model with 2-D inputs is drawn over its whole input space with the data points;
+    an image model over the fixed plane through three test images of different classes.
+
+    :meth:`play` trains epoch after epoch until :meth:`pause`; :meth:`step` trains ``n`` epochs.
+    Learning rate, weight decay, adversarial training (``"pgd"`` or ``"deepfool"`` perturbations
+    of each batch, at most ``epsilon`` in L2) apply from the next batch; ``start``, ``width``,
+    ``depth`` and ``seed`` start a new model. Every frame is a dense slice at ``resolution``.
+
+    Attributes: ``training`` (the :class:`~boundary_widgets.core.training.LiveTraining`),
+    ``slice`` (the last frame), ``frames_per_second`` (over the last frames drawn).
+    """
+
+    STATE_FIELDS: ClassVar[dict[str, Check]] = {
+        "start": choice_field(_STARTS),
+        "width": int_field(1, 256),
+        "depth": int_field(1, 6),
+        "learning_rate": float_field(0.0, 10.0, positive=True),
+        "weight_decay": float_field(0.0, 1.0),
+        "adversarial": choice_field(ADVERSARIAL_METHODS),
+        "epsilon": float_field(0.0, 1e3, positive=True),
+        "seed": int_field(0, 2**31 - 1),
+        "resolution": int_field(8, 256),
+        "boundaries": bool_field,
+        "click": point_field,
+    }
+
+    start = traitlets.Unicode("fresh").tag(state=True)
+    width = traitlets.Int(16).tag(state=True)
+    depth = traitlets.Int(2).tag(state=True)
+    learning_rate = traitlets.Float(0.05).tag(state=True)
+    weight_decay = traitlets.Float(0.0).tag(state=True)
+    adversarial = traitlets.Unicode("none").tag(state=True)
+    epsilon = traitlets.Float(0.3).tag(state=True)
+    seed = traitlets.Int(0).tag(state=True)
+    resolution = traitlets.Int(64).tag(state=True)
+    boundaries = traitlets.Bool(True).tag(state=True)
+    click = traitlets.Any(None, allow_none=True, help="[alpha, beta] of the inspected point, or None").tag(state=True)
+    playing = traitlets.Bool(False, help="whether epochs follow one another until paused")
+
+    _NEW_MODEL = ("start", "width", "depth", "seed")
+    _LIVE = ("learning_rate", "weight_decay", "adversarial", "epsilon")
+
+    def __init__(
+        self,
+        clf: Classifier,
+        dataset: Dataset,
+        *,
+        start: str = "fresh",
+        width: int = 16,
+        depth: int = 2,
+        learning_rate: float = 0.05,
+        weight_decay: float = 0.0,
+        adversarial: str = "none",
+        epsilon: float = 0.3,
+        seed: int = 0,
+        resolution: int = 64,
+        boundaries: bool = True,
+        click: tuple[float, float] | None = None,
+        threaded: bool = True,
+    ) -> None:
+        super().__init__(clf, threaded=threaded)
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"`dataset` must be a boundary_widgets.zoo.Dataset; got {type(dataset).__name__}.")
+        settings = {
+            "start": start,
+            "width": width,
+            "depth": depth,
+            "learning_rate": learning_rate,
+            "weight_decay": weight_decay,
+            "adversarial": adversarial,
+            "epsilon": epsilon,
+            "seed": seed,
+            "resolution": resolution,
+            "boundaries": boundaries,
+            "click": None if click is None else list(click),
+        }
+        settings = {name: self.STATE_FIELDS[name](name, value) for name, value in settings.items()}
+        self.template = clf
+        self.dataset = dataset
+        self.images, self.labels = dataset.split("train")
+        clf.check_inputs(self.images, "dataset", batched=True, in_bounds=True)
+        self.planar = clf.input_shape == (2,)
+        self.plane, self.box, self.anchors = self._fixed_plane()
+        self.slice: PlaneSlice | None = None
+        self.frames_per_second = 0.0
+        self._frame_times: list[float] = []
+        self._play_epochs: int | None = None
+        for name, value in settings.items():
+            setattr(self, name, value)
+        self.training = self._new_training()
+        self._build_controls()
+        self.observe(lambda _change: self.reset(), names=list(self._NEW_MODEL))
+        self.observe(self._live_setting, names=list(self._LIVE))
+        self.observe(lambda _change: self._redraw(), names=["resolution", "boundaries"])
+        self.observe(self._on_playing, names=["playing"])
+        self._redraw()
+
+    # --- the model ----------------------------------------------------------------------------
+    def _new_training(self) -> LiveTraining:
+        torch.manual_seed(self.seed)
+        template = self.template
+        if self.start == "fresh":
+            net = build_network(template.input_shape, template.num_classes, width=self.width, depth=self.depth)
+            source = template.with_module(net)
+        else:
+            source = template
+        training = LiveTraining(
+            source,
+            self.images,
+            self.labels,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            adversarial=self.adversarial,
+            epsilon=self.epsilon,
+            seed=self.seed,
+        )
+        self.clf = training.classifier  # clicks inspect the model in training
+        return training
+
+    def _fixed_plane(self) -> tuple[Plane, tuple, dict[str, tuple[float, float]]]:
+        test_images, test_labels = self.dataset.split("test")
+        if self.planar:
+            points = self.dataset.images.reshape(-1, 2)
+            low, high = points.min(dim=0).values, points.max(dim=0).values
+            half = 0.55 * float((high - low).max())
+            centre = ((high + low) / 2).tolist()
+            box = ((centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half))
+            plane = Plane.through(torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
+            return plane, box, {}
+        chosen: list[int] = []
+        for index, label in enumerate(test_labels.tolist()):
+            if all(label != int(test_labels[j]) for j in chosen):
+                chosen.append(index)
+            if len(chosen) == 3:
+                break
+        if len(chosen) < 3:
+            raise ValueError("`dataset` must have test images of at least three classes for the plane.")
+        first, second, third = (test_images[i] for i in chosen)
+        plane = Plane.through(first, second - first, third - first)
+        names = [f"test #{i} ({self.template.class_names[int(test_labels[i])]})" for i in chosen]
+        anchors = {
+            names[0]: (0.0, 0.0),
+            names[1]: plane.coordinates(second),
+            names[2]: plane.coordinates(third),
+        }
+        coordinates = np.array(list(anchors.values()))
+        low, high = coordinates.min(axis=0), coordinates.max(axis=0)
+        pad = _PADDING * float((high - low).max())
+        box = ((low[0] - pad, high[0] + pad), (low[1] - pad, high[1] + pad))
+        return plane, box, anchors
+
+    # --- controls -----------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        self.play_button = widgets.ToggleButton(value=False, description="play", icon="play", layout={"width": "90px"})
+        widgets.link((self, "playing"), (self.play_button, "value"))
+        self.step_button = widgets.Button(description="step", icon="step-forward", layout={"width": "90px"})
+        self.step_button.on_click(lambda _: self.step())
+        self.reset_button = widgets.Button(description="reset", icon="undo", layout={"width": "90px"})
+        self.reset_button.on_click(lambda _: self.reset())
+        self.epoch_label = widgets.HTML()
+        self.epoch_label.add_class("bw-epoch")
+        controls = {
+            "start": widgets.ToggleButtons(options=list(_STARTS), description="model", style={"button_width": "60px"}),
+            "width": widgets.IntSlider(min=1, max=64, description="width", continuous_update=False),
+            "depth": widgets.IntSlider(min=1, max=4, description="depth", continuous_update=False),
+            "learning_rate": widgets.FloatLogSlider(
+                base=10, min=-4, max=0, step=0.1, description="learning rate", continuous_update=False
+            ),
+            "weight_decay": widgets.FloatSlider(
+                min=0.0, max=0.05, step=0.001, description="weight decay", readout_format=".3f", continuous_update=False
+            ),
+            "adversarial": widgets.Dropdown(options=list(ADVERSARIAL_METHODS), description="adversarial"),
+            "epsilon": widgets.FloatLogSlider(
+                base=10, min=-2, max=1, step=0.05, description="epsilon (L2)", continuous_update=False
+            ),
+            "resolution": widgets.Dropdown(options=[32, 48, 64, 96, 128], description="resolution"),
+            "boundaries": widgets.Checkbox(description="boundary lines", indent=False),
+        }
+        if self.resolution not in controls["resolution"].options:
+            controls["resolution"].options = sorted({*controls["resolution"].options, self.resolution})
+        for name, control in controls.items():
+            control.value = getattr(self, name)
+            control.style.description_width = "initial"
+            widgets.link((self, name), (control, "value"))
+        self.controls = controls
+        self._sync_architecture_controls()
+        self.observe(lambda _change: self._sync_architecture_controls(), names=["start"])
+
+        overlays = []
+        if self.planar:
+            points = self.images.reshape(-1, 2).numpy()[:_DATA_POINTS]
+            labels = self.labels.numpy()[:_DATA_POINTS]
+            overlays = [lambda scales: _data_points_mark(scales, points, labels, self.template.num_classes)]
+        labels = ("x₁", "x₂") if self.planar else ("α (L2)", "β (L2)")
+        self.map_view = SliceMapView(
+            self.template.class_names, on_click=self.select, overlays=overlays, x_label=labels[0], y_label=labels[1]
+        )
+        self.epoch_scale = bq.LinearScale(min=0.0)
+        self.metric_scale = bq.LinearScale(min=0.0)
+        scales = {"x": self.epoch_scale, "y": self.metric_scale}
+        self.loss_line = bq.Lines(x=[], y=[], scales=scales, colors=["#b00020"], labels=["loss"], display_legend=True)
+        self.accuracy_line = bq.Lines(
+            x=[], y=[], scales=scales, colors=["#117733"], labels=["accuracy"], display_legend=True
+        )
+        self.history_chart = bq.Figure(
+            marks=[self.loss_line, self.accuracy_line],
+            axes=[
+                bq.Axis(scale=self.epoch_scale, label="epoch", num_ticks=4),
+                bq.Axis(scale=self.metric_scale, orientation="vertical", num_ticks=3, tick_format=".1f"),
+            ],
+            animation_duration=0,
+            display_toolbar=False,
+            legend_location="top-right",
+            fig_margin={"top": 10, "bottom": 35, "left": 40, "right": 10},
+            layout=widgets.Layout(width="300px", height="170px"),
+        )
+        buttons = widgets.HBox([self.play_button, self.step_button, self.reset_button])
+        panel = widgets.VBox(
+            [buttons, self.epoch_label, *controls.values(), self.history_chart], layout={"width": "310px"}
+        )
+        self._build_ui(panel, self.map_view.ui, "bw-training-explorer")
+
+    def _sync_architecture_controls(self) -> None:
+        fresh = self.start == "fresh"
+        for name in ("width", "depth"):
+            self.controls[name].disabled = not fresh
+            self.controls[name].tooltip = None if fresh else "the copy keeps its own architecture"
+
+    # --- actions ------------------------------------------------------------------------------
+    def step(self, epochs: int = 1) -> None:
+        """Train ``epochs`` more epochs, drawing each; pauses a running play."""
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"`epochs` must be a positive integer; got {epochs!r}.")
+        self.playing = False
+        self._submit(lambda job: self._train(job, epochs))
+
+    def play(self, epochs: int | None = None) -> None:
+        """Train until :meth:`pause` (or for ``epochs`` epochs). ``threaded=False`` needs ``epochs``."""
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+            raise ValueError(f"`epochs` must be None or a positive integer; got {epochs!r}.")
+        if epochs is None and not self.worker.threaded:
+            raise ValueError("`epochs` must be given when the explorer is not threaded (play would never return).")
+        self._play_epochs = epochs
+        if self.playing:
+            self._submit(lambda job: self._train(job, epochs))
+        else:
+            self.playing = True
+
+    def pause(self) -> None:
+        """Stop after the epoch under way."""
+        self.playing = False
+
+    def reset(self) -> None:
+        """A new model from ``seed`` (fresh, or a new copy of the classifier's module); epoch 0 is drawn."""
+        self.playing = False
+        self._submit(self._restart)
+
+    def _restart(self, job: Job) -> None:
+        self.training = self._new_training()
+        self._frame_times = []
+        self._draw_frame(job)
+
+    def _live_setting(self, change: dict) -> None:
+        setattr(self.training, change["name"], change["new"])
+
+    def _on_playing(self, change: dict) -> None:
+        self.play_button.icon = "pause" if change["new"] else "play"
+        self.play_button.description = "pause" if change["new"] else "play"
+        if change["new"]:
+            epochs = getattr(self, "_play_epochs", None)
+            self._play_epochs = None
+            self._submit(lambda job: self._train(job, epochs))
+
+    def _redraw(self) -> None:
+        self._submit(self._draw_frame)
+
+    # --- work -----------------------------------------------------------------------------------
+    def _train(self, job: Job, epochs: int | None) -> None:
+        done = 0
+        while epochs is None or done < epochs:
+            if epochs is None and not self.playing:
+                break
+            job.check()
+            started = time.perf_counter()
+            self.training.train_epoch(cancel=job.cancel)
+            self._draw_frame(job)
+            done += 1
+            self._frame_times = [*self._frame_times[-9:], time.perf_counter() - started]
+            self.frames_per_second = len(self._frame_times) / sum(self._frame_times)
+        if epochs is not None and self.playing:
+            self.playing = False
+
+    def _draw_frame(self, job: Job) -> None:
+        sl = compute_slice(
+            self.training.classifier,
+            self.plane,
+            extent=self.box,
+            resolution=self.resolution,
+            method="dense",
+            cache=False,
+            cancel=job.cancel,
+        )
+        job.check()
+        self.slice = sl
+        epoch = self.training.epoch
+        self.map_view.show(
+            sl,
+            shading="labels",
+            boundaries=self.boundaries,
+            anchors=self.anchors,
+            title=f"epoch {epoch}" + ("" if self.planar else " · the plane through three test images"),
+            bounds=None if self.planar else self.template.bounds,
+            plane=None if self.planar else self.plane,
+        )
+        history = self.training.history
+        with self.loss_line.hold_sync(), self.accuracy_line.hold_sync():
+            epochs = np.array([r.epoch for r in history], dtype=float)
+            self.loss_line.x = self.accuracy_line.x = epochs
+            self.loss_line.y = np.array([r.loss for r in history], dtype=float)
+            self.accuracy_line.y = np.array([r.accuracy for r in history], dtype=float)
+        last = history[-1] if history else None
+        text = f"<b>epoch {epoch}</b>" + (
+            f" · loss {last.loss:.3f} · train accuracy {last.accuracy:.1%}" if last is not None else ""
+        )
+        if self.frames_per_second:
+            text += f" · {self.frames_per_second:.1f} frames/s"
+        self.epoch_label.value = text
+        self._succeed(f"epoch {epoch} drawn ({sl.resolution[0]}×{sl.resolution[1]} dense)")
+        if self.click is not None:
+            self.select(*self.click)
+
+    # --- inspection -------------------------------------------------------------------------------
+    def select(self, alpha: float, beta: float) -> None:
+        """Inspect the input at ``(alpha, beta)`` with the model in training."""
+        self.click = [float(alpha), float(beta)]
+        image = self.plane.point(alpha, beta)
+        self.map_view.mark_click((alpha, beta))
+        self.inspect(image, alpha, beta, f"epoch {self.training.epoch} at ({alpha:.3f}, {beta:.3f})")
+
+    def _show_error(self, message: str) -> None:
+        self.map_view.show_error(message)
+
+    @classmethod
+    def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
+        if settings.get("click") is not None:
+            settings = {**settings, "click": tuple(settings["click"])}
+        return cls(clf, x, **settings, **options)
