@@ -6,7 +6,8 @@ three kinds of tagged cells:
 - ``exercise``: every cell of an exercise (its prompt, solution and check), so that the Voila
   dashboard can hide them (a dashboard shows no code, so it cannot ask for any);
 - ``solution``: the teacher's answer; its metadata ``answers`` lists the names the check reads;
-- ``check``: asserts the answer with a friendly hint; it must fail while an answer is ``...``.
+- ``check``: asserts the answer with a friendly hint; it must fail while an answer is ``...``
+  and for each of the solution's ``wrong_answers`` (metadata), which the tests try.
 
 The student version replaces each solution by a visible ``# your answer here`` stub that sets
 every name in ``answers`` to ``...`` (Ellipsis), and clears all outputs. Everything is done on
@@ -62,6 +63,7 @@ def student_version(teacher: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if "solution" in cell.metadata.get("tags", []):
             cell.source = stub_source(cell.metadata["answers"])
             cell.metadata.pop("jupyter", None)  # the teacher's solution is collapsed; the stub must show
+            cell.metadata.pop("wrong_answers", None)
             cell.metadata["tags"] = ["answer" if tag == "solution" else tag for tag in cell.metadata["tags"]]
     return student
 

@@ -33,6 +33,15 @@ def test_roc_auc_closed_forms() -> None:
         roc_auc([], [1.0])
 
 
+def test_roc_auc_agrees_with_scikit_learn_with_many_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    generator = np.random.default_rng(0)
+    negative, positive = generator.integers(0, 5, 300).astype(float), generator.integers(1, 6, 200).astype(float)
+    expected = roc_auc_score(np.r_[np.zeros(300), np.ones(200)], np.r_[negative, positive])
+    assert roc_auc(negative, positive) == pytest.approx(expected, abs=1e-12)
+
+
 def test_class_curvatures_match_the_quadratic_model_and_curvature_score() -> None:
     clf = bw.Classifier(Quadratic([1.0, -2.0, 0.5]), input_shape=(4,), bounds=(-1.0, 1.0))
     x = torch.tensor([[0.2, 0.1, 0.0, 0.1], [0.1, 0.3, 0.2, 0.0]])

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 from ..classifier import Classifier
 from ..curvature import default_step
@@ -61,15 +60,15 @@ class DetectionReport:
         )
 
 
-def roc_auc(negative: np.ndarray, positive: np.ndarray) -> float:
-    """Probability that a positive scores above a negative (ties count half): the Mann–Whitney U form of ROC AUC."""
-    negative, positive = np.asarray(negative, dtype=float).ravel(), np.asarray(positive, dtype=float).ravel()
+def roc_auc(negative: object, positive: object) -> float:
+    """Probability that a positive scores above a negative (ties count half): the Mann–Whitney form of ROC AUC."""
+    negative = np.sort(np.asarray(negative, dtype=float).ravel())
+    positive = np.asarray(positive, dtype=float).ravel()
     if negative.size == 0 or positive.size == 0:
         raise ValueError("`negative` and `positive` must each hold at least one score.")
-    ranks = rankdata(np.concatenate([negative, positive]))
-    return float(
-        (ranks[negative.size :].sum() - positive.size * (positive.size + 1) / 2) / (negative.size * positive.size)
-    )
+    below = np.searchsorted(negative, positive, side="left")  # negatives strictly below each positive
+    tied = np.searchsorted(negative, positive, side="right") - below
+    return float((below.sum() + 0.5 * tied.sum()) / (negative.size * positive.size))
 
 
 def class_curvatures(
