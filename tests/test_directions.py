@@ -237,3 +237,42 @@ def test_bad_progress_and_cancel_are_refused_before_work(digits):
         bw.directions.make("adversarial", clf, data.split("test")[0][0], progress="yes")
     with pytest.raises(TypeError, match="`cancel`"):
         bw.directions.make_batch("random", clf, data.split("test")[0][:2], cancel=True)
+
+
+@pytest.fixture(scope="module")
+def imagenet_like_64():
+    """A random-weight 1000-class conv net at 3×64×64 (BatchNorm, ImageNet normalisation) and one image."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Linear(256, 1000),
+    )
+    clf = bw.Classifier(net, input_shape=(3, 64, 64), mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    return clf, torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [("adversarial", {}), ("sparse", {"max_rounds": 3}), ("curvature", {"k": 2})],
+)
+def test_thousand_classes_at_64x64_within_memory(imagenet_like_64, kind, params):
+    """No O(d²) anywhere: one d×d float32 matrix at d = 12288 is 604 MB; the bound is a tenth of that."""
+    from test_dct_scale import peak_traced_bytes
+
+    clf, image = imagenet_like_64
+    direction, torch_peak, python_peak = peak_traced_bytes(lambda: bw.directions.make(kind, clf, image, **params))
+    assert direction.vector.shape == (3, 64, 64)
+    assert direction.vector.double().norm().item() == pytest.approx(1.0, abs=1e-6)
+    assert 0 <= direction.info["reached_class"] < 1000 and direction.info["original"] != -1
+    assert torch_peak + python_peak < 60 * 2**20, (torch_peak, python_peak)
+    if kind == "adversarial":
+        assert direction.info["converged"] and direction.info["reached_class"] != direction.info["original"]
+    if kind == "curvature":
+        assert np.isfinite(direction.info["curvature"]) and np.isfinite(direction.info["residual"])
