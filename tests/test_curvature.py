@@ -230,3 +230,22 @@ def test_lanczos_spectrum_takes_both_ends_in_one_run(quadratic):
     np.testing.assert_allclose(lanczos.smallest, dense.smallest, rtol=1e-5)
     assert lanczos.residuals.max() < 1e-5
     assert lanczos.n_hvp < DIM * 10
+
+
+def test_curvature_score_reports_blocks_and_stops_on_cancel(digits):
+    clf, data = digits
+    images = data.split("test")[0][:10]
+    calls = []
+    # 2 · 20 shifted points per image and batches of 100: two images per block, five blocks.
+    scores = bw.analysis.curvature_score(
+        clf, images, n_directions=20, batch_size=100, progress=lambda *r: calls.append(r)
+    )
+    assert calls == [(i, 5) for i in range(1, 6)]
+    np.testing.assert_allclose(
+        scores.scores, bw.analysis.curvature_score(clf, images, n_directions=20).scores, rtol=1e-5
+    )
+    cancel = threading.Event()
+    with pytest.raises(bw.Cancelled):
+        bw.analysis.curvature_score(
+            clf, images, n_directions=20, batch_size=100, progress=lambda *r: cancel.set(), cancel=cancel
+        )
