@@ -230,6 +230,8 @@ def test_deepfool_takes_any_projector_and_checks_its_shape(digits):
     torch.testing.assert_close(
         bw.deepfool(clf, images, subspace=wrapped).distances, bw.deepfool(clf, images, subspace=band).distances
     )
+    noise = bw.directions.make("random", clf, images[0], subspace=wrapped, seed=1).vector
+    torch.testing.assert_close(band.project(noise), noise, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="`subspace` is a band of images"):
         bw.deepfool(clf, images, subspace=dct.band((3, 8, 8), "mid"))
     with pytest.raises(ValueError, match="`subspace` must have orthonormal columns"):
@@ -313,6 +315,8 @@ def test_dct_direction_equals_the_dense_path(digits):
         noise = bw.directions.make("dct", clf, x, band=which, method="random", seed=4)
         before = bw.directions.make("random", clf, x, subspace=band.basis, seed=4)
         torch.testing.assert_close(noise.vector, before.vector, atol=1e-6, rtol=0)
+        via_band = bw.directions.make("random", clf, x, subspace=band, seed=4)
+        torch.testing.assert_close(via_band.vector, before.vector, atol=1e-6, rtol=0)
 
 
 def test_dct_direction_reports_images_and_stops_inside_deepfool(digits):

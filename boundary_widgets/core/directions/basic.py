@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ..classifier import Classifier
+from ..dct import Band, Projector, as_projector
 from ..deepfool import check_subspace, deepfool
 from ..progress import CancelEvent, Progress, raise_if_cancelled, track
 from .registry import DirectionKind, Parameter, register
@@ -15,10 +16,15 @@ from .registry import DirectionKind, Parameter, register
 def random_direction(
     clf: Classifier, x: torch.Tensor, *, seed: int = 0, subspace: object = None
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Gaussian noise, normalised; inside `subspace` (a (d, m) orthonormal basis) when given."""
+    """Gaussian noise, normalised; inside `subspace` (a dct.Band, any dct.Projector, or a (d, m) orthonormal basis) when given."""
     generator = torch.Generator().manual_seed(int(seed))
     if subspace is None:
         return torch.randn(clf.input_shape, generator=generator), {}
+    if isinstance(subspace, Projector):  # no dense basis: a band draws its coefficients, others project noise
+        projector = as_projector(subspace, clf.input_shape)
+        if isinstance(projector, Band):
+            return projector.random(seed=seed).reshape(clf.input_shape), {"subspace_dim": projector.dim}
+        return projector.project(torch.randn(clf.input_shape, generator=generator)), {"subspace_dim": projector.dim}
     basis = check_subspace(subspace, clf.input_dim)
     coefficients = torch.randn(basis.shape[1], generator=generator)
     return basis @ coefficients, {"subspace_dim": basis.shape[1]}
@@ -137,7 +143,7 @@ register(
         description="Gaussian noise, normalised (a typical direction: boundaries look flat and far).",
         parameters=(
             Parameter("seed", "int", 0, "random seed", minimum=0),
-            Parameter("subspace", "basis", None, "restrict to a (d, m) orthonormal basis"),
+            Parameter("subspace", "basis", None, "restrict to a dct.Band or a (d, m) orthonormal basis"),
         ),
     )
 )
