@@ -148,7 +148,7 @@ def test_sparse_changes_few_pixels_within_bounds_and_flips(digits):
     ("kind", "params", "error", "match"),
     [
         ("nope", {}, ValueError, "`kind` must be one of"),
-        ("dct", {"bandwidth": 2}, ValueError, r"unknown parameter\(s\) \['bandwidth'\]"),
+        ("dct", {"bandwidth": 2}, ValueError, r"unknown parameter\(s\) `bandwidth`"),
         ("dct", {"band": "top"}, ValueError, "`band` must be one of"),
         ("dct", {"band": 9}, ValueError, "`band` index must be in"),
         ("dct", {"method": "noise"}, ValueError, "`method` must be one of"),

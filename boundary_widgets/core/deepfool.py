@@ -139,6 +139,8 @@ def deepfool(
     """
     if executor is not None:
         return run_sharded(deepfool, locals())
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     batch = clf.check_inputs(x, "x", in_bounds=True)
     n, dim = batch.shape[0], clf.input_dim
     check_positive_int(max_iter, "max_iter")

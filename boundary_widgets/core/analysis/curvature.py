@@ -185,7 +185,9 @@ def curvature_score(
         return run_sharded(curvature_score, locals())
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    batch = clf.check_inputs(images, "images", batched=True)
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
+    if batch.shape[0] == 0:
+        raise ValueError("`images` must hold at least one image; got an empty batch.")
     check_positive_int(n_directions, "n_directions")
     check_positive_int(batch_size, "batch_size")
     h = default_step(clf) if step is None else float(step)

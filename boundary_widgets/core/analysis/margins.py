@@ -16,7 +16,7 @@ from ..dct import bands as dct_bands
 from ..deepfool import deepfool
 from ..executor import Executor, run_sharded
 from ..progress import CancelEvent, Progress, check_protocol, track
-from ..validation import check_positive_int
+from ..validation import check_number, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +78,10 @@ def band_margins(
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
+    if batch.shape[0] == 0:
+        raise ValueError("`images` must hold at least one image; got an empty batch.")
     check_positive_int(max_iter, "max_iter")
+    check_number(overshoot, "overshoot", minimum=0)
     chosen = tuple(dct_bands(clf.input_shape) if bands is None else bands)
     if not chosen or not all(isinstance(band, Band) for band in chosen):
         raise TypeError(
