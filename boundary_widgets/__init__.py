@@ -59,6 +59,7 @@ _LAZY = {
     "PathExplorer": "boundary_widgets.widgets",
     "Explorer": "boundary_widgets.widgets",
     "TrainingExplorer": "boundary_widgets.widgets",
+    "CompareExplorer": "boundary_widgets.widgets",
     "presets": "boundary_widgets.core.presets",
 }
 

@@ -1,0 +1,360 @@
+"""CompareExplorer: one plane through an image, classified by two models side by side, and where they differ."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any, ClassVar
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+
+from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions
+from ..core.extent import default_extent
+from ..core.slices import normalize_extent
+from ..zoo import Dataset
+from .base import Check, Explorer, bool_field, choice_field, float_field, int_field, point_field
+from .controls import DirectionPicker, piecewise_linear
+from .slice_explorer import direction_field
+from .views import PointView, SliceMapView, encode_png, show_png
+from .worker import Job
+
+__all__ = ["CompareExplorer", "difference_mask"]
+
+_MODELS = ("a", "b")
+_SAME = np.array([235, 235, 235], dtype=np.uint8)
+_DIFFERENT = np.array([176, 0, 32], dtype=np.uint8)
+
+
+def difference_mask(slice_a: PlaneSlice, slice_b: PlaneSlice) -> np.ndarray:
+    """``(Rb, Ra)`` bool: the cells where the two slices' labels differ (same plane, extent and resolution)."""
+    if slice_a.labels.shape != slice_b.labels.shape or slice_a.extent != slice_b.extent:
+        raise ValueError("`slice_b` must cover the same grid as `slice_a` (extent and resolution).")
+    if slice_a.plane.fingerprint() != slice_b.plane.fingerprint():
+        raise ValueError("`slice_b` must lie on the same plane as `slice_a`.")
+    return slice_a.labels != slice_b.labels
+
+
+class CompareExplorer(Explorer):
+    """Two classifiers on the same plane through ``x``: two maps, a difference map and linked clicks.
+
+    ``CompareExplorer(clf_a, clf_b, x)`` (e.g. a standard and an adversarially trained model)
+    builds the plane from directions computed on model ``directions_from`` (``"a"`` by default),
+    classifies it with both models, and shows where their labels differ. A click on any map
+    inspects that point under both models. The models must share the input space (shape and
+    bounds) and the number of classes.
+
+    ``extent=None`` (the default) takes :func:`~boundary_widgets.core.extent.default_extent` of
+    the model the directions come from. Attributes: ``slices`` (``{"a": PlaneSlice, "b": PlaneSlice}``),
+    ``difference`` (the mask of :func:`difference_mask`), ``plane``, ``selection`` (model a's
+    answer at the inspected point) and ``selection_b``.
+    """
+
+    STATE_FIELDS: ClassVar[dict[str, Check]] = {
+        "u": direction_field,
+        "v": direction_field,
+        "directions_from": choice_field(_MODELS),
+        "extent": float_field(0.0, 1e9, optional=True, positive=True),
+        "resolution": int_field(8, 512),
+        "boundaries": bool_field,
+        "click": point_field,
+    }
+
+    u = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the first direction").tag(state=True)
+    v = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the second direction").tag(state=True)
+    directions_from = traitlets.Unicode("a").tag(state=True)
+    extent = traitlets.Float(None, allow_none=True).tag(state=True)
+    resolution = traitlets.Int(96).tag(state=True)
+    boundaries = traitlets.Bool(True).tag(state=True)
+    click = traitlets.Any(None, allow_none=True).tag(state=True)
+
+    def __init__(
+        self,
+        clf_a: Classifier,
+        clf_b: Classifier,
+        x: object,
+        *,
+        dataset: Dataset | None = None,
+        u: str = "adversarial",
+        v: str = "random",
+        u_params: dict[str, Any] | None = None,
+        v_params: dict[str, Any] | None = None,
+        directions_from: str = "a",
+        extent: float | None = None,
+        resolution: int = 96,
+        boundaries: bool = True,
+        click: tuple[float, float] | None = None,
+        names: tuple[str, str] = ("model a", "model b"),
+        threaded: bool = True,
+    ) -> None:
+        super().__init__(clf_a, threaded=threaded)
+        if not isinstance(clf_b, Classifier):
+            raise TypeError(f"`clf_b` must be a boundary_widgets.Classifier; got {type(clf_b).__name__}.")
+        if (clf_b.input_shape, clf_b.bounds, clf_b.num_classes) != (clf_a.input_shape, clf_a.bounds, clf_a.num_classes):
+            raise ValueError(
+                "`clf_b` must share `clf_a`'s input shape, bounds and number of classes; got "
+                f"{clf_b.input_shape}, {clf_b.bounds}, {clf_b.num_classes} against "
+                f"{clf_a.input_shape}, {clf_a.bounds}, {clf_a.num_classes}."
+            )
+        if dataset is not None and not isinstance(dataset, Dataset):
+            raise TypeError(f"`dataset` must be a boundary_widgets.zoo.Dataset or None; got {type(dataset).__name__}.")
+        if not (isinstance(names, tuple | list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+            raise TypeError(f"`names` must be two strings; got {names!r:.60}.")
+        checked = {
+            "directions_from": directions_from,
+            "extent": extent,
+            "resolution": resolution,
+            "boundaries": boundaries,
+            "click": None if click is None else list(click),
+        }
+        checked = {name: self.STATE_FIELDS[name](name, value) for name, value in checked.items()}
+        self.models = {"a": clf_a, "b": clf_b}
+        self.names = dict(zip(_MODELS, names, strict=True))
+        self.dataset = dataset
+        self.x = clf_a.check_inputs(x, "x", batched=False, in_bounds=True)[0].cpu()
+        self.slices: dict[str, PlaneSlice] = {}
+        self.difference: np.ndarray | None = None
+        self.plane: Plane | None = None
+        self.selection_b = None
+        self._building = True
+        images = None if dataset is None else dataset.images
+        common = {
+            "class_names": clf_a.class_names,
+            "images": images,
+            "bounds": clf_a.bounds,
+            "piecewise_linear": piecewise_linear(clf_a) or piecewise_linear(clf_b),
+        }
+        self.u_picker = DirectionPicker("u", kind=u, on_change=lambda: self._picked("u"), **common)
+        self.v_picker = DirectionPicker("v", kind=v, on_change=lambda: self._picked("v"), seed_offset=1, **common)
+        self.u_picker.set_value({"kind": u, "params": u_params or {}}, notify=False)
+        self.v_picker.set_value({"kind": v, "params": v_params or {}}, notify=False)
+        self.u, self.v = self.u_picker.value, self.v_picker.value
+        for name, value in checked.items():
+            setattr(self, name, value)
+        self._build_controls()
+        self.observe(self._sync_picker, names=["u", "v"])
+        self.observe(lambda _change: self.refresh(), names=["u", "v", "directions_from", "extent", "resolution"])
+        self.observe(lambda _change: self._draw(), names=["boundaries"])
+        self._building = False
+        self.refresh()
+
+    # --- controls -----------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        self.point_view_b = PointView(self.models["b"].class_names)
+        self.from_toggle = widgets.ToggleButtons(
+            options=[(self.names[m], m) for m in _MODELS],
+            value=self.directions_from,
+            description="directions of",
+            style={"button_width": "80px", "description_width": "initial"},
+        )
+        widgets.link((self, "directions_from"), (self.from_toggle, "value"))
+        self.extent_text = widgets.BoundedFloatText(
+            value=0.0 if self.extent is None else self.extent, min=0.0, max=1e9, description="extent (0: auto)"
+        )
+        self.extent_text.observe(
+            lambda change: setattr(self, "extent", change["new"] if change["new"] > 0 else None), names="value"
+        )
+        self.resolution_dropdown = widgets.Dropdown(
+            options=sorted({32, 64, 96, 128, 256, self.resolution}), value=self.resolution, description="resolution"
+        )
+        widgets.link((self, "resolution"), (self.resolution_dropdown, "value"))
+        self.boundaries_checkbox = widgets.Checkbox(value=self.boundaries, description="boundary lines", indent=False)
+        widgets.link((self, "boundaries"), (self.boundaries_checkbox, "value"))
+        controls = widgets.VBox(
+            [
+                self.u_picker.ui,
+                self.v_picker.ui,
+                self.from_toggle,
+                self.extent_text,
+                self.resolution_dropdown,
+                self.boundaries_checkbox,
+            ],
+            layout={"width": "330px"},
+        )
+        self.map_views = {m: SliceMapView(self.models[m].class_names, on_click=self.select, size=300) for m in _MODELS}
+        self.diff_x = bq.LinearScale(min=-1.0, max=1.0)
+        self.diff_y = bq.LinearScale(min=-1.0, max=1.0)
+        self.diff_image = bq.Image(
+            image=widgets.Image(format="png"), scales={"x": self.diff_x, "y": self.diff_y}, x=[-1, 1], y=[-1, 1]
+        )
+        self.diff_image.on_element_click(
+            lambda _mark, event: self.select(float(event["data"]["click_x"]), float(event["data"]["click_y"]))
+        )
+        self.diff_cross = bq.Scatter(
+            x=[], y=[], scales={"x": self.diff_x, "y": self.diff_y}, marker="cross", colors=["black"], default_size=90
+        )
+        self.diff_figure = bq.Figure(
+            marks=[self.diff_image, self.diff_cross],
+            axes=[
+                bq.Axis(scale=self.diff_x, label="α along u (L2)"),
+                bq.Axis(scale=self.diff_y, orientation="vertical", label="β along v (L2)"),
+            ],
+            title="where the labels differ",
+            animation_duration=0,
+            display_toolbar=False,
+            fig_margin={"top": 30, "bottom": 42, "left": 52, "right": 8},
+            layout=widgets.Layout(width="300px", height="300px", min_width="300px"),
+        )
+        self.diff_figure.add_class("bw-difference-map")
+        self.diff_text = widgets.HTML()
+        self.diff_text.add_class("bw-difference")
+        titles = {m: widgets.HTML(f"<b>{html.escape(self.names[m])}</b>") for m in _MODELS}
+        maps = widgets.HBox(
+            [
+                widgets.VBox([titles["a"], self.map_views["a"].ui]),
+                widgets.VBox([titles["b"], self.map_views["b"].ui]),
+                widgets.VBox([widgets.HTML("<b>difference</b>"), self.diff_figure, self.diff_text]),
+            ],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
+        )
+        previews = widgets.VBox(
+            [widgets.HTML(f"<b>{html.escape(self.names['b'])}</b> at the point"), self.point_view_b.ui]
+        )
+        self._build_ui(controls, widgets.HBox([maps, previews], layout={"flex_flow": "row wrap"}), "bw-compare")
+
+    def _picked(self, which: str) -> None:
+        picker = self.u_picker if which == "u" else self.v_picker
+        setattr(self, which, picker.value)
+
+    @traitlets.validate("u", "v")
+    def _complete_direction(self, proposal: dict) -> dict:
+        picker = getattr(self, f"{proposal['trait'].name}_picker", None)
+        return proposal["value"] if picker is None else picker.complete(proposal["value"])
+
+    def _sync_picker(self, change: dict) -> None:
+        picker = self.u_picker if change["name"] == "u" else self.v_picker
+        if picker.value != change["new"]:
+            picker.set_value(change["new"], notify=False)
+
+    # --- work -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Recompute the plane and both maps with the current settings (cancels stale work)."""
+        if self._building:
+            return
+        settings = {
+            "u": (self.u["kind"], self.u_picker.make_params()),
+            "v": (self.v["kind"], self.v_picker.make_params()),
+            "from": self.models[self.directions_from],
+            "extent": self.extent,
+            "resolution": self.resolution,
+        }
+        self._submit(lambda job: self._work(job, settings))
+
+    def _work(self, job: Job, settings: dict[str, Any]) -> None:
+        started = self._start("computing the directions…")
+        source = settings["from"]
+        found = []
+        for step, which in enumerate(("u", "v")):
+            kind, params = settings[which]
+            accepted = {p.name for p in directions.get(kind).parameters} | {"progress", "cancel"}
+            options = {"cancel": job.cancel} if "cancel" in accepted else {}
+            found.append(directions.make(kind, source, self.x, **params, **options).vector)
+            job.check()
+            self.progress.value = 0.1 * (step + 1)
+        plane = Plane.through(self.x, found[0], found[1])
+        extent = settings["extent"]
+        if extent is None:
+            images = None if self.dataset is None else self.dataset.images
+            extent = default_extent(source, self.x, images=images, cancel=job.cancel)
+        box = normalize_extent(extent)
+        slices = {}
+        for step, model in enumerate(_MODELS):
+            self._show_status(f"classifying the plane with {self.names[model]}…")
+            slices[model] = compute_slice(
+                self.models[model],
+                plane,
+                extent=box,
+                resolution=settings["resolution"],
+                progress=self._progress_callback(job, 0.2 + 0.4 * step, 0.6 + 0.4 * step, self.names[model]),
+                cancel=job.cancel,
+            )
+        job.check()
+        self.plane, self.slices = plane, slices
+        self.difference = difference_mask(slices["a"], slices["b"])
+        self._draw()
+        if self.click is not None:
+            self.select(*self.click)
+        elapsed = time.perf_counter() - started
+        self._succeed(f"two {settings['resolution']}² slices in {elapsed:.2f} s")
+
+    def _draw(self) -> None:
+        if not self.slices:
+            return
+        for model in _MODELS:
+            self.map_views[model].show(
+                self.slices[model],
+                shading="labels",
+                boundaries=self.boundaries,
+                anchors={"origin": (0.0, 0.0)},
+                title=self.names[model],
+                bounds=self.models[model].bounds,
+                plane=self.plane,
+            )
+        sl = self.slices["a"]
+        pixels = np.where(self.difference[..., None], _DIFFERENT, _SAME)[::-1]
+        (a0, a1), (b0, b1) = sl.extent
+        with self.diff_image.hold_sync():
+            show_png(self.diff_image, encode_png(np.ascontiguousarray(pixels)))
+            self.diff_image.x, self.diff_image.y = [a0, a1], [b0, b1]
+            self.diff_x.min, self.diff_x.max = float(a0), float(a1)
+            self.diff_y.min, self.diff_y.max = float(b0), float(b1)
+        share = float(self.difference.mean())
+        self.diff_text.value = (
+            f"labels differ on <b>{share:.1%}</b> of the map (red); the origin is "
+            f"{self._name(sl.label_at(0, 0))} for {html.escape(self.names['a'])} and "
+            f"{self._name(self.slices['b'].label_at(0, 0))} for {html.escape(self.names['b'])}"
+        )
+
+    def _name(self, label: int) -> str:
+        return f"<b>{html.escape(self.models['a'].class_names[label])}</b>"
+
+    # --- inspection -------------------------------------------------------------------------------
+    def select(self, alpha: float, beta: float) -> None:
+        """Inspect the point ``(alpha, beta)`` under both models; every map marks it."""
+        if self.plane is None:
+            return
+        self.click = [float(alpha), float(beta)]
+        image = self.plane.point(alpha, beta)
+        for view in self.map_views.values():
+            view.mark_click((alpha, beta))
+        with self.diff_cross.hold_sync():
+            self.diff_cross.x, self.diff_cross.y = [alpha], [beta]
+        caption = f"({alpha:.3f}, {beta:.3f}) · {html.escape(self.names['a'])}"
+        self.inspect(image, alpha, beta, caption)
+        clf_b = self.models["b"]
+        probabilities = clf_b.probabilities(image).double().cpu().numpy()
+        label = int(probabilities.argmax())
+        self.selection_b = (label, probabilities)
+        name = html.escape(clf_b.class_names[label])
+        self.point_view_b.show(
+            image,
+            probabilities,
+            clf_b.bounds,
+            f"{html.escape(self.names['b'])}: <b>{name}</b> ({probabilities[label]:.1%})",
+        )
+
+    def _show_error(self, message: str) -> None:
+        for view in self.map_views.values():
+            view.show_error(message)
+
+    @classmethod
+    def from_state(cls, clf: Classifier, x: object, state: object, **options: Any) -> Explorer:
+        """As :meth:`Explorer.from_state`, with model b given as ``clf_b=`` among the options."""
+        if "clf_b" not in options:
+            raise TypeError("`clf_b` must be given to rebuild a CompareExplorer (the second model).")
+        return super().from_state(clf, x, state, **options)
+
+    @classmethod
+    def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
+        options = dict(options)
+        clf_b = options.pop("clf_b")
+        kwargs = dict(settings)
+        for which in ("u", "v"):
+            if which in kwargs:
+                value = kwargs.pop(which)
+                kwargs[which], kwargs[f"{which}_params"] = value["kind"], value["params"]
+        if kwargs.get("click") is not None:
+            kwargs["click"] = tuple(kwargs["click"])
+        return cls(clf, clf_b, x, **kwargs, **options)
