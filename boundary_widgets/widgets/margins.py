@@ -227,7 +227,7 @@ class MarginExplorer(Explorer):
         chosen = self.result.bands[band]
         toward = band_direction(self.clf, self.result, x, band)
         job.check()
-        across = directions.make("random", self.clf, x, seed=image, subspace=chosen.basis)
+        across = directions.make("random", self.clf, x, seed=image, subspace=chosen)
         plane = Plane.through(x, toward, across)
         margin = float(self.result.margins[image, band])
         sl = compute_slice(
