@@ -301,6 +301,8 @@ def test_band_margins_report_bands_times_images_and_stop_on_cancel(digits, monke
         bw.analysis.band_margins(clf, images, progress="yes")
     with pytest.raises(ValueError, match="`bands` must be bands of the input shape"):
         bw.analysis.band_margins(clf, images, bands=dct.bands((3, 8, 8)))
+    with pytest.raises(ValueError, match="`bands` must be bands of the input shape"):  # same size, other shape
+        bw.analysis.band_margins(clf, images, bands=dct.bands((2, 4, 8)))
 
 
 def test_dct_direction_equals_the_dense_path(digits):

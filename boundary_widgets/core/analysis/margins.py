@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 
 from ..classifier import Classifier
-from ..dct import Band
+from ..dct import Band, as_projector
 from ..dct import bands as dct_bands
 from ..deepfool import deepfool
 from ..executor import Executor, run_sharded
@@ -88,10 +87,12 @@ def band_margins(
             "`bands` must be a non-empty sequence of dct.Band objects (see boundary_widgets.core.dct.bands)."
         )
     for band in chosen:
-        if math.prod(band.shape) != clf.input_dim:
+        try:
+            as_projector(band, clf.input_shape)
+        except ValueError as error:
             raise ValueError(
                 f"`bands` must be bands of the input shape {clf.input_shape}; {band!r} is of {band.shape}."
-            )
+            ) from error
     check_protocol(progress, cancel)
     n = batch.shape[0]
     per_chunk = max(1, _CHUNK_ELEMENTS // clf.input_dim)
