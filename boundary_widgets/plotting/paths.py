@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from ..core.paths import ConnectingPath
 from ..core.validation import check_positive_int
-from ..render import class_colors
+from ..render import class_colors, shorten
 
 
 def image_for_display(x: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -63,7 +63,7 @@ class PathDisplay:
             ax.imshow(picture, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
             label = int(path.labels[nearest[k]])
             ax.set_title(
-                f"{path.class_names[label]} {path.probabilities[nearest[k], label]:.2f}",
+                f"{shorten(path.class_names[label], 14)} {path.probabilities[nearest[k], label]:.2f}",
                 fontsize="small",
                 color="black" if label == path.label else "crimson",
             )
@@ -76,12 +76,16 @@ class PathDisplay:
         others = [k for k in np.argsort(-path.probabilities.max(0)) if k != path.label][: top_k - 1]
         self.lines_ = {}
         (self.lines_[path.class_name],) = ax.plot(
-            fraction, path.confidences, color=colours[path.label], linewidth=2.0, label=f"path: {path.class_name}"
+            fraction,
+            path.confidences,
+            color=colours[path.label],
+            linewidth=2.0,
+            label=f"path: {shorten(path.class_name)}",
         )
         for k in others:
             name = path.class_names[k]
             (self.lines_[name],) = ax.plot(
-                fraction, path.probabilities[:, k], color=colours[k], linewidth=1.0, label=f"path: {name}"
+                fraction, path.probabilities[:, k], color=colours[k], linewidth=1.0, label=f"path: {shorten(name)}"
             )
         if straight:
             (self.lines_["straight"],) = ax.plot(
@@ -90,7 +94,7 @@ class PathDisplay:
                 color="0.35",
                 linestyle="--",
                 linewidth=1.2,
-                label=f"straight line: {path.class_name}",
+                label=f"straight line: {shorten(path.class_name)}",
             )
         for position in path.anchor_positions[1:-1] / max(path.length, 1e-12):
             ax.axvline(position, color="0.8", linewidth=0.6, zorder=0)
