@@ -104,6 +104,37 @@ NOTEBOOKS = {
             '    f"{synthetic.medians[:-1].min():.1f}–{synthetic.medians[:-1].max():.1f} in the others."\n'
             ")"
         ),
+        new_markdown_cell(
+            "## The same plane, both models\n\n"
+            "One plane through a test digit, along the standard model's DeepFool direction and a random one,\n"
+            "drawn for each model: adversarial training pushed the boundary away along the direction the\n"
+            "attack used."
+        ),
+        new_code_cell(
+            "x = images[0]\n"
+            'u = bw.directions.make("adversarial", clf, x)\n'
+            'v = bw.directions.make("random", clf, x, seed=0)\n'
+            "plane = bw.Plane.through(x, u, v)\n"
+            "pair = {name: bw.compute_slice(model, plane, extent=3.0, resolution=128) for name, model in\n"
+            '        (("standard", clf), ("adversarially trained", robust_clf))}\n'
+            "fig, axes = plt.subplots(1, 2, figsize=(9, 4))\n"
+            "for ax, (name, sl) in zip(axes, pair.items()):\n"
+            "    bw.plot_slice(sl, ax=ax, title=name, legend=ax is axes[-1])\n"
+            "fig.tight_layout()\n"
+            "\n"
+            "\n"
+            "def first_change(sl):\n"
+            '    """The smallest α > 0 on the row β = 0 where the label differs from the label at the centre (inf if none)."""\n'
+            "    row = sl.labels[np.abs(sl.betas).argmin()]\n"
+            "    changed = (sl.alphas > 0) & (row != row[np.abs(sl.alphas).argmin()])\n"
+            '    return float(sl.alphas[changed].min()) if changed.any() else float("inf")\n'
+            "\n"
+            "\n"
+            "Markdown(\n"
+            "    f\"Along `u` the label first changes at α = {first_change(pair['standard']):.2f} for the standard model \"\n"
+            "    f\"and at α = {first_change(pair['adversarially trained']):.2f} for the adversarially trained one.\"\n"
+            ")"
+        ),
         *exercise(
             1,
             "Along which band is the standard model's median margin smallest? Store the band's name (one of\n"
