@@ -84,8 +84,7 @@ def throughput(resolution: int, rounds: int) -> None:
     alphas = np.linspace(-EXTENT, EXTENT, resolution)
     grid_a, grid_b = np.meshgrid(alphas, alphas)
     inputs = plane.points(grid_a.ravel(), grid_b.ravel())
-    budget = bw.core.slices.DEFAULT_MEMORY_BUDGET
-    chunk = max(1, min(budget, bw.core.slices.CPU_CHUNK_BYTES) // clf.bytes_per_sample())
+    chunk = bw.core.slices.chunk_size(clf)  # the chunks compute_slice uses on this device
     loader = DataLoader(GridImages(plane, alphas, alphas), batch_size=256, shuffle=False)
     points = resolution**2
 
