@@ -163,6 +163,13 @@ NOTEBOOKS = {
         new_markdown_cell("## Explore it\n\nClick a dot to see the slice through that image along its band."),
         new_code_cell("bw.MarginExplorer(clf, images[:40], bands=wide, result=digits)"),
         new_markdown_cell(
+            "Both models on one plane, with the cells where they disagree: a click inspects the point in both.\n"
+            "Try `dct` directions with each band."
+        ),
+        new_code_cell(
+            'bw.CompareExplorer(clf, robust_clf, x, dataset=data, names=("standard", "adversarially trained"))'
+        ),
+        new_markdown_cell(
             "Next: `6_curvature.ipynb` measures how the boundary bends, and uses the bending to detect\n"
             "perturbed images."
         ),
