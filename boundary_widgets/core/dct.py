@@ -22,7 +22,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from scipy import fft
 
 from .validation import as_float_tensor, check_positive_int
 
@@ -209,6 +208,8 @@ def default_block(shape: object) -> tuple[int, int]:
 
 def dct_atom(shape: object, row: int, col: int, *, channel: int = 0) -> np.ndarray:
     """The orthonormal DCT-II basis image of coefficient ``(row, col)`` on ``channel``; shape ``shape``."""
+    from scipy import fft  # scipy loads only when a basis is built
+
     channels, height, width = _image_shape(shape)
     if not (0 <= row < height and 0 <= col < width and 0 <= channel < channels):
         raise ValueError(
@@ -222,6 +223,8 @@ def dct_atom(shape: object, row: int, col: int, *, channel: int = 0) -> np.ndarr
 
 
 def _band_basis(shape: object, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+    from scipy import fft  # scipy loads only when a basis is built
+
     channels, height, width = _image_shape(shape)
     # One idctn over a stack of unit coefficients: axis 0 enumerates the block's coefficients.
     coefficients = [(r, c) for r in range(*rows) for c in range(*cols)]

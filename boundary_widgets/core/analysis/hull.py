@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog, nnls
 
 from ..validation import as_float_tensor, check_finite, check_number, renamed_keywords
 
@@ -36,6 +35,8 @@ def _as_matrix(value: object, name: str) -> np.ndarray:
 
 def _nearest_hull_point(points: np.ndarray, z: np.ndarray, scale: float) -> np.ndarray:
     """Convex weights minimising |points.T @ alpha - z|: NNLS with a heavily weighted row sum(alpha) = 1."""
+    from scipy.optimize import nnls  # scipy.optimize loads only when a hull is asked about
+
     weight = _SUM_ROW_WEIGHT * scale
     system = np.vstack([points.T, np.full(points.shape[0], weight)])
     alpha, _ = nnls(system, np.append(z, weight), maxiter=50 * system.shape[1])
@@ -53,6 +54,8 @@ def hull_membership(features: object, x: object, *, tolerance: float = 1e-7) -> 
     (exact up to ~1e-7 relative). ``tolerance`` is the LP's feasibility tolerance relative to the
     data scale.
     """
+    from scipy.optimize import linprog
+
     points = _as_matrix(features, "features")
     if points.ndim != 2 or points.shape[0] < 1:
         raise ValueError(f"`features` must be a non-empty (N, p) array; got shape {points.shape}.")
