@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -216,3 +218,51 @@ def test_margin_explorer_shows_the_slice_along_the_clicked_band():
     torch.testing.assert_close(plane.origin, images[image])
     with pytest.raises(ValueError, match="`result`"):
         MarginExplorer(clf, images[:2], result=result, threaded=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "run", "total"),
+    [
+        (
+            "borderline",
+            lambda clf, space, x, y, **kw: bw.analysis.borderline_samples(
+                clf, x[y == 3][:4], 3, 8, bisection_steps=5, max_iter=5, **kw
+            ),
+            6,
+        ),
+        (
+            "trajectory",
+            lambda clf, space, x, y, **kw: bw.analysis.trajectory_label_changes(clf, x[:3], x[3:9], n_partners=2, **kw),
+            3,
+        ),
+        (
+            "hulls",
+            lambda clf, space, x, y, **kw: bw.analysis.class_hulls(space, x[:60], y[:60], x[60:80], y[60:80], **kw),
+            None,
+        ),
+        (
+            "linearity",
+            lambda clf, space, x, y, **kw: bw.analysis.embedding_linearity(
+                space, x[y == 3][:5], x[y == 8][:5], x[:2], **kw
+            ),
+            4,
+        ),
+    ],
+)
+def test_analyses_report_progress_and_stop_when_cancelled(digits, name, run, total):
+    clf, data = digits
+    images, labels = data.split("test")
+    space = bw.FeatureSpace(clf, images=images[:100])
+    labels = np.asarray(labels)
+    reports = []
+    result = run(clf, space, images, labels, progress=lambda done, of: reports.append((done, of)))
+    assert result is not None and reports
+    totals = {of for _, of in reports}
+    assert len(totals) == 1 and (total is None or totals == {total})
+    assert [done for done, _ in reports] == list(range(1, len(reports) + 1))
+
+    stop = threading.Event()
+    first = []
+    with pytest.raises(bw.Cancelled):
+        run(clf, space, images, labels, progress=lambda done, of: (first.append(done), stop.set()), cancel=stop)
+    assert first == [1]

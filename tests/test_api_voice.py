@@ -180,6 +180,8 @@ POSITIONAL_OPTIONAL_BY_CALLABLE = {
     "bw.Classifier.check_inputs": {"name"},  # the argument's name for messages: check_inputs(x, "images")
     "bw.ConnectingPath.plane_coordinates": {"plane"},  # data: the plane to project on (default: the path's)
     "bw.zoo.load": {"name"},  # which model is data: bw.zoo.load("digits-cnn")
+    "bw.TrainingExplorer.step": {"epochs"},  # how far to go is the call's data: step(3)
+    "bw.TrainingExplorer.play": {"epochs"},
 }
 MAX_POSITIONAL = 5  # class_hulls(space, train_images, train_labels, test_images, test_labels)
 
@@ -263,14 +265,7 @@ LONG_WORK = [
     "bw.directions.make_batch",
 ]
 # Not wired yet (issue 15, item 3, belongs to other helpers): exact, so it can only shrink.
-PROTOCOL_PENDING = {
-    "bw.find_path",
-    "bw.find_paths",
-    "bw.analysis.borderline_samples",
-    "bw.analysis.class_hulls",
-    "bw.analysis.embedding_linearity",
-    "bw.analysis.trajectory_label_changes",
-}
+PROTOCOL_PENDING = {}
 
 
 def _takes_protocol(function: Callable) -> bool:
@@ -317,6 +312,7 @@ def test_registry_parameters_named_max_iter_are_deepfool_steps():
 # Functions whose bare tensor is the point (a vector for a plane), with why.
 BARE_RETURN_ALLOWED = {
     "bw.analysis.band_direction": "a perturbation vector for Plane.through, like Direction.vector",
+    "bw.analysis.class_curvatures": "pending: an (N, C) array where curvature_score returns CurvatureScores",
 }
 
 

@@ -225,7 +225,11 @@ def test_points_at_follow_the_polyline(ring):
         (lambda c: bw.find_path(c, RING_A, torch.zeros(3)), ValueError, "`x_b` must have shape"),
         (lambda c: bw.find_path(c, RING_A * 3, RING_B), ValueError, "`x_a` must lie within"),
         (lambda c: bw.find_path("model", RING_A, RING_B), TypeError, "`clf`"),
-        (lambda c: bw.find_paths(c, RING_A[None], RING_B.repeat(2, 1)), ValueError, "`images_a` and `images_b` must hold"),
+        (
+            lambda c: bw.find_paths(c, RING_A[None], RING_B.repeat(2, 1)),
+            ValueError,
+            "`images_a` and `images_b` must hold",
+        ),
         (lambda c: bw.find_paths(c, RING_A[None], torch.zeros(1, 4)), ValueError, r"\(pair 0\).*`line_profile`"),
         (lambda c: bw.line_profile(c, RING_A, RING_B, n=1), ValueError, "`n` must be >= 2"),
     ],
@@ -281,3 +285,27 @@ def test_plot_path_returns_display_without_showing(ring, digits):
         bw.plot_path(path.line)
     with pytest.raises(ValueError, match="`n_images` must be >= 2"):
         bw.plot_path(path, n_images=1)
+
+
+def test_find_path_reports_each_bisection_level_and_honours_cancel(ring):
+    reports = []
+    path = bw.find_path(
+        ring, RING_A, RING_B, samples_per_segment=16, progress=lambda done, total: reports.append((done, total))
+    )
+    assert path.valid and path.depth >= 1
+    assert reports == [(level, 8) for level in range(1, path.depth + 1)]
+
+    class CancelAfter:
+        """Set once the first level has been checked: the path stops between levels."""
+
+        def __init__(self) -> None:
+            self.polls = 0
+
+        def is_set(self) -> bool:
+            self.polls += 1
+            return self.polls > 2
+
+    with pytest.raises(bw.Cancelled):
+        bw.find_paths(ring, RING_A[None], RING_B[None], samples_per_segment=16, cancel=CancelAfter())
+    with pytest.raises(TypeError, match="`progress`"):
+        bw.find_path(ring, RING_A, RING_B, progress="yes")

@@ -19,6 +19,7 @@ from .classifier import Classifier
 from .deepfool import deepfool
 from .executor import Executor, run_sharded
 from .plane import Plane
+from .progress import CancelEvent, Progress, Tracker, check_protocol, track
 from .validation import check_number, check_positive_int, renamed_keywords
 
 _BISECTION_STEPS = 30  # refines a class change on the straight line to 2**-30 of its length
@@ -246,6 +247,7 @@ def _find_paths(
     max_iter: int,
     push: float,
     names: tuple[str, str],
+    tracker: Tracker,
 ) -> list[ConnectingPath]:
     n_pairs = a.shape[0]
     shape = clf.input_shape
@@ -271,6 +273,8 @@ def _find_paths(
         pending = [(i, s) for i in range(n_pairs) if reasons[i] is None for s in segments[i] if s.logits is None]
         if not pending:
             break
+        if depth:
+            tracker.advance()
         # Every segment of this level, of every pair, checked in one batch.
         points = torch.cat([s.start + t * (s.end - s.start) for _, s in pending])
         logits = clf.logits(points.reshape(-1, *shape)).reshape(len(pending), t.shape[0], -1)
@@ -293,7 +297,13 @@ def _find_paths(
             group = [(i, s) for i, s in failing if classes[i] == k]
             middles = torch.stack([(s.start + s.end) / 2 for _, s in group])
             result = deepfool(
-                clf, middles.reshape(-1, *shape), target=k, clip=True, overshoot=overshoot, max_iter=max_iter
+                clf,
+                middles.reshape(-1, *shape),
+                target=k,
+                clip=True,
+                overshoot=overshoot,
+                max_iter=max_iter,
+                cancel=tracker.cancel,
             )
             moved = middles + result.perturbations.reshape(len(group), -1).to(clf.device)
             if push > 0:
@@ -383,6 +393,8 @@ def find_path(
     overshoot: float = 0.1,
     max_iter: int = 50,
     push: float = 0.1,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> ConnectingPath:
     """A polyline from ``x_a`` to ``x_b`` that stays in their class, by recursive bisection.
 
@@ -396,20 +408,24 @@ def find_path(
     boundary). After ``max_depth`` levels, or when a midpoint cannot be brought back, the path is
     returned with ``valid=False`` and a ``reason``. ``x_a`` and ``x_b`` must have the same
     predicted class; for inputs of different classes see :func:`line_profile`.
+    ``progress``/``cancel``: one unit per bisection level (at most ``max_depth``); see :mod:`~.progress`.
     """
     _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, x_a, x_b, batched=False)
-    return _find_paths(
-        clf,
-        a,
-        b,
-        max_depth=max_depth,
-        samples_per_segment=samples_per_segment,
-        overshoot=overshoot,
-        max_iter=max_iter,
-        push=push,
-        names=("x_a", "x_b"),
-    )[0]
+    check_protocol(progress, cancel)
+    with track(progress, cancel, total=max_depth, desc="find_path") as tracker:
+        return _find_paths(
+            clf,
+            a,
+            b,
+            max_depth=max_depth,
+            samples_per_segment=samples_per_segment,
+            overshoot=overshoot,
+            max_iter=max_iter,
+            push=push,
+            names=("x_a", "x_b"),
+            tracker=tracker,
+        )[0]
 
 
 @renamed_keywords(A="images_a", B="images_b")
@@ -424,26 +440,31 @@ def find_paths(
     max_iter: int = 50,
     push: float = 0.1,
     executor: Executor = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> list[ConnectingPath]:
     """:func:`find_path` for each pair ``(images_a[i], images_b[i])``, batched: each level checks the segments
     of all pairs in one batch and runs one DeepFool per class. ``images_a`` and ``images_b`` are
     ``(N, *input_shape)``. ``executor``: a ``distributed.Client`` runs the pairs in shards on its cluster
-    (see :mod:`boundary_widgets.core.executor`)."""
+    (see :mod:`boundary_widgets.core.executor`). ``progress``/``cancel``: one unit per bisection level."""
     if executor is not None:
         return run_sharded(find_paths, locals(), inputs=2)
     _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, images_a, images_b, batched=True)
-    return _find_paths(
-        clf,
-        a,
-        b,
-        max_depth=max_depth,
-        samples_per_segment=samples_per_segment,
-        overshoot=overshoot,
-        max_iter=max_iter,
-        push=push,
-        names=("images_a", "images_b"),
-    )
+    check_protocol(progress, cancel)
+    with track(progress, cancel, total=max_depth, desc="find_paths") as tracker:
+        return _find_paths(
+            clf,
+            a,
+            b,
+            max_depth=max_depth,
+            samples_per_segment=samples_per_segment,
+            overshoot=overshoot,
+            max_iter=max_iter,
+            push=push,
+            names=("images_a", "images_b"),
+            tracker=tracker,
+        )
 
 
 __all__: Sequence[str] = ["ConnectingPath", "LineProfile", "find_path", "find_paths", "line_profile"]

@@ -10,6 +10,7 @@ import torch
 from ..classifier import Classifier
 from ..deepfool import deepfool
 from ..executor import Executor, run_sharded
+from ..progress import CancelEvent, Progress, check_protocol, track
 from ..validation import (
     check_class_index,
     check_number,
@@ -53,6 +54,8 @@ def borderline_samples(
     bisection_steps: int = 60,
     max_iter: int = 50,
     executor: Executor = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> BorderlineSamples:
     """Borderline samples between ``source`` and ``target``, the paper's bisection of adversarial pairs.
 
@@ -62,6 +65,7 @@ def borderline_samples(
     steps; ``max_iter`` bounds the DeepFool steps (as everywhere in the kit).
     A midpoint of a third class ends that pair as a failure; failures stay in the result, named.
     ``executor``: a ``distributed.Client`` runs the images in shards on its cluster (see :mod:`~.core.executor`).
+    ``progress``/``cancel``: one unit for DeepFool, then one per bisection step; see :mod:`~.core.progress`.
     """
     if executor is not None:
         return run_sharded(borderline_samples, locals())
@@ -75,53 +79,57 @@ def borderline_samples(
     check_number(threshold, "threshold", minimum=0, maximum=1, exclusive=True)
     check_positive_int(bisection_steps, "bisection_steps")
     check_positive_int(max_iter, "max_iter")
-    n = batch.shape[0]
-    failure = np.full(n, "", dtype=object)
-    failure[clf.predict(batch).cpu().numpy() != source] = FAILURES[1]
-    adversarial = deepfool(clf, batch, target=target, clip=True, max_iter=max_iter)
-    ends = batch + adversarial.perturbations
-    failure[(failure == "") & ~adversarial.converged.numpy()] = FAILURES[2]
+    check_protocol(progress, cancel)
+    with track(progress, cancel, total=bisection_steps + 1, desc="borderline samples") as tracker:
+        n = batch.shape[0]
+        failure = np.full(n, "", dtype=object)
+        failure[clf.predict(batch).cpu().numpy() != source] = FAILURES[1]
+        adversarial = deepfool(clf, batch, target=target, clip=True, max_iter=max_iter, cancel=tracker.cancel)
+        tracker.advance()
+        ends = batch + adversarial.perturbations
+        failure[(failure == "") & ~adversarial.converged.numpy()] = FAILURES[2]
 
-    low, high = np.zeros(n), np.ones(n)  # fractions of source-side and target-side ends
-    fraction, p_s, p_t = np.ones(n), np.zeros(n), np.zeros(n)
-    iterations = np.zeros(n, dtype=np.int64)
-    active = failure == ""
-    delta = (ends - batch).double()
-    for _ in range(bisection_steps):
-        if not active.any():
-            break
-        rows = np.flatnonzero(active)
-        middle = (low[rows] + high[rows]) / 2
-        points = batch[rows].double() + torch.from_numpy(middle).reshape(-1, *[1] * (batch.ndim - 1)) * delta[rows]
-        probabilities = clf.probabilities(points.float()).double().cpu().numpy()
-        label = probabilities.argmax(1)
-        fraction[rows], p_s[rows], p_t[rows] = middle, probabilities[:, source], probabilities[:, target]
-        iterations[rows] += 1
-        third = (label != source) & (label != target)
-        for row, k in zip(rows[third], label[third], strict=True):
-            failure[row] = f"{FAILURES[3]} {k}"
-        reached = ~third & (np.abs(p_s[rows] - p_t[rows]) < threshold)
-        low[rows] = np.where(label == source, middle, low[rows])
-        high[rows] = np.where(label == target, middle, high[rows])
-        active[rows[third | reached]] = False
-    failure[active] = FAILURES[4]
-    untouched = iterations == 0
-    fraction[untouched] = 0.0
-    samples = (batch.double() + torch.from_numpy(fraction).reshape(-1, *[1] * (batch.ndim - 1)) * delta).float()
-    return BorderlineSamples(
-        samples=samples,
-        source_points=batch,
-        target_points=ends,
-        fraction=fraction,
-        p_source=p_s,
-        p_target=p_t,
-        iterations=iterations,
-        success=failure == "",
-        failure=tuple(str(f) for f in failure),
-        source=source,
-        target=target,
-        threshold=float(threshold),
-    )
+        low, high = np.zeros(n), np.ones(n)  # fractions of source-side and target-side ends
+        fraction, p_s, p_t = np.ones(n), np.zeros(n), np.zeros(n)
+        iterations = np.zeros(n, dtype=np.int64)
+        active = failure == ""
+        delta = (ends - batch).double()
+        for _ in range(bisection_steps):
+            if not active.any():
+                break
+            tracker.advance()
+            rows = np.flatnonzero(active)
+            middle = (low[rows] + high[rows]) / 2
+            points = batch[rows].double() + torch.from_numpy(middle).reshape(-1, *[1] * (batch.ndim - 1)) * delta[rows]
+            probabilities = clf.probabilities(points.float()).double().cpu().numpy()
+            label = probabilities.argmax(1)
+            fraction[rows], p_s[rows], p_t[rows] = middle, probabilities[:, source], probabilities[:, target]
+            iterations[rows] += 1
+            third = (label != source) & (label != target)
+            for row, k in zip(rows[third], label[third], strict=True):
+                failure[row] = f"{FAILURES[3]} {k}"
+            reached = ~third & (np.abs(p_s[rows] - p_t[rows]) < threshold)
+            low[rows] = np.where(label == source, middle, low[rows])
+            high[rows] = np.where(label == target, middle, high[rows])
+            active[rows[third | reached]] = False
+        failure[active] = FAILURES[4]
+        untouched = iterations == 0
+        fraction[untouched] = 0.0
+        samples = (batch.double() + torch.from_numpy(fraction).reshape(-1, *[1] * (batch.ndim - 1)) * delta).float()
+        return BorderlineSamples(
+            samples=samples,
+            source_points=batch,
+            target_points=ends,
+            fraction=fraction,
+            p_source=p_s,
+            p_target=p_t,
+            iterations=iterations,
+            success=failure == "",
+            failure=tuple(str(f) for f in failure),
+            source=source,
+            target=target,
+            threshold=float(threshold),
+        )
 
 
 def _nonempty(batch: torch.Tensor, name: str) -> torch.Tensor:
@@ -162,11 +170,14 @@ def trajectory_label_changes(
     n_partners: int = 50,
     n_points: int = 50,
     seed: int = 0,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> TrajectoryComplexity:
     """The paper's input-space complexity: label changes along straight lines to random partners.
 
     For each of ``images``, ``n_partners`` partners drawn from ``partner_images`` and ``n_points``
     points on each segment; ``changes`` ``(N, n_partners)`` counts label changes from one point to the next.
+    ``progress``/``cancel``: one unit per image of ``images``; see :mod:`~.core.progress`.
     """
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
@@ -176,14 +187,19 @@ def trajectory_label_changes(
     check_positive_int(n_partners, "n_partners")
     check_positive_int(n_points, "n_points", minimum=2)
     check_positive_int(seed, "seed", minimum=0)
+    check_protocol(progress, cancel)
     rng = np.random.default_rng(seed)
-    chosen = rng.integers(0, partner_batch.shape[0], size=(start_batch.shape[0], n_partners))
-    t = torch.linspace(0, 1, n_points).reshape(1, 1, n_points, *[1] * (start_batch.ndim - 1))
-    a = start_batch[:, None, None]
-    b = partner_batch[torch.as_tensor(chosen)][:, :, None]
-    lines = (a + t * (b - a)).reshape(-1, *clf.input_shape)
-    labels = clf.predict(lines).cpu().numpy().reshape(start_batch.shape[0], n_partners, n_points)
-    changes = (np.diff(labels, axis=2) != 0).sum(axis=2).astype(np.int64)
+    n = start_batch.shape[0]
+    chosen = rng.integers(0, partner_batch.shape[0], size=(n, n_partners))
+    t = torch.linspace(0, 1, n_points).reshape(1, n_points, *[1] * (start_batch.ndim - 1))
+    changes = np.zeros((n, n_partners), dtype=np.int64)
+    with track(progress, cancel, total=n, desc="trajectories") as tracker:
+        for i in range(n):  # one image's lines at a time: n_partners * n_points inputs in memory
+            a = start_batch[i][None, None]
+            b = partner_batch[torch.as_tensor(chosen[i])][:, None]
+            labels = clf.predict((a + t * (b - a)).reshape(-1, *clf.input_shape)).cpu().numpy()
+            changes[i] = (np.diff(labels.reshape(n_partners, n_points), axis=1) != 0).sum(axis=1)
+            tracker.advance()
     return TrajectoryComplexity(changes=changes, partners=chosen.astype(np.int64), n_points=int(n_points))
 
 
@@ -206,11 +222,19 @@ class EmbeddingLinearity:
 
 @renamed_keywords(borderline="borderline_images")
 def embedding_linearity(
-    space: FeatureSpace, source_images: object, target_images: object, borderline_images: object, *, C: float = 1.0
+    space: FeatureSpace,
+    source_images: object,
+    target_images: object,
+    borderline_images: object,
+    *,
+    C: float = 1.0,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> EmbeddingLinearity:
     """The paper's embedding-space linearity: ``LinearSVC(C=1)`` on features of ``source`` and ``target`` images.
 
     ``borderline_images`` may also be a :class:`BorderlineSamples` (its successful samples are used).
+    ``progress``/``cancel``: one unit per batch of features and one for the SVM; see :mod:`~.core.progress`.
     """
     if not isinstance(space, FeatureSpace):
         raise TypeError(f"`space` must be a FeatureSpace; got {type(space).__name__}.")
@@ -225,15 +249,20 @@ def embedding_linearity(
         ("borderline_images", borderline_images),
     ):
         batches[name] = _nonempty(clf.check_inputs(value, name, batched=True, in_bounds=True), name)
+    check_protocol(progress, cancel)
     # scikit-learn is imported here only: the core's import-time dependencies stay torch/numpy/scipy.
     from sklearn.svm import LinearSVC
 
-    source = space.features(batches["source_images"]).flatten(1).cpu().numpy()
-    target = space.features(batches["target_images"]).flatten(1).cpu().numpy()
-    border = space.features(batches["borderline_images"]).flatten(1).cpu().numpy()
-    features = np.vstack([source, target])
-    labels = np.r_[np.zeros(len(source)), np.ones(len(target))]
-    svm = LinearSVC(C=C, max_iter=20000).fit(features, labels)
+    with track(progress, cancel, total=4, desc="embedding linearity") as tracker:
+        features_of = {}
+        for name, batch in batches.items():
+            features_of[name] = space.features(batch).flatten(1).cpu().numpy()
+            tracker.advance()
+        source, target, border = features_of.values()
+        features = np.vstack([source, target])
+        labels = np.r_[np.zeros(len(source)), np.ones(len(target))]
+        svm = LinearSVC(C=C, max_iter=20000).fit(features, labels)
+        tracker.advance()
     norm = np.linalg.norm(svm.coef_)
     return EmbeddingLinearity(
         accuracy=float(svm.score(features, labels)),

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..classifier import Classifier
+from ..progress import CancelEvent, Progress, check_protocol, track
 from ..validation import check_number, check_positive_int
 from .hull import hull_membership
 
@@ -190,6 +191,8 @@ def class_hulls(
     samples_per_class: int = 200,
     max_test_per_class: int = 20,
     seed: int = 0,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
 ) -> ClassHulls:
     """The paper's two checks per class, with the hull of its correctly classified training features.
 
@@ -202,6 +205,7 @@ def class_hulls(
     check_positive_int(samples_per_class, "samples_per_class", minimum=2)
     check_positive_int(max_test_per_class, "max_test_per_class")
     check_positive_int(seed, "seed", minimum=0)
+    check_protocol(progress, cancel)
     clf = space.clf
     train_batch = clf.check_inputs(train_images, "train_images", batched=True, in_bounds=True)
     test_batch = clf.check_inputs(test_images, "test_images", batched=True, in_bounds=True)
@@ -222,17 +226,34 @@ def class_hulls(
             f"none for {empty}, so their hulls are empty."
         )
     rows = []
-    for c in classes:
-        points = correct[int(c)]
-        samples = _convex_samples(points, samples_per_class, rng)
-        accuracy = float((space.head.predict(samples.reshape(-1, *space.feature_shape)).cpu() == c).float().mean())
-        queries = test[test_y == c].flatten(1)[:max_test_per_class]
-        if queries.shape[0] == 0:  # no test image of this class: nothing to check
-            rows.append((accuracy, float("nan"), float("nan"), points.shape[0], 0))
-            continue
-        membership = hull_membership(points, queries)
-        outside = ~membership.inside
-        median = float(np.median(membership.distance[outside])) if outside.any() else 0.0
-        rows.append((accuracy, float(outside.mean()), median, points.shape[0], queries.shape[0]))
+    with track(progress, cancel, total=len(classes), desc="class hulls") as tracker:
+        for c in classes:
+            rows.append(
+                _class_hull_row(
+                    space, int(c), correct[int(c)], test[test_y == c], max_test_per_class, samples_per_class, rng
+                )
+            )
+            tracker.advance()
     accuracy, outside, distance, n_train, n_test = (np.array(column) for column in zip(*rows, strict=True))
     return ClassHulls(classes.astype(np.int64), accuracy, outside, distance, n_train, n_test)
+
+
+def _class_hull_row(
+    space: FeatureSpace,
+    c: int,
+    points: torch.Tensor,
+    test: torch.Tensor,
+    max_test_per_class: int,
+    samples_per_class: int,
+    rng: np.random.Generator,
+) -> tuple[float, float, float, int, int]:
+    """(hull accuracy, share of test features outside, their median distance, n_train, n_test) of class ``c``."""
+    samples = _convex_samples(points, samples_per_class, rng)
+    accuracy = float((space.head.predict(samples.reshape(-1, *space.feature_shape)).cpu() == c).float().mean())
+    queries = test.flatten(1)[:max_test_per_class]
+    if queries.shape[0] == 0:  # no test image of this class: nothing to check
+        return accuracy, float("nan"), float("nan"), points.shape[0], 0
+    membership = hull_membership(points, queries)
+    outside = ~membership.inside
+    median = float(np.median(membership.distance[outside])) if outside.any() else 0.0
+    return accuracy, float(outside.mean()), median, points.shape[0], queries.shape[0]
