@@ -9,6 +9,8 @@ from matplotlib.axes import Axes
 
 from ..core.analysis import BandMargins, BorderlineSamples, ClassHulls, CurvatureSpectrum
 
+MAX_TICK_LABELS = 30  # beyond this many classes, one tick label per bar is unreadable
+
 
 class AnalysisDisplay:
     """A figure of one analysis result; ``ax_`` and ``figure_`` after drawing (the scikit-learn display form)."""
@@ -94,13 +96,17 @@ def plot_borderline_summary(result: BorderlineSamples, ax: Axes | None = None) -
 
 
 def plot_class_hulls(result: ClassHulls, ax: Axes | None = None) -> AnalysisDisplay:
-    """Per class: the share of its hull labelled as it, and the share of its test features outside the hull."""
+    """Per class: the share of its hull labelled as it, and the share of its test features outside the hull.
+
+    With more than ``MAX_TICK_LABELS`` classes the axis is numbered by matplotlib instead of one label a bar.
+    """
     _check(result, ClassHulls, "result")
     ax = _axes(ax, (5.0, 3.0))
     x = np.arange(result.classes.size)
     ax.bar(x - 0.2, result.hull_accuracy, width=0.4, label="hull labelled as the class")
     ax.bar(x + 0.2, result.test_outside, width=0.4, label="test features outside the hull")
-    ax.set_xticks(x, [str(c) for c in result.classes])
+    if x.size <= MAX_TICK_LABELS:
+        ax.set_xticks(x, [str(c) for c in result.classes])
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("class")
     ax.set_ylabel("share")
