@@ -216,6 +216,7 @@ case("deepfool-subspace-shape", lambda e: D(e.clf, e.x, subspace=torch.eye(3)), 
 case("deepfool-subspace-not-orthonormal", lambda e: D(e.clf, e.x, subspace=torch.ones(64, 2)), V, "`subspace`")
 case("deepfool-progress", lambda e: D(e.clf, e.x, progress="yes"), T, "`progress`")
 SF = bw.sparsefool
+case("sparsefool-clf", lambda e: SF("clf", e.x), T, "`clf`")
 case("sparsefool-x-255", lambda e: SF(e.clf, e.x_255), V, "`x` must lie within")
 case("sparsefool-lam-inf", lambda e: SF(e.clf, e.x, lam=inf), V, "`lam`")
 case("sparsefool-lam-small", lambda e: SF(e.clf, e.x, lam=0.5), V, "`lam` must be >= 1")
@@ -225,6 +226,7 @@ case("sparsefool-overshoot-nan", lambda e: SF(e.clf, e.x, overshoot=nan), V, "`o
 
 # --- curvature ----------------------------------------------------------------------------------
 PC = bw.principal_curvatures
+case("curvatures-clf", lambda e: PC("clf", e.x), T, "`clf`")
 case("curvatures-x-255", lambda e: PC(e.clf, e.x_255), V, "`x` must lie within")
 case("curvatures-x-batch", lambda e: PC(e.clf, e.images[:2]), V, "`x` must have shape")
 case("curvatures-k-zero", lambda e: PC(e.clf, e.x, k=0), V, "`k`")
@@ -236,6 +238,7 @@ case("curvatures-step-inf", lambda e: PC(e.clf, e.x, step=inf), V, "`step`")
 case("curvatures-tol-negative", lambda e: PC(e.clf, e.x, tol=-1), V, "`tol`")
 case("curvatures-max-iter", lambda e: PC(e.clf, e.x, max_iter=0), V, "`max_iter`")
 CS = bw.analysis.curvature_spectrum
+case("spectrum-clf", lambda e: CS("clf", e.x), T, "`clf`")
 case("spectrum-x-255", lambda e: CS(e.clf, e.x_255), V, "`x` must lie within")
 case("spectrum-k-zero", lambda e: CS(e.clf, e.x, k=0), V, "`k`")
 case("spectrum-flat-tolerance-str", lambda e: CS(e.clf, e.x, flat_tolerance="a"), T, "`flat_tolerance`")

@@ -287,7 +287,9 @@ def principal_curvatures(
     ``max_iter`` bounds the DeepFool steps that find the boundary point. ``progress``:
     Hessian-vector products done / expected; ``cancel`` is honoured between products.
     """
-    sample = clf.check_inputs(x, "x", batched=False)
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)
     k = check_positive_int(k, "k")
     if k >= clf.input_dim:
         raise ValueError(f"`k` must be < the input dimension {clf.input_dim}; got {k}.")

@@ -118,7 +118,9 @@ def sparsefool(
     DeepFool steps inside each round (as everywhere in the kit). ``progress``/``cancel``: one
     unit per round (at most ``max_rounds``); see :mod:`~.progress`.
     """
-    batch = clf.check_inputs(x, in_bounds=True)
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = clf.check_inputs(x, "x", in_bounds=True)
     n, dim = batch.shape[0], clf.input_dim
     check_positive_int(max_rounds, "max_rounds")
     check_positive_int(max_iter, "max_iter")

@@ -81,7 +81,9 @@ def curvature_spectrum(
     """
     if executor is not None:
         return run_sharded(curvature_spectrum, locals(), per_image=True)
-    sample = clf.check_inputs(x, "x", batched=False)
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)
     k = check_positive_int(k, "k")
     check_positive_int(dense_limit, "dense_limit")
     check_positive_int(max_iter, "max_iter")
