@@ -95,7 +95,7 @@ def compute_slice(
     Progress and cancellation (the protocol of :mod:`boundary_widgets.core.progress`):
 
     - ``progress``: ``True`` for a bar, or ``progress(done, total)``; its units are levels
-      (adaptive) or chunks of forward passes (dense).
+      (adaptive) or chunks of forward passes (dense); a cache hit is one unit.
     - ``on_frame(sl)`` is called in the calling thread after each level with a complete
       ``PlaneSlice`` of the requested resolution (coarse levels interpolated; ``sl.is_final`` is
       ``False`` for all but the last). Its return value is ignored; an exception it raises stops
