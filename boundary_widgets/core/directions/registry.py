@@ -114,6 +114,16 @@ def _check_parameter(parameter: Parameter, value: Any, clf: Classifier) -> Any:
     return value
 
 
+def check_parameters(kind: str, clf: Classifier, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` for ``kind`` checked as :func:`make` checks them (names, types, limits), defaults filled in.
+
+    For callers that take a direction's parameters now and compute it later (a widget's settings).
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"`params` must be a dict of direction parameters; got {type(params).__name__}.")
+    return _resolve(kind, params, clf)[1]
+
+
 def _resolve(kind: str, params: dict[str, Any], clf: Classifier) -> tuple[DirectionKind, dict[str, Any]]:
     if not isinstance(kind, str):
         raise TypeError(f"`kind` must be the name of a direction kind (a str); got {type(kind).__name__}.")
