@@ -1,9 +1,15 @@
-"""The quickstart notebook in a real browser: JupyterLab and Voila driven by headless Chromium.
+"""The explorers in a real browser: JupyterLab and Voila driven by headless Chromium.
 
-Each test starts its own server on 127.0.0.1 (free port, token), runs the notebook, waits for the
-SliceExplorer map, saves screenshots under ``test-output/`` and checks that the map holds several
-class colours, that a click on it changes the preview image and the probability chart, and that
-changing a direction dropdown redraws the map. Servers are stopped by their own process ids.
+Each test starts its own server on 127.0.0.1 (free port, token) and runs a notebook:
+
+- the quickstart notebook: the SliceExplorer map holds several class colours, a click on it
+  changes the preview image and the probability chart, a new direction redraws the map;
+- a notebook with all three explorers (written by the test), at 1280×800 with JupyterLab's file
+  browser open and in Voila: for every explorer the map and the preview lie inside the viewport
+  side by side, and the first click on the origin marker selects it; an error greys the
+  SliceExplorer's map; the share string of one explorer rebuilds a second one in the page.
+
+Screenshots go to ``test-output/``. Servers are stopped by their own process ids.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ CHROMIUM_FLAGS = [
 # Silences JupyterLab's "check for updates / fetch news" pop-up, which covers part of the page.
 LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"}}
 SERVER_START_S = 60
+VIEWPORT = {"width": 1280, "height": 800}  # a laptop; JupyterLab's file browser open takes ~340 px
 NOTEBOOK_RUN_S = 180
 WIDGET_UPDATE_S = 60
 
@@ -102,6 +109,7 @@ def workdir(tmp_path: Path) -> Path:
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    _write_explorers_notebook(root / EXPLORERS_NOTEBOOK)
     for name in ("config", "data", "runtime", "settings", "app_settings", "workspaces", "browser"):
         (tmp_path / name).mkdir()
     (tmp_path / "app_settings" / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
@@ -122,6 +130,26 @@ def _server_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+def _write_explorers_notebook(path: Path) -> None:
+    import nbformat
+
+    cells = [
+        "import torch\nimport boundary_widgets as bw\nclf, data = bw.zoo.load('digits-cnn', device='cpu')",
+        "slice_explorer = bw.SliceExplorer(clf, dataset=data, resolution=64, extent=3.0)\nslice_explorer",
+        "copy = bw.widgets.Explorer.from_state(clf, None, slice_explorer.share, dataset=data)\ncopy",
+        "images, _ = data.split('test')\na, b = torch.nonzero(clf.predict(images) == 3).flatten()[:2].tolist()\n"
+        "path_explorer = bw.PathExplorer(clf, images[a], images[b], resolution=48)\npath_explorer",
+        "result = bw.analysis.band_margins(clf, images[:6])\n"
+        "margin_explorer = bw.MarginExplorer(clf, images[:6], result=result, resolution=48)\nmargin_explorer",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
+EXPLORERS_NOTEBOOK = "explorers.ipynb"
+
+
 @pytest.fixture
 def browser_page(workdir: Path):
     from playwright.sync_api import sync_playwright
@@ -133,7 +161,7 @@ def browser_page(workdir: Path):
             executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000},
+            viewport=VIEWPORT,
         )
         try:
             page = context.pages[0] if context.pages else context.new_page()
@@ -271,4 +299,150 @@ def test_quickstart_in_voila(workdir: Path, browser_page) -> None:
         page = browser_page
         page.goto(f"http://127.0.0.1:{port}/", timeout=NOTEBOOK_RUN_S * 1000)
         _exercise_slice_explorer(page, "voila")
+        _assert_no_error_outputs(page)
+
+
+# --- every explorer, at 1280×800 ---------------------------------------------------------------
+def _inside_viewport(page, locator, what: str) -> None:
+    box = locator.bounding_box()
+    assert box is not None, f"{what} is not displayed"
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
+    assert box["x"] >= 0 and box["y"] >= 0, f"{what} starts outside the viewport: {box}"
+    assert box["x"] + box["width"] <= width + 1 and box["y"] + box["height"] <= height + 1, (
+        f"{what} ends outside the {width}×{height} viewport: {box}"
+    )
+
+
+def _origin_on_page(figure) -> tuple[float, float]:
+    """The page position of (alpha, beta) = (0, 0) on a map: where its axes' "0" ticks point."""
+    zeros = [
+        box
+        for label in figure.locator("g.tick text").all()
+        if label.text_content().strip() in ("0", "0.0") and (box := label.bounding_box()) is not None
+    ]
+    assert len(zeros) >= 2, "the map's axes show no 0 tick"
+    x_tick = max(zeros, key=lambda box: box["y"])  # below the plot
+    y_tick = min(zeros, key=lambda box: box["x"])  # left of the plot
+    return x_tick["x"] + x_tick["width"] / 2, y_tick["y"] + y_tick["height"] / 2
+
+
+def _wait_for_colours(locator, what: str, minimum: int = 2) -> bytes:
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while True:
+        png = locator.screenshot(animations="disabled")
+        if (_class_colour_fractions(png) > 0.01).sum() >= minimum:
+            return png
+        assert time.monotonic() < deadline, f"{what} shows fewer than {minimum} class colours"
+        time.sleep(0.3)
+
+
+def _wait_for_text(locator, text: str, what: str) -> None:
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while text not in locator.inner_text():
+        assert time.monotonic() < deadline, f"{what}: {text!r} not shown; got {locator.inner_text()[:300]!r}"
+        time.sleep(0.2)
+
+
+def _check_explorer(page, root, prefix: str, *, origin_caption: str, colours: int = 2) -> None:
+    """Map and preview side by side in the viewport; the first click, on the origin marker, selects it."""
+    figure = root.locator(".bw-slice-map").first
+    preview = root.locator(".bw-preview").first
+    root.scroll_into_view_if_needed()
+    root.locator(".bw-status").first.scroll_into_view_if_needed()
+    figure.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUTPUT / f"{prefix}-first.png"))
+    _wait_for_colours(figure, f"{prefix}: the map", colours)
+    page.screenshot(path=str(OUTPUT / f"{prefix}.png"))
+    _inside_viewport(page, figure, f"{prefix}: the map")
+    _inside_viewport(page, preview, f"{prefix}: the preview")
+    _inside_viewport(page, root.locator(".bw-status").first, f"{prefix}: the status line")
+    page.mouse.click(*_origin_on_page(figure))
+    _wait_for_text(root.locator(".bw-caption").first, origin_caption, f"{prefix}: a click on the origin marker")
+    page.screenshot(path=str(OUTPUT / f"{prefix}-origin-clicked.png"))
+
+
+def _grey_share(png: bytes) -> float:
+    """Fraction of the screenshot's pixels that show a class colour (near 0 once the map is greyed)."""
+    return float(_class_colour_fractions(png).sum())
+
+
+def _exercise_explorers(page, prefix: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    slices = page.locator(".bw-slice-explorer")
+    slices.nth(1).wait_for(state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+    original, copy = slices.nth(0), slices.nth(1)
+    # The share string rebuilt a second explorer in the page: the same settings, before anyone clicks.
+    share = original.locator(".bw-share input").first.input_value()
+    assert share.startswith("bw1."), share
+    assert copy.locator(".bw-share input").first.input_value() == share
+    _wait_for_colours(copy.locator(".bw-slice-map").first, f"{prefix}: the second explorer's map")
+    _check_explorer(page, original, f"{prefix}-slice", origin_caption="α = 0.000, β = 0.000")
+
+    # An error greys the map and says why beside it.
+    original.scroll_into_view_if_needed()
+    figure = original.locator(".bw-slice-map").first
+    coloured = _grey_share(figure.screenshot(animations="disabled"))
+    original.locator(".bw-v-kind select").first.select_option("adversarial")  # u is adversarial too: parallel
+    original.locator(".bw-map-error-text").first.wait_for(state="visible", timeout=WIDGET_UPDATE_S * 1000)
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while _grey_share(figure.screenshot(animations="disabled")) > 0.2 * coloured:
+        assert time.monotonic() < deadline, "the map was not greyed out after an error"
+        time.sleep(0.3)
+    assert "parallel" in original.locator(".bw-map-error-text").first.inner_text()
+    page.screenshot(path=str(OUTPUT / f"{prefix}-slice-error.png"))
+    original.locator(".bw-v-kind select").first.select_option("random")
+    _wait_for_colours(figure, f"{prefix}: the map after the error was fixed")
+
+    # A path inside one class: its plane may hold that class only.
+    path = page.locator(".bw-path-explorer").first
+    _check_explorer(page, path, f"{prefix}-path", origin_caption="α = 0.000, β = 0.000 on the plane", colours=1)
+
+    margins = page.locator(".bw-margin-explorer").first
+    margins.scroll_into_view_if_needed()
+    box = margins.locator(".bw-margins-chart").first.bounding_box()
+    dots = margins.locator(".bw-margins-chart .dot")
+    dots.first.wait_for(state="visible", timeout=WIDGET_UPDATE_S * 1000)
+    dots.first.click(force=True)
+    assert box is not None
+    _check_explorer(page, margins, f"{prefix}-margins", origin_caption="α = 0.000, β = 0.000", colours=1)
+
+
+def _open_in_jupyterlab(workdir: Path, page, notebook: str):
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        _script("jupyter-lab"),
+        "--allow-root",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={workdir / 'root'}",
+        f"--LabApp.app_settings_dir={workdir / 'app_settings'}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    return command, port, token
+
+
+def test_every_explorer_in_jupyterlab_at_1280x800_with_the_file_browser_open(workdir: Path, browser_page) -> None:
+    command, port, token = _open_in_jupyterlab(workdir, browser_page, EXPLORERS_NOTEBOOK)
+    with _server(command, port=port, cwd=workdir / "root", env=_server_env(workdir), log=workdir / "lab.log"):
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/{EXPLORERS_NOTEBOOK}?token={token}&reset")
+        page.wait_for_function(_KERNEL_IDLE, timeout=SERVER_START_S * 1000)
+        page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
+        assert page.evaluate("() => !window.jupyterapp.shell.leftCollapsed"), "the file browser must be open"
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(_ALL_CELLS_RAN, timeout=NOTEBOOK_RUN_S * 1000, polling=500)
+        _assert_no_error_outputs(page)
+        _exercise_explorers(page, "lab-explorers")
+
+
+def test_every_explorer_in_voila_at_1280x800(workdir: Path, browser_page) -> None:
+    port = _free_port()
+    command = [_script("voila"), EXPLORERS_NOTEBOOK, "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
+    with _server(command, port=port, cwd=workdir / "root", env=_server_env(workdir), log=workdir / "voila.log"):
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/", timeout=NOTEBOOK_RUN_S * 1000)
+        _exercise_explorers(page, "voila-explorers")
         _assert_no_error_outputs(page)

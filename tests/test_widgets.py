@@ -250,7 +250,8 @@ def test_d5_status_on_top_and_panels_fit_a_jupyterlab_column(explorer):
     controls, main, preview = body.children
     assert main is explorer.map_view.ui and preview is explorer.point_view.ui
     width = _px(controls.layout.width) + _px(main.layout.width) + _px(preview.layout.width)
-    assert width <= 920  # JupyterLab at 1280 px with the file browser open: about 940 px
+    # JupyterLab at 1280 px with the file browser open leaves an output area of about 845 px.
+    assert width <= 840
     assert body.layout.flex_flow == "row wrap"
 
 
@@ -308,7 +309,9 @@ def test_d7_the_outside_of_the_input_box_is_hatched_and_the_preview_says_clipped
     size = rgba.shape[0]
     grid = np.linspace(-3.0, 3.0, size)
     expected = outside_box(plane, grid, grid, explorer.clf.bounds)[::-1]
-    np.testing.assert_array_equal(rgba[..., 3] > 0, expected)
+    stripes = (np.add.outer(np.arange(size), np.arange(size)) % 6) == 0
+    np.testing.assert_array_equal(rgba[..., 3] > 0, expected & stripes)
+    assert not (rgba[..., 3][~expected] > 0).any() and (rgba[..., 3][expected & stripes] > 0).all()
     # Spot checks against the definition: some pixel of the point leaves [low, high].
     low, high = explorer.clf.bounds
     for i, j in ((0, 0), (size // 2, size // 2), (size - 1, 3), (10, size - 5)):

@@ -225,12 +225,15 @@ class Explorer(traitlets.HasTraits):
         self.ui: widgets.Box = widgets.VBox()
 
     # --- layout and display -------------------------------------------------------------------
-    def _build_ui(self, controls: widgets.Widget, main: widgets.Widget, css_class: str) -> None:
-        """Status on top (always in view), then controls, the main view and the preview side by side."""
+    def _build_ui(self, controls: widgets.Widget | None, main: widgets.Widget, css_class: str) -> None:
+        """Status on top (always in view), then controls, the main view and the preview side by side.
+
+        The three fit in about 920 px (JupyterLab at 1280 px with the file browser open) and wrap
+        below that.
+        """
         header = widgets.HBox([self.progress, self.status], layout=widgets.Layout(align_items="center"))
-        body = widgets.HBox(
-            [controls, main, self.point_view.ui], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")
-        )
+        panels = [main, self.point_view.ui] if controls is None else [controls, main, self.point_view.ui]
+        body = widgets.HBox(panels, layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         share = widgets.HBox([self.share_text, self.share_button])
         self.ui = widgets.VBox([header, body, share])
         self.ui.add_class("bw-explorer")

@@ -46,7 +46,12 @@ def piecewise_linear(clf: Any) -> bool:
 def _parameter_control(parameter: directions.Parameter, class_names: Sequence[str], n_images: int) -> widgets.Widget:
     """An ipywidgets control for one registry parameter, never recomputing on each keystroke or tick."""
     style = {"description_width": "initial"}
-    common = {"description": parameter.name, "tooltip": parameter.description, "style": style}
+    common = {
+        "description": parameter.name,
+        "tooltip": parameter.description,
+        "style": style,
+        "layout": {"width": "230px"},
+    }
     kind = parameter.type
     if kind in ("int", "float") and parameter.default is None:
         # An optional number ("None: automatic"): empty text stands for None.
@@ -165,14 +170,14 @@ class DirectionPicker:
         self.kind_dropdown = widgets.Dropdown(
             options=offered,
             value=kind,
-            description=f"{label} direction",
-            layout={"width": "215px"},
+            description=label,
+            layout={"width": "165px"},
             style={"description_width": "initial"},
         )
         if css_class:
             self.kind_dropdown.add_class(css_class)
         self.redraw_button = widgets.Button(
-            description="next seed", icon="refresh", tooltip="the next random seed", layout={"width": "95px"}
+            description="next", icon="refresh", tooltip="the next random seed", layout={"width": "62px"}
         )
         self.redraw_button.on_click(lambda _: self.redraw_seed())
         self.note = widgets.HTML()

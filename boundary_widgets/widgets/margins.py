@@ -71,6 +71,10 @@ class MarginExplorer(Explorer):
     ) -> None:
         super().__init__(clf, threaded=threaded)
         self.images = clf.check_inputs(images, "images", batched=True, in_bounds=True).cpu()
+        if self.images.shape[0] == 0:
+            raise ValueError("`images` must hold at least one image; got an empty batch.")
+        if selected is not None and not 0 <= selected[0] < self.images.shape[0]:
+            raise ValueError(f"`selected` image must be in [0, {self.images.shape[0]}); got {selected[0]!r}.")
         if result is not None and (
             not isinstance(result, BandMargins) or result.margins.shape[0] != self.images.shape[0]
         ):
@@ -106,17 +110,17 @@ class MarginExplorer(Explorer):
             marks=[self.dots, self.medians, self.chosen],
             axes=[
                 self.band_axis,
-                bq.Axis(scale=self.y_scale, orientation="vertical", label="margin (L2)", label_offset="-48px"),
+                bq.Axis(scale=self.y_scale, orientation="vertical", label="margin (L2)", label_offset="50px"),
             ],
             animation_duration=0,
             display_toolbar=False,  # its hover toolbar covered the top-right dots
             fig_margin={"top": 15, "bottom": 50, "left": 65, "right": 15},
-            layout=widgets.Layout(width="340px", height="340px"),
+            layout=widgets.Layout(width="295px", height="300px"),
         )
         self.chart.add_class("bw-margins-chart")
         self.dots.on_element_click(self._dot_clicked)
         self.chosen.on_element_click(lambda _mark, _event: None)
-        self.map_view = SliceMapView(clf.class_names, on_click=self.select, size=300)
+        self.map_view = SliceMapView(clf.class_names, on_click=self.select, size=260)
         self.map_view.figure.layout.visibility = "hidden"  # no empty -1…1 map before a dot is chosen
         self.map_hint = widgets.HTML("<i>click a dot to see the slice through that image along its band</i>")
         self.resolution_dropdown = widgets.Dropdown(
@@ -126,11 +130,10 @@ class MarginExplorer(Explorer):
         )
         link_dropdown(self, "resolution", self.resolution_dropdown)
         self.observe(lambda _change: self._reslice(), names=["resolution"])
-        controls = widgets.VBox([self.resolution_dropdown], layout={"width": "200px"})
-        main = widgets.HBox(
-            [self.chart, widgets.VBox([self.map_hint, self.map_view.ui])], layout={"flex_flow": "row wrap"}
-        )
-        self._build_ui(controls, main, "bw-margin-explorer")
+        self.map_hint.layout.width = "264px"
+        chart = widgets.VBox([self.chart, self.resolution_dropdown], layout={"width": "300px"})
+        main = widgets.HBox([chart, widgets.VBox([self.map_hint, self.map_view.ui])], layout={"flex_flow": "row wrap"})
+        self._build_ui(None, main, "bw-margin-explorer")
         self._pending = (None if selected is None else tuple(selected), None if click is None else tuple(click))
 
         if result is not None:

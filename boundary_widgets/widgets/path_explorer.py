@@ -107,13 +107,21 @@ class PathExplorer(Explorer):
         self._plane: Plane | None = None
         style = {"description_width": "initial"}
         self.depth_input = widgets.BoundedIntText(
-            min=0, max=16, description="max depth", style=style, continuous_update=False
+            min=0, max=16, description="max depth", style=style, continuous_update=False, layout={"width": "150px"}
         )
         self.samples_input = widgets.BoundedIntText(
-            min=2, max=1024, description="samples per segment", style=style, continuous_update=False
+            min=2,
+            max=1024,
+            description="samples per segment",
+            style=style,
+            continuous_update=False,
+            layout={"width": "210px"},
         )
         self.resolution_dropdown = widgets.Dropdown(
-            options=sorted({32, 64, 96, 128, 256, resolution}), description="map resolution", style=style
+            options=sorted({32, 64, 96, 128, 256, resolution}),
+            description="map resolution",
+            style=style,
+            layout={"width": "180px"},
         )
         self.scrubber = widgets.FloatSlider(
             min=0.0,
@@ -122,7 +130,7 @@ class PathExplorer(Explorer):
             description="along path",
             readout_format=".1%",
             continuous_update=False,
-            layout={"width": "420px"},
+            layout={"width": "320px"},
         )
         for name, control in (
             ("max_depth", self.depth_input),
@@ -134,18 +142,19 @@ class PathExplorer(Explorer):
 
         self._build_profile()
         self.map_view = SliceMapView(
-            clf.class_names, on_click=self.select_plane_point, overlays=[self._segment_mark, self._path_mark], size=300
+            clf.class_names, on_click=self.select_plane_point, overlays=[self._segment_mark, self._path_mark], size=260
         )
         self.map_view.figure.add_class("bw-path-map")
         self.observe(lambda _change: self.refresh(), names=["max_depth", "samples_per_segment", "resolution", "method"])
         self.observe(lambda change: self.scrub(change["new"]), names=["position"])
 
-        controls = widgets.VBox(
-            [self.depth_input, self.samples_input, self.resolution_dropdown], layout={"width": "250px"}
+        controls = widgets.HBox([self.depth_input, self.samples_input, self.resolution_dropdown])
+        controls.layout.flex_flow = "row wrap"
+        profile = widgets.VBox(
+            [self.profile_figure, self.scrubber, self.profile_caption, controls], layout={"width": "330px"}
         )
-        profile = widgets.VBox([self.profile_figure, self.scrubber, self.profile_caption], layout={"width": "430px"})
         main = widgets.HBox([profile, self.map_view.ui], layout=widgets.Layout(flex_flow="row wrap"))
-        self._build_ui(controls, main, "bw-path-explorer")
+        self._build_ui(None, main, "bw-path-explorer")
         self.set_endpoints(x_a, x_b)
 
     def _build_profile(self) -> None:
@@ -187,13 +196,13 @@ class PathExplorer(Explorer):
                     label="p(class of x_a)",
                     tick_format=".1f",
                     tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
-                    label_offset="-40px",
+                    label_offset="40px",
                 ),
             ],
             animation_duration=0,
             display_toolbar=False,
             fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 10},
-            layout=widgets.Layout(width="420px", height="260px"),
+            layout=widgets.Layout(width="320px", height="240px"),
         )
         self.profile_figure.add_class("bw-path-profile")
         self.profile_caption = widgets.HTML()

@@ -24,6 +24,7 @@ from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions, pre
 from ..core.directions import Direction
 from ..core.extent import default_extent, first_crossing
 from ..core.slices import SLICE_METHODS, normalize_extent, normalize_resolution
+from ..core.validation import check_bool
 from ..render import class_colors, shorten
 from ..zoo import Dataset
 from .base import (
@@ -209,6 +210,12 @@ class SliceExplorer(Explorer):
                 raise ValueError(f"`{name}` must be one of {list(choices)}; got {value!r}.")
         if extent is not None:
             normalize_extent(extent)
+        for name, kind, params in (("u", u, u_params), ("v", v, v_params)):
+            if kind not in directions.available():
+                raise ValueError(f"`{name}` must be a direction kind, one of {directions.available()}; got {kind!r}.")
+            directions.check_parameters(kind, clf, params or {})
+        check_bool(boundaries, "boundaries")
+        check_bool(clip, "clip")
         resolution = normalize_resolution(resolution)[0]
         if resolution > MAX_RESOLUTION:
             raise ValueError(f"`resolution` must be <= {MAX_RESOLUTION}; got {resolution}.")
@@ -266,7 +273,7 @@ class SliceExplorer(Explorer):
             options=[_CUSTOM, *presets.available()],
             value=_CUSTOM,
             description="preset",
-            layout={"width": "285px"},
+            layout={"width": "230px"},
             style={"description_width": "initial"},
         )
         self.preset_dropdown.add_class("bw-preset")
@@ -279,7 +286,7 @@ class SliceExplorer(Explorer):
             options=["test", "train"], value="test", description="origin from", style={"button_width": "60px"}
         )
         self.index_slider = widgets.IntSlider(
-            value=0, min=0, max=0, description="index", continuous_update=False, layout={"width": "285px"}
+            value=0, min=0, max=0, description="index", continuous_update=False, layout={"width": "230px"}
         )
         self.origin_caption = widgets.HTML()
         self.origin_caption.add_class("bw-origin")
@@ -297,7 +304,7 @@ class SliceExplorer(Explorer):
             description="extent",
             readout_format=".3g",
             continuous_update=False,
-            layout={"width": "285px"},
+            layout={"width": "230px"},
         )
         self.extent_slider.observe(self._extent_slid, names="value")
         self.observe(self._extent_set, names=["extent"])
@@ -324,7 +331,7 @@ class SliceExplorer(Explorer):
         overlays = [self._data_points] if self.planar else []
         labels = ("x₁", "x₂") if self.planar else ("α along u (L2)", "β along v (L2)")
         self.map_view = SliceMapView(
-            clf.class_names, on_click=self.select, overlays=overlays, x_label=labels[0], y_label=labels[1], size=340
+            clf.class_names, on_click=self.select, overlays=overlays, x_label=labels[0], y_label=labels[1], size=320
         )
         plane_box = widgets.VBox(
             [self.preset_dropdown, self.u_picker.ui, self.v_picker.ui, self.swap_button],
@@ -340,7 +347,7 @@ class SliceExplorer(Explorer):
                 self.clip_checkbox,
             ]
         )
-        tabs = widgets.Tab(children=[widgets.VBox([origin_box, plane_box]), view_box], layout={"width": "300px"})
+        tabs = widgets.Tab(children=[widgets.VBox([origin_box, plane_box]), view_box], layout={"width": "265px"})
         tabs.set_title(0, "plane")
         tabs.set_title(1, "view")
         self.controls_tabs = tabs
@@ -733,9 +740,12 @@ class SliceExplorer(Explorer):
         )
 
     def _describe(self, value: dict[str, Any]) -> str:
-        kind, params = value["kind"], value["params"]
-        shown = {k: v for k, v in params.items() if k in ("band", "method", "target", "index", "seed", "other")}
-        return kind + (" (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else "")
+        """A direction for the map's title: its kind and the parameters that differ from the defaults."""
+        defaults = directions.get(value["kind"]).defaults()
+        shown = {k: v for k, v in value["params"].items() if k != "seed" and v != defaults.get(k)}
+        if "seed" in value["params"]:
+            shown["seed"] = value["params"]["seed"]
+        return value["kind"] + (" (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else "")
 
     def _publish(self, sl: PlaneSlice, plane: Plane, anchors: dict, settings: dict[str, Any]) -> None:
         self._slice = sl

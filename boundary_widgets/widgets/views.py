@@ -63,13 +63,17 @@ def slice_png(sl: PlaneSlice, *, shading: str, greyed: bool = False) -> bytes:
 
 
 def hatch_pixels(outside: np.ndarray) -> np.ndarray:
-    """RGBA ``(H, W, 4)`` overlay: grey diagonal stripes where ``outside`` (row 0 at the top), clear elsewhere."""
+    """RGBA ``(H, W, 4)`` overlay: thin dark diagonal stripes where ``outside`` (row 0 at the top), clear elsewhere.
+
+    Thin stripes leave most of each class colour untouched: on images with pixels at the bounds
+    (digits' black background) most of a plane lies outside the box.
+    """
     height, width = outside.shape
     rows, cols = np.indices((height, width))
-    stripe = ((rows + cols) // 3) % 3 == 0
+    stripe = (rows + cols) % 6 == 0
     rgba = np.zeros((height, width, 4), dtype=np.uint8)
-    rgba[..., :3] = 40
-    rgba[..., 3] = np.where(outside, np.where(stripe, 150, 45), 0)
+    rgba[..., :3] = 30
+    rgba[..., 3] = np.where(outside & stripe, 130, 0)
     return rgba
 
 
@@ -97,7 +101,7 @@ def placeholder_png(size: int = _PREVIEW_PIXELS) -> bytes:
     return encode_png(np.full((size, size), 238, dtype=np.uint8))
 
 
-def legend_html(sl: PlaneSlice, *, max_entries: int = LEGEND_ENTRIES) -> str:
+def legend_html(sl: PlaneSlice, *, max_entries: int = LEGEND_ENTRIES, width: int = 360) -> str:
     """The classes present, largest area first, by (shortened) name with their share of the map."""
     entries = legend_entries(sl, max_entries=max_entries)
     items = "".join(
@@ -110,7 +114,7 @@ def legend_html(sl: PlaneSlice, *, max_entries: int = LEGEND_ENTRIES) -> str:
     )
     more = len(sl.classes_present) - len(entries)
     tail = f' <span class="bw-legend-more" style="color:#666">and {more} more</span>' if more > 0 else ""
-    return f'<div class="bw-legend" style="max-width:360px;line-height:1.3"><b>classes:</b> {items}{tail}</div>'
+    return f'<div class="bw-legend" style="max-width:{width}px;line-height:1.3"><b>classes:</b> {items}{tail}</div>'
 
 
 _CONFIDENCE_BAR = (
@@ -140,6 +144,7 @@ class SliceMapView:
     ) -> None:
         """``overlays``: builders of extra marks drawn above the boundaries, given the map's scales."""
         self.class_names = tuple(class_names)
+        self.size = size
         self._on_click = on_click
         self.x_scale = bq.LinearScale(min=-1.0, max=1.0)
         self.y_scale = bq.LinearScale(min=-1.0, max=1.0)
@@ -165,7 +170,7 @@ class SliceMapView:
         )
         axes = [
             bq.Axis(scale=self.x_scale, label=x_label, label_offset="32px"),
-            bq.Axis(scale=self.y_scale, label=y_label, orientation="vertical", label_offset="-42px"),
+            bq.Axis(scale=self.y_scale, label=y_label, orientation="vertical", label_offset="40px"),
         ]
         self.overlays = [build(scales) for build in overlays]
         self.figure = bq.Figure(
@@ -254,7 +259,7 @@ class SliceMapView:
             self.anchors.y = points[:, 1]
             self.anchors.names = names
         self.figure.title = title
-        self.legend.value = legend_html(sl)
+        self.legend.value = legend_html(sl, width=self.size)
         self.markers_legend.value = self._markers_html(names, hatched=self._hatch_key is not None)
         self.colorbar.value = _CONFIDENCE_BAR if shading == "confidence" else ""
         self.clear_error()
@@ -335,14 +340,14 @@ class PointView:
             ],
             animation_duration=0,
             display_toolbar=False,
-            fig_margin={"top": 5, "bottom": 35, "left": 120, "right": 10},
-            layout=widgets.Layout(width="250px", height=f"{max(120, 22 * self.k + 45)}px"),
+            fig_margin={"top": 5, "bottom": 35, "left": 115, "right": 12},
+            layout=widgets.Layout(width="235px", height=f"{max(120, 22 * self.k + 45)}px"),
         )
         self.chart.add_class("bw-probabilities")
         self.caption = widgets.HTML("<i>click the map to inspect a point</i>")
         self.caption.add_class("bw-caption")
         self.top: list[tuple[int, str, float]] = []
-        self.ui = widgets.VBox([self.picture, self.caption, self.chart], layout=widgets.Layout(width="255px"))
+        self.ui = widgets.VBox([self.picture, self.caption, self.chart], layout=widgets.Layout(width="240px"))
 
     def show(self, x: torch.Tensor, probabilities: np.ndarray, bounds: tuple[float, float], caption: str) -> None:
         pixels = input_picture(x, bounds)
