@@ -18,7 +18,15 @@ import torch
 import boundary_widgets as bw
 from boundary_widgets.core import dct
 from boundary_widgets.core.analysis import band_margins, borderline_samples, curvature_score, curvature_spectrum
-from boundary_widgets.core.executor import ImageFailure, ShardError, Sharding, merge_results, read_shard, read_store
+from boundary_widgets.core.executor import (
+    ImageFailure,
+    ShardError,
+    Sharding,
+    borderline_pairs,
+    merge_results,
+    read_shard,
+    read_store,
+)
 
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -158,6 +166,37 @@ def test_curvature_deepfool_borderline_and_paths_equal_in_process(client, digits
         executor=Sharding(client, shard_size=5),
     )
     assert_same(actual, expected, "find_paths moons")
+
+
+def _digits_classifier(device):
+    return bw.zoo.load("digits-cnn", device=device)[0]
+
+
+def test_all_pairs_of_a_class_list_and_a_classifier_factory(client, digits):
+    clf, data = digits
+    images = _test_images(data)
+    expected = borderline_pairs(clf, images, [3, 5, 8])
+    assert sorted(expected) == [(3, 5), (3, 8), (5, 3), (5, 8), (8, 3), (8, 5)]
+    predicted = clf.predict(images)
+    assert_same(expected[5, 8], borderline_samples(clf, images[predicted == 5], 5, 8))
+    # One shard per pair: the same batches as in-process, so exact (see the borderline note above).
+    actual = borderline_pairs(clf, images, [3, 5, 8], executor=Sharding(client, shard_size=N))
+    assert sorted(actual) == sorted(expected)
+    for pair in expected:
+        assert_same(actual[pair], expected[pair], f"pair {pair}")
+
+    # A factory builds the classifier on each worker instead of sending it; this test module is not importable
+    # on the workers, so its function travels by value (as a notebook's does).
+    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        options = {"bands": _cheap_bands(clf), "max_iter": 30}
+        actual = band_margins(
+            clf, images, **options, executor=Sharding(client, shard_size=16, clf_factory=_digits_classifier)
+        )
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert_same(actual, band_margins(clf, images, **options), "band_margins with clf_factory")
 
 
 def test_a_worker_killed_mid_run_costs_only_a_retry(client, digits):

@@ -103,10 +103,11 @@ class ShardError(RuntimeError):
 
     ``failures``: one :class:`ImageFailure` per failed image, in input order. ``indices``: ``(M,)``
     the input positions of the images in ``partial`` (in order); ``partial`` is the function's
-    result over those images only, or ``None`` when none succeeded.
+    result over those images only, or ``None`` when none succeeded (for :func:`borderline_pairs`, both
+    are dicts by pair).
     """
 
-    def __init__(self, failures: Sequence[ImageFailure], partial: object, indices: np.ndarray, total: int) -> None:
+    def __init__(self, failures: Sequence[ImageFailure], partial: object, indices: object, total: int) -> None:
         self.failures = tuple(failures)
         self.partial = partial
         self.indices = indices
@@ -114,7 +115,8 @@ class ShardError(RuntimeError):
         more = f"; and {len(self.failures) - 5} more" if len(self.failures) > 5 else ""
         super().__init__(
             f"{len(self.failures)} of {total} images failed on the cluster ({shown}{more}). The results of the "
-            f"other {indices.size} are in `.partial` (their input positions in `.indices`) and in the store, if any."
+            f"other {total - len(self.failures)} are in `.partial` (their input positions in `.indices`) and in the "
+            "store, if any."
         )
 
 
@@ -473,6 +475,68 @@ class _SetEvent:
         return True
 
 
+@dataclasses.dataclass
+class _Job:
+    """One call of a dataset-wide function, split into shards."""
+
+    function: Callable
+    clf: Classifier
+    batches: tuple[torch.Tensor, ...]  # (N, *input_shape) each, on the CPU
+    options: dict[str, Any]
+    per_image: bool
+    store: Path | None
+    ranges: list[tuple[int, int]]
+    outcomes: dict[int, _ShardOutcome] = dataclasses.field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.batches[0].shape[0]
+
+    def result(self) -> tuple[object, list[ImageFailure], np.ndarray]:
+        ordered = [self.outcomes[start] for start, _ in self.ranges]
+        failures = [failure for outcome in ordered for failure in outcome.failures]
+        parts = [outcome.result for outcome in ordered if outcome.result is not None]
+        indices = np.concatenate([outcome.indices for outcome in ordered])
+        return (merge_results(parts) if parts else None), failures, indices
+
+
+def _prepare(
+    function: Callable, arguments: Mapping[str, object], sharding: Sharding, inputs: int, per_image: bool
+) -> _Job:
+    """Check the call in the client (the function's own checks included) and cut it into shards."""
+    names = list(inspect.signature(function).parameters)
+    clf = arguments[names[0]]
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`{names[0]}` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    data_names = names[1 : 1 + inputs]
+    batches = tuple(_as_batch(arguments[name], name, clf) for name in data_names)
+    n = batches[0].shape[0]
+    for name, batch in zip(data_names[1:], batches[1:], strict=True):
+        if batch.shape[0] != n:
+            raise ValueError(f"`{data_names[0]}` and `{name}` must hold as many inputs; got {n} and {batch.shape[0]}.")
+    client_side = {names[0], *data_names, "executor", "progress", "cancel"}
+    options = {name: arguments[name] for name in names if name in arguments and name not in client_side}
+
+    # The function's own argument checks, before any work: on the first input, with `cancel` already set.
+    if "cancel" in names and not per_image:
+        try:
+            function(clf, *(batch[:1] for batch in batches), **options, cancel=_SetEvent())
+        except Cancelled:
+            pass
+
+    store = None if sharding.store is None else Path(sharding.store)
+    shard_size = sharding.shard_size
+    if store is not None:
+        fingerprint = _fingerprint(function, clf, batches, options)
+        if shard_size is None and not (store / "manifest.json").exists():
+            shard_size = _default_shard_size(sharding.client, n)
+        shard_size = _open_store(store, fingerprint, function.__qualname__, n, shard_size)
+    elif shard_size is None:
+        shard_size = _default_shard_size(sharding.client, n)
+    ranges = [(start, min(start + shard_size, n)) for start in range(0, n, shard_size)]
+    return _Job(function, clf, batches, options, per_image, store, ranges)
+
+
 def run_sharded(
     function: Callable, arguments: Mapping[str, object], *, inputs: int = 1, per_image: bool = False
 ) -> Any:
@@ -486,96 +550,55 @@ def run_sharded(
     """
     executor = arguments["executor"]
     sharding = executor if isinstance(executor, Sharding) else Sharding(executor)
-    names = list(inspect.signature(function).parameters)
-    clf = arguments[names[0]]
-    if not isinstance(clf, Classifier):
-        raise TypeError(f"`{names[0]}` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    data_names = names[1 : 1 + inputs]
-    batches = tuple(_as_batch(arguments[name], name, clf) for name in data_names)
-    n = batches[0].shape[0]
-    for name, batch in zip(data_names[1:], batches[1:], strict=True):
-        if batch.shape[0] != n:
-            raise ValueError(f"`{data_names[0]}` and `{name}` must hold as many inputs; got {n} and {batch.shape[0]}.")
-    client_side = {names[0], *data_names, "executor", "progress", "cancel"}
-    options = {name: arguments[name] for name in names if name not in client_side}
-    progress, cancel = arguments.get("progress"), arguments.get("cancel")
-
-    # The function's own argument checks, before any work: on the first input, with `cancel` already set.
-    if "cancel" in names and not per_image:
-        try:
-            function(clf, *(batch[:1] for batch in batches), **options, cancel=_SetEvent())
-        except Cancelled:
-            pass
-
-    client = sharding.client
-    store = None if sharding.store is None else Path(sharding.store)
-    shard_size = sharding.shard_size
-    if store is not None:
-        fingerprint = _fingerprint(function, clf, batches, options)
-        if shard_size is None and not (store / "manifest.json").exists():
-            shard_size = _default_shard_size(client, n)
-        shard_size = _open_store(store, fingerprint, function.__qualname__, n, shard_size)
-    elif shard_size is None:
-        shard_size = _default_shard_size(client, n)
-    ranges = [(start, min(start + shard_size, n)) for start in range(0, n, shard_size)]
-
-    outcomes: dict[int, _ShardOutcome] = {}
-    with track(progress, cancel, total=n, desc=f"{function.__name__} on the cluster") as tracker:
-        pending = []
-        for start, stop in ranges:
-            path = None if store is None else _shard_path(store, start, stop)
-            if path is not None and path.exists():
-                result = read_shard(path)
-                outcomes[start] = _ShardOutcome(start, stop, result, np.arange(start, stop), (), 0.0)
-                tracker.advance(stop - start)
-            else:
-                pending.append((start, stop))
-        if pending:
-            _compute(function, clf, sharding, store, batches, options, per_image, pending, outcomes, tracker)
-
-    ordered = [outcomes[start] for start, _ in ranges]
-    failures = [failure for outcome in ordered for failure in outcome.failures]
-    parts = [outcome.result for outcome in ordered if outcome.result is not None]
+    job = _prepare(function, arguments, sharding, inputs, per_image)
+    _run_jobs([job], sharding, arguments.get("progress"), arguments.get("cancel"), function.__name__)
+    result, failures, indices = job.result()
     if failures:
-        indices = np.concatenate([outcome.indices for outcome in ordered])
-        raise ShardError(failures, merge_results(parts) if parts else None, indices, n)
-    return merge_results(parts)
+        raise ShardError(failures, result, indices, job.size)
+    return result
 
 
-def _compute(
-    function: Callable,
-    clf: Classifier,
-    sharding: Sharding,
-    store: Path | None,
-    batches: tuple[torch.Tensor, ...],
-    options: dict,
-    per_image: bool,
-    pending: list[tuple[int, int]],
-    outcomes: dict[int, _ShardOutcome],
-    tracker: Any,
-) -> None:
+def _run_jobs(jobs: list[_Job], sharding: Sharding, progress: object, cancel: object, desc: str) -> None:
+    """Every shard of every job: finished ones read from their store, the others computed on the cluster."""
+    total = sum(job.size for job in jobs)
+    with track(progress, cancel, total=total, desc=f"{desc} on the cluster") as tracker:
+        pending = []
+        for index, job in enumerate(jobs):
+            for start, stop in job.ranges:
+                path = None if job.store is None else _shard_path(job.store, start, stop)
+                if path is not None and path.exists():
+                    job.outcomes[start] = _ShardOutcome(start, stop, read_shard(path), np.arange(start, stop), (), 0.0)
+                    tracker.advance(stop - start)
+                else:
+                    pending.append((index, start, stop))
+        if pending:
+            _compute(jobs, sharding, pending, tracker)
+
+
+def _compute(jobs: list[_Job], sharding: Sharding, pending: list[tuple[int, int, int]], tracker: Any) -> None:
     from distributed import as_completed
 
     client = sharding.client
+    clf = jobs[0].clf
     recipe = _ClassifierRecipe(None if sharding.clf_factory is not None else clf, sharding.clf_factory)
     [shared] = client.scatter([recipe], broadcast=True, hash=False)
     run = uuid.uuid4().hex[:8]
-    futures = [
+    futures = {
         client.submit(
             _run_shard,
-            function,
+            jobs[index].function,
             shared,
             sharding.device,
             start,
-            tuple(batch[start:stop] for batch in batches),
-            options,
-            per_image,
-            key=f"{function.__name__}-{run}-{start:08d}-{stop:08d}",
+            tuple(batch[start:stop] for batch in jobs[index].batches),
+            jobs[index].options,
+            jobs[index].per_image,
+            key=f"{jobs[index].function.__name__}-{run}-{index}-{start:08d}-{stop:08d}",
             pure=False,
-        )
-        for start, stop in pending
-    ]
-    completed = as_completed(futures)
+        ): index
+        for index, start, stop in pending
+    }
+    completed = as_completed(list(futures))
     try:
         while not completed.is_empty():
             batch = completed.next_batch(block=False)
@@ -584,11 +607,12 @@ def _compute(
                 time.sleep(0.02)
                 continue
             for future in batch:
+                job = jobs[futures[future]]
                 outcome: _ShardOutcome = future.result()
                 future.release()
-                outcomes[outcome.start] = outcome
-                if store is not None and not outcome.failures:
-                    _write_shard(_shard_path(store, outcome.start, outcome.stop), outcome.result)
+                job.outcomes[outcome.start] = outcome
+                if job.store is not None and not outcome.failures:
+                    _write_shard(_shard_path(job.store, outcome.start, outcome.stop), outcome.result)
                 tracker.advance(outcome.stop - outcome.start)
     finally:
         unfinished = [future for future in futures if not future.done()]
@@ -597,11 +621,66 @@ def _compute(
         client.cancel([shared])
 
 
+def borderline_pairs(
+    clf: Classifier,
+    images: object,
+    classes: Sequence[int],
+    *,
+    executor: Executor = None,
+    progress: object = None,
+    cancel: object = None,
+    **options: Any,
+) -> dict[tuple[int, int], Any]:
+    """:func:`~boundary_widgets.core.analysis.borderline_samples` for every ordered pair of ``classes``.
+
+    For the pair ``(source, target)`` the images are those of ``images`` predicted ``source``; a
+    class no image is predicted as has no pairs in the result. ``options`` go to each call
+    (``threshold``, ``bisection_steps``, ``max_iter``). With ``executor`` every pair's shards go to
+    the cluster at once (with a ``Sharding`` store, each pair in its own subfolder ``source-target``);
+    ``progress`` counts images over all pairs.
+    """
+    from .analysis.borderline import borderline_samples
+    from .validation import check_class_index
+
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True).cpu()
+    chosen = [check_class_index(k, "classes", clf.num_classes) for k in classes]
+    if len(set(chosen)) != len(chosen) or len(chosen) < 2:
+        raise ValueError(f"`classes` must hold at least two different class indices; got {list(classes)!r}.")
+    predicted = clf.predict(batch).cpu()
+    groups = {k: batch[predicted == k] for k in chosen if bool((predicted == k).any())}
+    pairs = [(s, t) for s in groups for t in chosen if s != t]
+    if executor is None:
+        results = {}
+        with track(progress, cancel, total=len(pairs), desc="borderline pairs") as tracker:
+            for s, t in pairs:
+                results[s, t] = borderline_samples(clf, groups[s], s, t, **options)
+                tracker.advance()
+        return results
+    sharding = executor if isinstance(executor, Sharding) else Sharding(executor)
+    jobs = []
+    for s, t in pairs:
+        store = None if sharding.store is None else Path(sharding.store) / f"{s}-{t}"
+        arguments = {"clf": clf, "images": groups[s], "source": s, "target": t, **options}
+        jobs.append(_prepare(borderline_samples, arguments, dataclasses.replace(sharding, store=store), 1, False))
+    _run_jobs(jobs, sharding, progress, cancel, "borderline pairs")
+    results, failures, partial, indices = {}, [], {}, {}
+    for pair, job in zip(pairs, jobs, strict=True):
+        result, failed, kept = job.result()
+        results[pair], partial[pair], indices[pair] = result, result, kept
+        failures += [dataclasses.replace(f, message=f"pair {pair[0]}->{pair[1]}: {f.message}") for f in failed]
+    if failures:
+        raise ShardError(failures, partial, indices, sum(job.size for job in jobs))
+    return results
+
+
 __all__ = [
     "Executor",
     "ImageFailure",
     "ShardError",
     "Sharding",
+    "borderline_pairs",
     "merge_results",
     "read_shard",
     "read_store",
