@@ -7,4 +7,12 @@ from .path_explorer import PathExplorer
 from .slice_explorer import SliceExplorer
 from .training_explorer import TrainingExplorer
 
-__all__ = ["CompareExplorer", "Explorer", "MarginExplorer", "PathExplorer", "PointSelection", "SliceExplorer", "TrainingExplorer"]
+__all__ = [
+    "CompareExplorer",
+    "Explorer",
+    "MarginExplorer",
+    "PathExplorer",
+    "PointSelection",
+    "SliceExplorer",
+    "TrainingExplorer",
+]
