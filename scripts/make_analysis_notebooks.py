@@ -61,7 +61,7 @@ NOTEBOOKS = {
             "in that band and large ones elsewhere: the invariance comes from the data. Training on small\n"
             "adversarial perturbations moves the boundary too: the margins grow where the attack pushed.\n\n"
             "Here: `bw.analysis.band_margins` on the embedded 8×8 digits CNN, on `digits-cnn-robust` (the same\n"
-            "network adversarially trained on L2 perturbations of norm 0.5) and on `dct-band-cnn`, a CNN trained\n"
+            "network adversarially trained on small L2 perturbations) and on `dct-band-cnn`, a CNN trained\n"
             "on synthetic images whose class is the sign of one direction in the highest band."
         ),
         new_code_cell(SETUP),
@@ -96,8 +96,10 @@ NOTEBOOKS = {
             "low, mid, high = digits.medians\n"
             "gains = robust.medians / digits.medians\n"
             "Markdown(\n"
-            '    f"**Measured here** (40 test digits, 4×4 bands): median margins low {low:.2f}, mid {mid:.2f}, "\n'
-            '    f"high {high:.2f} for the standard model. Adversarial training multiplies them by "\n'
+            '    f"**Measured here** ({digits.margins.shape[0]} test digits, 4×4 bands): median margins low {low:.2f}, "\n'
+            '    f"mid {mid:.2f}, "\n'
+            '    f"high {high:.2f} for the standard model. Adversarial training (L2 PGD, ε = "\n'
+            "    f\"{bw.zoo.get('digits-cnn-robust').adversarial_epsilon:g}) multiplies them by \"\n"
             '    f"{gains[0]:.2f}, {gains[1]:.2f} and {gains[2]:.2f}: the low band gains "\n'
             "    f\"{'most' if gains.argmax() == 0 else 'less than another band'}. The control model's margin is \"\n"
             '    f"{synthetic.medians[-1]:.2f} in the high band (the data put ±0.3 there) against "\n'
@@ -421,16 +423,21 @@ def next_lesson(folder: Path) -> list:
     return [new_markdown_cell("That was the last lesson; the README's lesson path lists them all.")]
 
 
+def build(name: str, folder: Path) -> nbformat.NotebookNode:
+    """Notebook ``name`` as this script writes it (stable cell ids: regenerating changes nothing)."""
+    cells = NOTEBOOKS[name] + next_lesson(folder) if name.startswith("8_") else NOTEBOOKS[name]
+    notebook = new_notebook(cells=[nbformat.from_dict(cell) for cell in cells])
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"{Path(name).stem.split('_', 1)[1]}-{index}"
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
 def main() -> None:
     folder = Path(__file__).resolve().parent.parent / "notebooks"
-    for name, cells in NOTEBOOKS.items():
-        cells = cells + next_lesson(folder) if name.startswith("8_") else cells
-        notebook = new_notebook(cells=cells)
-        for index, cell in enumerate(notebook.cells):
-            cell.id = f"{Path(name).stem.split('_', 1)[1]}-{index}"  # stable ids: regenerating changes nothing
-        notebook.metadata["kernelspec"] = KERNELSPEC
-        notebook.metadata["language_info"] = {"name": "python"}
-        nbformat.write(notebook, folder / name)
+    for name in NOTEBOOKS:
+        nbformat.write(build(name, folder), folder / name)
         print("wrote", folder / name)
 
 

@@ -21,17 +21,15 @@ TEACHER = sorted((REPO / "notebooks").glob("[0-9]_*.ipynb"))
 MIN_EXERCISES = {1: 1, 2: 1, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2}
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "make_student_notebooks", REPO / "scripts" / "make_student_notebooks.py"
-    )
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-make = _generator()
+make = _script("make_student_notebooks")
 WITH_EXERCISES = [path for path in TEACHER if make.exercises(nbformat.read(path, as_version=4))]
 
 
@@ -59,6 +57,27 @@ def test_every_lesson_has_exercises_and_its_student_version_has_no_solution(path
         assert all(name in teacher.cells[check].source for name in teacher_cell.metadata["answers"])
         assert {"exercise"} <= set(_tags(teacher.cells[check])), "Voila hides exercises by this tag"
     nbformat.validate(student)
+
+
+def test_every_notebook_uses_one_kernel() -> None:
+    kernels = {
+        path.name: nbformat.read(path, as_version=4).metadata.get("kernelspec", {}).get("name") for path in TEACHER
+    }
+    assert set(kernels.values()) == {"python3"}, kernels
+
+
+def test_analysis_lessons_are_what_their_script_writes() -> None:
+    """Notebooks 5-8 come from scripts/make_analysis_notebooks.py: no hand edit, no typed-in measurement."""
+    analysis = _script("make_analysis_notebooks")
+    for name in analysis.NOTEBOOKS:
+        on_disk = nbformat.read(REPO / "notebooks" / name, as_version=4)
+        written = analysis.build(name, REPO / "notebooks")
+        assert [(c.cell_type, c.source, c.metadata) for c in on_disk.cells] == [
+            (c.cell_type, c.source, c.metadata) for c in written.cells
+        ], f"{name} differs from its script: run `python scripts/make_analysis_notebooks.py`"
+        for cell in on_disk.cells:
+            if cell.cell_type == "markdown":
+                assert "Measured" not in cell.source, f"{name}: a measurement typed into the text"
 
 
 def test_a_solution_without_a_check_is_refused() -> None:
