@@ -92,3 +92,16 @@ def test_class_curvatures_at_scale_score_only_the_candidates() -> None:
         assert set(np.flatnonzero(np.isfinite(row))) == set(ranked[1:].tolist())
     with pytest.raises(ValueError, match="`candidates`"):
         class_curvatures(clf, images, candidates=0)
+
+
+def test_a_set_cancel_event_stops_the_detector_before_any_work() -> None:
+    import threading
+
+    clf = bw.Classifier(Quadratic([1.0, -2.0, 0.5]), input_shape=(4,), bounds=(-1.0, 1.0))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(bw.Cancelled):
+        detect(clf, torch.zeros(2, 4), threshold=0.0, cancel=cancel)
+    calls = []
+    class_curvatures(clf, torch.full((2, 4), 0.1), n_directions=4, progress=lambda done, total: calls.append(done))
+    assert calls == [1, 2]

@@ -160,7 +160,7 @@ def detect(
     """
     threshold = check_number(threshold, "threshold", finite=False)
     with track(progress, cancel, total=2, desc="detection") as tracker:
-        detector = curvature_score(clf, images, n_directions=n_directions, step=step, seed=seed)
+        detector = curvature_score(clf, images, n_directions=n_directions, step=step, seed=seed, cancel=tracker.cancel)
         tracker.advance()
         class_scores = class_curvatures(
             clf, images, n_directions=n_directions, step=step, seed=seed, cancel=tracker.cancel
