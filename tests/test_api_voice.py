@@ -458,3 +458,15 @@ def test_a_numpy_float32_std_is_a_number():
 def test_bools_are_not_class_indices_and_ints_are_not_bools(linear_clf, call):
     with pytest.raises(TypeError):
         call(linear_clf)
+
+
+def test_what_a_direction_found_never_reuses_a_parameter_name(digits):
+    # info["target"] once held the class reached while target= named the class aimed at.
+    clf, data = digits
+    x, other = data.images[0], data.images[1]
+    for name, kind in bw.directions.kinds().items():
+        params = {"other": other} if name == "image" else {}
+        direction = bw.directions.make(name, clf, x, **params)
+        clash = set(direction.info) & {p.name for p in kind.parameters}
+        clash -= {"band"} if name == "dct" else set()  # the resolved band's name: the same thing, not another
+        assert not clash, f"{name}: info keys {clash} are also parameters"
