@@ -12,6 +12,12 @@
 The three alternate within each round; the table gives medians. Targets (issue 2): compute_slice
 >= 0.85× the limit's points/s and >= 3× the baseline's.
 
+Layouts and precisions (``--layouts``, for a GPU: ``--layouts --device cuda``): a ResNet-style
+network built here (random weights, BatchNorm, 1000 classes) at ``--image`` pixels, dense slices in
+float32 and bfloat16, each with the default input layout and with ``channels_last`` (what
+``compute_slice`` picks on CUDA), interleaved; labels compared with float32/default. Targets
+(issue 14, GPU): bfloat16 >= 2x float32 with identical labels.
+
 Memory: each budget is measured in a fresh subprocess: peak resident memory (VmHWM, reset through
 /proc/self/clear_refs after loading the model and a warm-up slice) minus the resident memory before
 the call. That counts everything the call touches (torch tensors, numpy results, allocator slack).
@@ -29,9 +35,11 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import boundary_widgets as bw
+from boundary_widgets.core.slices import chunk_size
 
 MODEL = "digits-cnn"
 EXTENT = 3.0
@@ -52,8 +60,8 @@ class GridImages(Dataset):
         return self.plane.origin + alpha * self.plane.u + beta * self.plane.v
 
 
-def setup(resolution: int) -> tuple[bw.Classifier, bw.Plane]:
-    clf, data = bw.zoo.load(MODEL, device="cpu")
+def setup(resolution: int, device: str = "cpu") -> tuple[bw.Classifier, bw.Plane]:
+    clf, data = bw.zoo.load(MODEL, device=device)
     x = data.split("test")[0][0]
     generator = torch.Generator().manual_seed(0)
     plane = bw.Plane.through(x, torch.randn(x.shape, generator=generator), torch.randn(x.shape, generator=generator))
@@ -79,12 +87,12 @@ def run_baseline(clf: bw.Classifier, loader: DataLoader) -> np.ndarray:
     return torch.cat(labels).numpy()
 
 
-def throughput(resolution: int, rounds: int) -> None:
-    clf, plane = setup(resolution)
+def throughput(resolution: int, rounds: int, device: str) -> None:
+    clf, plane = setup(resolution, device)
     alphas = np.linspace(-EXTENT, EXTENT, resolution)
     grid_a, grid_b = np.meshgrid(alphas, alphas)
-    inputs = plane.points(grid_a.ravel(), grid_b.ravel())
-    chunk = bw.core.slices.chunk_size(clf)  # the chunks compute_slice uses on this device
+    inputs = plane.points(grid_a.ravel(), grid_b.ravel()).to(clf.device)
+    chunk = chunk_size(clf)  # the chunks compute_slice uses on this device
     loader = DataLoader(GridImages(plane, alphas, alphas), batch_size=256, shuffle=False)
     points = resolution**2
 
@@ -149,19 +157,98 @@ def memory_table(resolution: int, threads: int) -> None:
         )
 
 
+class Block(nn.Module):
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        out = channels * stride
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out),
+            nn.ReLU(),
+            nn.Conv2d(out, out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out),
+        )
+        self.skip = nn.Identity() if stride == 1 else nn.Sequential(nn.Conv2d(channels, out, 1, stride, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+def resnet_like(classes: int = 1000) -> nn.Module:
+    """A ResNet-18-shaped network (one block per stage): stem, four stages, global pooling, linear head."""
+    stages = [Block(64, 1), Block(64, 2), Block(128, 2), Block(256, 2)]
+    stem = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    return nn.Sequential(*stem, *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, classes))
+
+
+def layouts(resolution: int, rounds: int, device: str, image: int) -> None:
+    from boundary_widgets.core.slices import points
+
+    torch.manual_seed(0)
+    net = resnet_like().to(device).eval()
+    clf = bw.Classifier(net, input_shape=(3, image, image), mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(3, image, image, generator=generator)
+    plane = bw.Plane.through(x, torch.randn(x.shape, generator=generator), torch.randn(x.shape, generator=generator))
+    chosen = points.input_memory_format
+
+    def run(precision: str, layout: torch.memory_format) -> bw.PlaneSlice:
+        points.input_memory_format = lambda _device, _shape: layout
+        try:
+            sl = bw.compute_slice(
+                clf, plane, extent=50.0, resolution=resolution, method="dense", precision=precision, cache=False
+            )
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            return sl
+        finally:
+            points.input_memory_format = chosen
+
+    cases = [(p, name, fmt) for p in ("float32", "bfloat16") for name, fmt in LAYOUTS.items()]
+    reference = run("float32", torch.contiguous_format)
+    times: dict[tuple[str, str], list[float]] = {(p, name): [] for p, name, _ in cases}
+    agree: dict[tuple[str, str], float] = {}
+    for _ in range(rounds):
+        for precision, name, fmt in cases:
+            start = time.perf_counter()
+            sl = run(precision, fmt)
+            times[precision, name].append(time.perf_counter() - start)
+            agree[precision, name] = float((sl.labels == reference.labels).mean())
+    base = statistics.median(times["float32", "default"])
+    print(f"ResNet-like, 3x{image}x{image}, 1000 classes, {resolution}² dense on {device}, chunk {chunk_size(clf)}, ")
+    print(f"{rounds} interleaved rounds (medians); compute_slice picks {chosen(clf.device, clf.input_shape)}\n")
+    print(f"{'precision':<10}{'layout':<15}{'seconds':>9}{'points/s':>12}{'speed-up':>10}{'labels = f32':>14}")
+    for precision, name, _ in cases:
+        seconds = statistics.median(times[precision, name])
+        print(
+            f"{precision:<10}{name:<15}{seconds:>9.3f}{resolution**2 / seconds:>12.0f}{base / seconds:>9.2f}x"
+            f"{agree[precision, name]:>14.4%}"
+        )
+
+
+LAYOUTS = {"default": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--layouts", action="store_true", help="float32/bfloat16 x default/channels_last")
+    parser.add_argument("--image", type=int, default=64, help="image side of the --layouts network")
     parser.add_argument("--memory", type=int, default=None, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory is not None:
         print(json.dumps(peak_memory(args.resolution, args.memory)))
         return
-    throughput(args.resolution, args.rounds)
-    memory_table(args.resolution, args.threads)
+    if args.layouts:
+        layouts(args.resolution, args.rounds, args.device, args.image)
+        return
+    throughput(args.resolution, args.rounds, args.device)
+    if args.device == "cpu":
+        memory_table(args.resolution, args.threads)
 
 
 if __name__ == "__main__":
