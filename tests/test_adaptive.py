@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -271,7 +272,7 @@ def test_bad_arguments_are_named(linear_clf, kwargs, error, name):
 def test_results_are_read_only_whether_cached_or_not(linear_clf, method):
     fresh = bw.compute_slice(linear_clf, linear_plane(), extent=3.0, resolution=65, method=method, cache=False)
     frames = list(bw.iter_slice(linear_clf, linear_plane(), extent=3.0, resolution=65, method=method, cache=False))
-    for sl in (fresh, *frames):
+    for sl in (fresh, *frames, pickle.loads(pickle.dumps(fresh))):
         for name in ("labels", "confidence", "margin", "evaluated", "alphas", "betas"):
             with pytest.raises(ValueError, match="read-only"):
                 getattr(sl, name)[0] = 0

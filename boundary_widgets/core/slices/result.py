@@ -39,6 +39,12 @@ class PlaneSlice:
             view.flags.writeable = False
             object.__setattr__(self, name, view)
 
+    def __setstate__(self, state: dict) -> None:
+        # Unpickled arrays (e.g. a slice sent back by a Dask worker) are writeable again: freeze them.
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
     @property
     def classes_present(self) -> list[int]:
         return [int(k) for k in np.unique(self.labels)]
