@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -643,3 +644,23 @@ def test_presets_set_both_directions(digits):
             assert explorer.u["params"][key] == value
     explorer.u_picker.kind_dropdown.value = "random"
     assert explorer.preset is None and explorer.preset_dropdown.value == "custom"  # a hand-made plane
+
+
+def test_a_long_direction_shows_progress_and_a_newer_request_cancels_it(digits):
+    clf, data = digits
+    explorer = SliceExplorer(clf, data.images[0], resolution=16, threaded=True)
+    assert explorer.wait(60)
+    statuses: list[str] = []
+    explorer.status.observe(lambda change: statuses.append(change["new"]), names="value")
+    explorer.u = {"kind": "curvature", "params": {"k": 30}}
+    deadline = time.monotonic() + 60
+    while not any("direction u: " in status for status in statuses):  # "direction u: done/total…"
+        assert time.monotonic() < deadline and explorer.worker.busy, "no progress reported"
+        time.sleep(0.01)
+    computed = explorer.direction_computations
+    explorer.u = {"kind": "adversarial"}  # a newer request while the curvature runs
+    assert explorer.wait(60) and explorer.error is None
+    assert explorer.slice.plane.u.shape == explorer.origin.shape
+    assert not any(key[1] == "curvature" for key in explorer._direction_cache)  # stopped, never finished
+    assert explorer.direction_computations == computed  # the adversarial direction was cached
+    explorer.close()
