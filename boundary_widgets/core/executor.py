@@ -10,8 +10,9 @@ them on its cluster:
   own device (``cuda`` when the worker sees a GPU: with ``dask_cuda.LocalCUDACluster`` each worker
   owns one);
 - each shard runs the very same function in-process on its images, so per-image results equal the
-  in-process run (to float precision: a batch of another size may round differently); nothing in
-  these functions draws random numbers per batch;
+  in-process run to float precision (a batch of another size may round its last bits differently; a
+  targeted, clipped DeepFool that needs ~25 steps, as in borderline samples, can amplify that on a few
+  images); nothing in these functions draws random numbers per batch;
 - results come back as shards complete (``distributed.as_completed``), drive the one
   ``progress=``/``cancel=`` protocol, and are concatenated in input order into the same frozen
   result object the in-process call returns;
@@ -48,7 +49,7 @@ import numpy as np
 import torch
 
 from .classifier import Classifier
-from .progress import Cancelled, track
+from .progress import CancelEvent, Cancelled, Progress, track
 from .validation import as_float_tensor, check_positive_int
 
 # What `executor=` accepts: None (in-process), a distributed.Client or a Sharding (Dask is not imported here).
@@ -86,7 +87,12 @@ class Sharding:
         if self.clf_factory is not None and not callable(self.clf_factory):
             raise TypeError(f"`clf_factory` must be callable(device) -> Classifier; got {self.clf_factory!r:.80}.")
         if self.device is not None:
-            torch.device(self.device)  # raises on a malformed name, before any work
+            try:
+                torch.device(self.device)
+            except (TypeError, RuntimeError) as error:
+                raise ValueError(
+                    f"`device` must name a torch device such as 'cuda' or 'cpu'; got {self.device!r}."
+                ) from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,15 +184,20 @@ def merge_results(parts: Sequence[object]) -> object:
     fields = {}
     for field in dataclasses.fields(first):
         values = [getattr(part, field.name) for part in parts]
-        fields[field.name] = _concat_values(values) if field.name in per_image else values[0]
+        if field.name in per_image:
+            fields[field.name] = _concat_values(values)
+            continue
+        arrays = [np.asarray(value) for value in values if isinstance(value, np.ndarray | torch.Tensor)]
+        if any(
+            array.shape != arrays[0].shape or not np.array_equal(array, arrays[0], equal_nan=array.dtype.kind == "f")
+            for array in arrays
+        ):
+            # A field added to a result since: merging it as shared would silently keep the first shard's rows.
+            raise TypeError(
+                f"cannot merge {name}.{field.name}: it differs between shards and is not a per-image field."
+            )
+        fields[field.name] = values[0]
     return type(first)(**fields)
-
-
-def _result_size(result: object) -> int:
-    if isinstance(result, list):
-        return len(result)
-    field = _PER_IMAGE_FIELDS[type(result).__name__][0]
-    return len(getattr(result, field))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -558,7 +569,7 @@ def run_sharded(
     return result
 
 
-def _run_jobs(jobs: list[_Job], sharding: Sharding, progress: object, cancel: object, desc: str) -> None:
+def _run_jobs(jobs: list[_Job], sharding: Sharding, progress: Progress, cancel: CancelEvent | None, desc: str) -> None:
     """Every shard of every job: finished ones read from their store, the others computed on the cluster."""
     total = sum(job.size for job in jobs)
     with track(progress, cancel, total=total, desc=f"{desc} on the cluster") as tracker:
@@ -627,8 +638,8 @@ def borderline_pairs(
     classes: Sequence[int],
     *,
     executor: Executor = None,
-    progress: object = None,
-    cancel: object = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
     **options: Any,
 ) -> dict[tuple[int, int], Any]:
     """:func:`~boundary_widgets.core.analysis.borderline_samples` for every ordered pair of ``classes``.
