@@ -3,6 +3,7 @@ at 1000 classes."""
 
 from __future__ import annotations
 
+import contourpy
 import matplotlib
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 import boundary_widgets as bw
 from boundary_widgets.render import (
+    boundary_lines,
     class_colors,
     legend_entries,
     rgb_table,
@@ -100,6 +102,24 @@ def test_slice_rgb_confidence_fades_toward_white(two_slices):
     np.testing.assert_allclose(faded, 255 - strength * (255 - solid), atol=0.51)
     with pytest.raises(ValueError, match="`shading`"):
         slice_rgb(sl, shading="nope")
+
+
+def test_boundary_lines_equal_the_whole_grid_contours(two_slices):
+    """Contouring each class over its grown bounding box finds every vertex the whole-grid contour finds."""
+
+    def whole_grid(sl):
+        pieces = []
+        for k in sl.classes_present:
+            signed = np.where(sl.labels == k, sl.margin, -sl.margin).astype(np.float64)
+            for line in contourpy.contour_generator(sl.alphas, sl.betas, signed).lines(0.0):
+                pieces.append(line)
+        return np.concatenate(pieces)
+
+    vertices = lambda lines: sorted(map(tuple, np.round(lines[~np.isnan(lines[:, 0])], 9)))  # noqa: E731
+    for sl in two_slices:
+        expected = whole_grid(sl)
+        assert expected.shape[0] > 100
+        assert vertices(boundary_lines(sl)) == vertices(expected)
 
 
 def test_legend_entries_by_area(two_slices):
