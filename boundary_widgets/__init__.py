@@ -42,6 +42,7 @@ __version__ = "0.1.0"
 # Public names loaded on first use (the UI layers, and the zoo with scikit-learn): name -> module.
 _LAZY = {
     "zoo": "boundary_widgets.zoo",
+    "render": "boundary_widgets.render",
     "plot_slice": "boundary_widgets.plotting",
     "SliceDisplay": "boundary_widgets.plotting",
     "plot_path": "boundary_widgets.plotting",
@@ -69,6 +70,10 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'boundary_widgets' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])
     return module if module.__name__.endswith(name) else getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [
