@@ -285,6 +285,10 @@ def test_a_bad_image_is_named_and_the_other_results_kept(client, digits, tmp_pat
         "shard-00000000-00000008.npz",
         "shard-00000016-00000024.npz",
     ]
+    # A function without `cancel` cannot have its arguments checked in the client: every image failing
+    # alike on the cluster is reported as the call's error.
+    with pytest.raises(ValueError, match="`max_depth` must be >= 0"):
+        bw.find_paths(clf, images[:4], images[:4], max_depth=-1, executor=Sharding(client, shard_size=2))
 
 
 def test_bad_arguments_are_refused_before_any_work(digits):

@@ -565,7 +565,14 @@ def run_sharded(
     _run_jobs([job], sharding, arguments.get("progress"), arguments.get("cancel"), function.__name__)
     result, failures, indices = job.result()
     if failures:
-        raise ShardError(failures, result, indices, job.size)
+        error = ShardError(failures, result, indices, job.size)
+        kinds = {(failure.error, failure.message) for failure in failures}
+        if len(failures) == job.size and len(kinds) == 1 and next(iter(kinds))[0] in ("TypeError", "ValueError"):
+            # Every image failed alike: the call's arguments, not the images (a function without `cancel`
+            # cannot check them in the client first).
+            kind, message = next(iter(kinds))
+            raise {"TypeError": TypeError, "ValueError": ValueError}[kind](message) from error
+        raise error
     return result
 
 
