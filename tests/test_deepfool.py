@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -160,18 +162,19 @@ def test_batched_backward_equals_the_other_gradient_strategies(strategy):
 
 
 def test_deepfool_is_the_same_whichever_gradient_strategy(digits, monkeypatch):
-    import importlib
-
     module = importlib.import_module("boundary_widgets.core.deepfool")
-
     clf, data = digits
     images = data.split("test")[0][:16]
-    batched = bw.deepfool(clf, images)
     original = module.candidate_gradients
-    monkeypatch.setattr(module, "candidate_gradients", lambda *a, **k: original(*a, **k, strategy="replicated"))
-    replicated = bw.deepfool(clf, images)
-    torch.testing.assert_close(batched.perturbations, replicated.perturbations, atol=1e-5, rtol=1e-4)
-    assert torch.equal(batched.iterations, replicated.iterations)
+    results = {}
+    for strategy in ("batched", "replicated", "auto"):
+        monkeypatch.setattr(module, "candidate_gradients", lambda *a, s=strategy, **k: original(*a, **k, strategy=s))
+        results[strategy] = bw.deepfool(clf, images)
+    for strategy in ("replicated", "auto"):
+        torch.testing.assert_close(
+            results["batched"].perturbations, results[strategy].perturbations, atol=1e-5, rtol=1e-4
+        )
+        assert torch.equal(results["batched"].iterations, results[strategy].iterations)
 
 
 def test_progress_counts_step_rounds_and_cancel_stops(digits):
@@ -213,7 +216,7 @@ def test_a_network_vmap_cannot_batch_falls_back_to_replication():
     images = torch.rand(2, 4)
     classes = torch.tensor([[0, 1], [2, 1]])
     with clf.evaluating(), torch.enable_grad():
-        _, grads = candidate_gradients(clf, images, classes)
+        _, grads = candidate_gradients(clf, images, classes, strategy="batched")
     assert clf in _NO_VMAP
     expected = torch.zeros(2, 2, 4)
     expected[0, 0, 0], expected[0, 1, 1], expected[1, 0, 2], expected[1, 1, 1] = 2.0, -2.0, 1.0, -2.0

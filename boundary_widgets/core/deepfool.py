@@ -44,27 +44,35 @@ def check_subspace(subspace: object, dim: int) -> torch.Tensor:
 # K activation-gradient copies per image (and the replication fallback K forward activations too).
 _CHUNK_BYTES = 512 * 2**20
 
-GRADIENT_STRATEGIES = ("batched", "loop", "replicated")
+GRADIENT_STRATEGIES = ("auto", "batched", "loop", "replicated")
 # Classifiers whose network vmap cannot run through (an op without a batching rule): they replicate.
 _NO_VMAP: weakref.WeakSet = weakref.WeakSet()
+# Up to this many image-candidate pairs, "auto" replicates: per-operation overhead dominates small
+# batches, and vmap runs some backward rules (convolution's) once per candidate. Measured on a CPU
+# with a ResNet-18 at 3×32×32, 10 gradients: replication 76 ms vs batched 136 ms for 1 image,
+# 285 vs 377 ms for 8; from 16 images on, the batched backward wins (64 images: 1.36× faster).
+_SMALL_REPLICAS = 128
 
 
 def candidate_gradients(
-    clf: Classifier, x: torch.Tensor, classes: torch.Tensor, *, strategy: str = "batched"
+    clf: Classifier, x: torch.Tensor, classes: torch.Tensor, *, strategy: str = "auto"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``(n, C)`` at ``x`` and gradients ``(n, K, d)`` of ``f[classes[:, k]]`` for each column k.
 
     ``"batched"``: one forward pass and one batched backward (``is_grads_batched``, i.e. vmap over
     the vector-Jacobian product); a network vmap cannot run through falls back to
     ``"replicated"`` (each image repeated K times, forward and backward) from then on.
-    ``"loop"``: one forward pass and K backward passes (as foolbox does). All three give the same
-    gradients. Chunked over images so that one chunk stays within ``_CHUNK_BYTES``.
+    ``"loop"``: one forward pass and K backward passes (as foolbox does). ``"auto"``: replicated
+    for at most ``_SMALL_REPLICAS`` image-candidate pairs per chunk, batched above. All give the
+    same gradients. Chunked over images so that one chunk stays within ``_CHUNK_BYTES``.
     """
     check_choice(strategy, "strategy", GRADIENT_STRATEGIES)
-    if strategy == "batched" and clf in _NO_VMAP:
-        strategy = "replicated"
     n, k = classes.shape
     per_chunk = max(1, _CHUNK_BYTES // (2 * k * clf.bytes_per_sample()))
+    if strategy == "auto":
+        strategy = "replicated" if min(n, per_chunk) * k <= _SMALL_REPLICAS else "batched"
+    if strategy == "batched" and clf in _NO_VMAP:
+        strategy = "replicated"
     logits_out, grads_out = [], []
     for rows in torch.arange(n, device=x.device).split(per_chunk):
         if strategy == "batched":
