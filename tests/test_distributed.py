@@ -198,6 +198,25 @@ def test_all_pairs_of_a_class_list_and_a_classifier_factory(client, digits):
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert_same(actual, band_margins(clf, images, **options), "band_margins with clf_factory")
 
+    # At scale: a random-weight 1000-class conv net at 3×64×64 with BatchNorm and mean/std normalisation.
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 5, stride=2, padding=2),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(4),
+        torch.nn.Flatten(),
+        torch.nn.Linear(128, 1000),
+    )
+    large = bw.Classifier(net, input_shape=(3, 64, 64), mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    pictures = torch.rand(6, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    options = {"bands": dct.bands(large.input_shape)[:1], "max_iter": 5}
+    expected = band_margins(large, pictures, **options)
+    assert expected.converged.any()
+    assert_same(
+        band_margins(large, pictures, **options, executor=Sharding(client, shard_size=2)), expected, "1000 classes"
+    )
+
 
 def test_a_worker_killed_mid_run_costs_only_a_retry(client, digits):
     clf, data = digits
