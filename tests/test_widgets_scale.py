@@ -130,6 +130,10 @@ def test_default_extent_comes_from_the_nearest_boundary(clf_1000, images):
     explorer = SliceExplorer(clf_1000, images[0], v="random", resolution=16, threaded=False)
     found = bw.deepfool(clf_1000, images[0], candidates=10)
     assert explorer.extent == pytest.approx(3 * float(found.distances[0]), rel=0.05)
+    # From u's own DeepFool when u is the default adversarial direction, else computed: the same value.
+    assert explorer.extent == default_extent(clf_1000, images[0])
+    other = SliceExplorer(clf_1000, images[0], u="random", v="random", resolution=16, threaded=False)
+    assert other.extent == explorer.extent
     assert explorer.extent < 0.1 * np.sqrt(3 * 64 * 64)  # not the old sqrt(d)·(high-low)/4 = 27.7
     assert explorer.error is None
 

@@ -24,9 +24,17 @@ from .progress import CancelEvent, Progress, track
 _ROWS_PER_CHUNK = 64
 
 
+EXTENT_MULTIPLE = 3.0
+
+
 def _round_2_significant(value: float) -> float:
     exponent = math.floor(math.log10(value))
     return round(value, 1 - exponent)
+
+
+def extent_from_distance(distance: float, multiple: float = EXTENT_MULTIPLE) -> float:
+    """``multiple`` × a distance to the nearest boundary, rounded to two significant figures."""
+    return _round_2_significant(multiple * distance)
 
 
 def default_extent(
@@ -34,7 +42,7 @@ def default_extent(
     x: object,
     *,
     images: object = None,
-    multiple: float = 3.0,
+    multiple: float = EXTENT_MULTIPLE,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
 ) -> float:
@@ -65,7 +73,7 @@ def default_extent(
         tracker.advance()
         distance = float(found.distances[0])
         if bool(found.converged[0]) and math.isfinite(distance) and distance > 0:
-            return _round_2_significant(multiple * distance)
+            return extent_from_distance(distance, multiple)
         if others is not None and others.shape[0] > 0:
             gaps = (others.flatten(1) - sample.cpu().flatten(1)).norm(dim=1)
             gaps = gaps[gaps > 0]

@@ -22,7 +22,7 @@ import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions, presets
 from ..core.directions import Direction
-from ..core.extent import default_extent, first_crossing
+from ..core.extent import default_extent, extent_from_distance, first_crossing
 from ..core.slices import SLICE_METHODS, normalize_extent, normalize_resolution
 from ..core.validation import check_bool
 from ..render import class_colors, shorten
@@ -669,12 +669,21 @@ class SliceExplorer(Explorer):
             centre = [sum(self.clf.bounds) / 2] * 2
         return (centre[0] - extent, centre[0] + extent), (centre[1] - extent, centre[1] + extent)
 
-    def _resolve_extent(self, job: Job, settings: dict[str, Any]) -> float:
+    def _resolve_extent(self, job: Job, settings: dict[str, Any], found: dict) -> float:
         if settings["extent"] is not None:
             return settings["extent"]
         self._show_status("choosing the extent from the distance to the nearest boundary…")
+        u = found.get("u", (None,))[0]
+        defaults = directions.get("adversarial").defaults()
         if self.planar:
             extent = self._planar_extent()
+        elif (
+            u is not None
+            and u.kind == "adversarial"
+            and all(u.params.get(k) == defaults[k] for k in ("method", "target", "candidates", "max_iter"))
+            and u.info.get("converged")
+        ):
+            extent = extent_from_distance(float(u.info["distance"]))  # the very DeepFool default_extent runs
         else:
             images = None if self.dataset is None else self.dataset.images[self.dataset.test_indices]
             extent = default_extent(self.clf, settings["origin"], images=images, cancel=job.cancel)
@@ -690,20 +699,21 @@ class SliceExplorer(Explorer):
         started = self._start("preparing…")
         timings: dict[str, float] = {}
         self.origin_caption.value = self.describe_origin()
-        extent = self._resolve_extent(job, settings)
         origin = settings["origin"]
+        found: dict[str, tuple[Direction, tuple]] = {}
+        if not self.planar:
+            self._check_other_images(settings)
+            for step, which in enumerate(("u", "v")):
+                found[which] = self._direction(job, which, settings, step)
+                job.check()
+                self.progress.value = 0.1 * (step + 1)
+        extent = self._resolve_extent(job, settings, found)
         if self.planar:
             plane = Plane.through(torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
             box = self._planar_box(extent)
             anchors = {"sample": tuple(origin.tolist())}
             title = "the input plane (x₁, x₂)"
         else:
-            self._check_other_images(settings)
-            found = {}
-            for step, which in enumerate(("u", "v")):
-                found[which] = self._direction(job, which, settings, step)
-                job.check()
-                self.progress.value = 0.1 * (step + 1)
             plane = Plane.through(origin, found["u"][0], found["v"][0])
             box = normalize_extent(extent)
             anchors = self._anchor_points(plane, settings, found, box)
