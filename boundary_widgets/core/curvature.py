@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 from .classifier import Classifier
 from .deepfool import deepfool
 from .progress import CancelEvent, Progress, Tracker, track
 from .validation import check_choice, check_positive_int
+
+if TYPE_CHECKING:  # scipy loads when curvatures are computed, not with the kit
+    from scipy.sparse.linalg import LinearOperator
 
 CURVATURE_MODES = ("finite_difference", "exact")
 # Our names for the ends of the spectrum -> eigsh's `which`.
@@ -175,6 +178,8 @@ class BoundaryHessian:
 
 def curvature_operator(hessian: BoundaryHessian, normal: torch.Tensor, gradient_norm: float) -> LinearOperator:
     """``v ↦ P ∇²F P v / ‖∇F‖`` with ``P = I − n nᵀ`` as a scipy operator on float64 vectors (and blocks)."""
+    from scipy.sparse.linalg import LinearOperator
+
     n = normal.double().flatten()
 
     def project(v: torch.Tensor) -> torch.Tensor:
@@ -212,6 +217,8 @@ def lanczos(
     tracker's ``total`` is the products expected: one Lanczos basis first, one restart more each
     time the count passes it.
     """
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
     dim = operator.shape[0]
     basis = min(dim, max(2 * k + 1, 20))  # eigsh's default ncv
     if tracker is not None:
@@ -245,6 +252,8 @@ def solve_ends(
     tracker: Tracker | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """:func:`lanczos`, with a zero operator (a ReLU network in exact mode) explained as a ValueError."""
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence
+
     try:
         return lanczos(operator, k, which=which, tol=tol, seed=seed, tracker=tracker)
     except ArpackError as error:
