@@ -433,6 +433,7 @@ def test_channels_last_path_gives_the_same_slice(monkeypatch, flatten):
     np.testing.assert_array_equal(nhwc.labels, default.labels)
     np.testing.assert_allclose(nhwc.margin, default.margin, rtol=1e-4, atol=1e-5)
     evaluator = slice_points.PointEvaluator(clf, plane)
-    evaluator(np.zeros(3), np.ones(3))
     expected = torch.contiguous_format if flatten == "view" else torch.channels_last
+    assert evaluator.memory_format == expected, "a model that refused NHWC is not asked again"
+    evaluator(np.zeros(3), np.ones(3))
     assert evaluator.memory_format == expected

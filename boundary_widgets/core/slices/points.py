@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,6 +70,11 @@ def input_memory_format(device: str | torch.device, input_shape: tuple[int, ...]
     return torch.contiguous_format
 
 
+# Classifiers whose model refused a channels_last batch (e.g. a ``.view`` on an NHWC activation):
+# they run in the default layout from then on, without a failed try per slice.
+_DEFAULT_LAYOUT_ONLY: weakref.WeakSet[Classifier] = weakref.WeakSet()
+
+
 @dataclass(frozen=True)
 class PointEvaluation:
     labels: np.ndarray  # (N,) int64
@@ -106,6 +112,8 @@ class PointEvaluator:
         self.clip = clip
         self.chunk = chunk_size(clf, memory_budget)
         self.memory_format = input_memory_format(clf.device, clf.input_shape)
+        if clf in _DEFAULT_LAYOUT_ONLY:
+            self.memory_format = torch.contiguous_format
         self._origin, self._u, self._v = (t.reshape(1, -1) for t in plane.to(clf.device))
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,6 +124,7 @@ class PointEvaluator:
             except RuntimeError:
                 # e.g. a ``.view`` on an NHWC activation: this model runs in the default layout.
                 self.memory_format = torch.contiguous_format
+                _DEFAULT_LAYOUT_ONLY.add(self.clf)
         with _autocast(self.clf.device, self.precision):
             return self.clf.forward(x).float()
 
