@@ -32,11 +32,10 @@ _table_lock = threading.Lock()
 
 
 def _hls_to_rgb(h: np.ndarray, lightness: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`colorsys.hls_to_rgb`: ``(n, 3)`` floats in [0, 1]."""
+    """Vectorised :func:`colorsys.hls_to_rgb` (the closed form of HSL to RGB): ``(n, 3)`` floats in [0, 1]."""
     chroma = (1.0 - np.abs(2.0 * lightness - 1.0)) * s
-    k = (np.array([0.0, 8.0, 4.0]) + h[:, None] * 12.0) % 12.0
-    channel = lightness[:, None] - (chroma / 2)[:, None] * np.clip(np.minimum(k - 3.0, 9.0 - k), -1.0, 1.0)
-    return channel
+    k = (np.array([0.0, 8.0, 4.0]) + h[:, None] * 12.0) % 12.0  # per channel (R, G, B)
+    return lightness[:, None] - (chroma / 2)[:, None] * np.clip(np.minimum(k - 3.0, 9.0 - k), -1.0, 1.0)
 
 
 def _extend_table(n: int) -> np.ndarray:
