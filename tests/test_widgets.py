@@ -661,6 +661,6 @@ def test_a_long_direction_shows_progress_and_a_newer_request_cancels_it(digits):
     explorer.u = {"kind": "adversarial"}  # a newer request while the curvature runs
     assert explorer.wait(60) and explorer.error is None
     assert explorer.slice.plane.u.shape == explorer.origin.shape
-    assert not any(key[1] == "curvature" for key in explorer._direction_cache)  # stopped, never finished
+    assert not any("curvature" in key for key in explorer._direction_cache)  # stopped, never finished
     assert explorer.direction_computations == computed  # the adversarial direction was cached
     explorer.close()

@@ -589,15 +589,12 @@ class SliceExplorer(Explorer):
         figure.savefig(path, dpi=dpi, bbox_inches="tight")
 
     # --- the work ------------------------------------------------------------------------------
-    def _direction(self, job: Job, which: str, settings: dict[str, Any], step: int) -> tuple[Direction, tuple]:
-        """The direction ``which``, from a cache keyed on content: origin, kind, parameters, model state."""
+    def _direction(
+        self, job: Job, which: str, settings: dict[str, Any], step: int, content: tuple
+    ) -> tuple[Direction, tuple]:
+        """The direction ``which``, from a cache keyed on content: origin and model state (``content``), kind, parameters."""
         value = settings[which]
-        key = (
-            _fingerprint(settings["origin"]),
-            value["kind"],
-            json.dumps(value["params"], sort_keys=True),
-            _model_key(self.clf),
-        )
+        key = (*content, value["kind"], json.dumps(value["params"], sort_keys=True))
         cached = self._direction_cache.get(key)
         if cached is not None:
             self._direction_cache.move_to_end(key)
@@ -703,8 +700,9 @@ class SliceExplorer(Explorer):
         found: dict[str, tuple[Direction, tuple]] = {}
         if not self.planar:
             self._check_other_images(settings)
+            content = (_fingerprint(origin), _model_key(self.clf))  # once per update: a checksum reads every weight
             for step, which in enumerate(("u", "v")):
-                found[which] = self._direction(job, which, settings, step)
+                found[which] = self._direction(job, which, settings, step, content)
                 job.check()
                 self.progress.value = 0.1 * (step + 1)
         extent = self._resolve_extent(job, settings, found)
