@@ -38,7 +38,7 @@ N = 64
 def client():
     """A 2-process LocalCluster for one test; closed, and every worker process checked gone, even when it fails."""
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
     )
     client = distributed.Client(cluster)
     pids = set(client.run(os.getpid).values())
