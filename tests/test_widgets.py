@@ -256,6 +256,17 @@ def test_d5_status_on_top_and_panels_fit_a_jupyterlab_column(explorer):
     assert body.layout.flex_flow == "row wrap"
 
 
+def test_d5_path_and_margin_explorers_fit_the_column_too(path_explorer, digits):
+    clf, data = digits
+    margins = bw.MarginExplorer(clf, data.images[:2], result=_tiny_margins(clf, data), threaded=False)
+    for explorer in (path_explorer, margins):
+        header, body = explorer.ui.children[:2]
+        assert explorer.status in header.children
+        main, preview = body.children
+        columns = [_px(child.layout.width) for child in main.children]
+        assert sum(columns) + _px(preview.layout.width) <= 840, columns
+
+
 def is_grey(png: bytes) -> bool:
     rgb = decode(png).astype(int)
     return bool((np.abs(rgb - rgb.mean(axis=2, keepdims=True)) <= 1).all())

@@ -132,7 +132,10 @@ class MarginExplorer(Explorer):
         self.observe(lambda _change: self._reslice(), names=["resolution"])
         self.map_hint.layout.width = "264px"
         chart = widgets.VBox([self.chart, self.resolution_dropdown], layout={"width": "300px"})
-        main = widgets.HBox([chart, widgets.VBox([self.map_hint, self.map_view.ui])], layout={"flex_flow": "row wrap"})
+        main = widgets.HBox(
+            [chart, widgets.VBox([self.map_hint, self.map_view.ui], layout={"width": "264px"})],
+            layout={"flex_flow": "row wrap"},
+        )
         self._build_ui(None, main, "bw-margin-explorer")
         self._pending = (None if selected is None else tuple(selected), None if click is None else tuple(click))
 
