@@ -423,6 +423,20 @@ class _ShardOutcome:
     seconds: float  # compute time on the worker
 
 
+def _on_cpu(value: object) -> object:
+    """The result with its tensors on the CPU: a GPU worker's result must unpickle on a client without one."""
+    if isinstance(value, list):
+        return [_on_cpu(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        moved = {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            if isinstance(item, torch.Tensor) and item.device.type != "cpu":
+                moved[field.name] = item.cpu()
+        return dataclasses.replace(value, **moved) if moved else value
+    return value
+
+
 def _run_shard(
     function: Callable,
     recipe: _ClassifierRecipe,
@@ -441,7 +455,7 @@ def _run_shard(
 
     if not per_image:
         try:
-            result = function(clf, *inputs, **options)
+            result = _on_cpu(function(clf, *inputs, **options))
             return _ShardOutcome(start, start + n, result, np.arange(start, start + n), (), time.perf_counter() - began)
         except Exception:
             pass  # run again image by image below, to keep the others and name the ones that fail
@@ -456,7 +470,7 @@ def _run_shard(
         except Exception as error:
             message = str(error) or traceback.format_exception_only(type(error), error)[-1].strip()
             failures.append(ImageFailure(start + i, type(error).__name__, message))
-    result = merge_results(parts) if parts else None
+    result = _on_cpu(merge_results(parts)) if parts else None
     return _ShardOutcome(
         start, start + n, result, np.array(indices, dtype=np.int64), tuple(failures), time.perf_counter() - began
     )
