@@ -303,7 +303,12 @@ def _fingerprint(function: Callable, clf: Classifier, inputs: Sequence[torch.Ten
     """What a store's shards depend on: the function, its options, the images and the model's weights."""
     digest = hashlib.sha256()
     digest.update(f"{function.__module__}.{function.__qualname__}".encode())
-    digest.update(repr(sorted(options.items())).encode())
+    for name, value in sorted(options.items()):
+        digest.update(name.encode())
+        if isinstance(value, torch.Tensor | np.ndarray):  # a tensor's repr elides its middle
+            digest.update(np.ascontiguousarray(np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value)))
+        else:
+            digest.update(repr(value).encode())
     digest.update(repr((clf.input_shape, clf.bounds, clf.class_names)).encode())
     for tensor in inputs:
         digest.update(np.ascontiguousarray(tensor.numpy()).tobytes())
