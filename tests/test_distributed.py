@@ -310,6 +310,30 @@ def test_a_bad_image_is_named_and_the_other_results_kept(client, digits, tmp_pat
         bw.find_paths(clf, images[:4], images[:4], max_depth=-1, executor=Sharding(client, shard_size=2))
 
 
+def test_the_store_round_trips_every_result_without_pickle(digits, tmp_path):
+    from boundary_widgets.core.executor import _write_shard
+
+    clf, data = digits
+    images = _test_images(data, 6)
+    moons, points = bw.zoo.load("moons-mlp", device="cpu")
+    zeros = points.images[moons.predict(points.images) == 0]
+    results = {
+        "band_margins": band_margins(clf, images, bands=_cheap_bands(clf), max_iter=10),
+        "deepfool": bw.deepfool(clf, images, max_iter=10),
+        "curvature_score": curvature_score(clf, images, n_directions=4),
+        "curvature_spectrum": [curvature_spectrum(clf, x, k=2, dense_limit=8) for x in images[:2]],  # NaN flat_share
+        "borderline": borderline_samples(clf, images, 3, 8),  # failures named by strings
+        "paths": bw.find_paths(moons, zeros[:6], zeros.flip(0)[:6], max_depth=1),  # reasons None or text
+    }
+    assert any(path.reason for path in results["paths"]) and any(path.reason is None for path in results["paths"])
+    for name, result in results.items():
+        path = tmp_path / f"{name}.npz"
+        _write_shard(path, result)
+        with np.load(path, allow_pickle=False) as archive:
+            assert "__result__" in archive.files
+        assert_same(read_shard(path), result, name)
+
+
 def test_bad_arguments_are_refused_before_any_work(digits):
     clf, data = digits
     images = _test_images(data, 4)
