@@ -5,7 +5,8 @@ from a random vector, orthogonalise against the pairs found, ``v <- Hv/|Hv|``, s
 Rayleigh quotient changes by less than ``tol`` relative (or after 100 products). Both use the
 same operator ``P ∇²F P / |∇F|`` (finite-difference Hessian-vector products at the DeepFool
 boundary point), the same ``tol`` and largest-magnitude curvatures. Counts Hessian-vector
-products and time, interleaved per image; also how far the two sets of values agree.
+products and time, interleaved per image; also how far the two sets of values agree. Our count
+includes the k products of the residual check that ``principal_curvatures`` reports.
 """
 
 from __future__ import annotations
