@@ -188,7 +188,8 @@ class MarginExplorer(Explorer):
             self.medians.y = result.medians[finite]
             self.band_axis.tick_values = np.arange(count)
             self.band_axis.tick_format = ""
-        self.band_axis.label = "DCT band: " + ", ".join(f"{j}={name}" for j, name in enumerate(result.band_names))
+        names = result.band_names
+        self.band_axis.label = f"DCT band (0 = {names[0]} … {len(names) - 1} = {names[-1]})"
         self.progress.value = 1.0
 
     def _dot_clicked(self, _mark: bq.Scatter, event: dict) -> None:
