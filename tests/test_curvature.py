@@ -216,9 +216,16 @@ def test_spectrum_is_one_pipeline_one_deepfool(digits, monkeypatch):
     assert spectrum.complete and spectrum.n_hvp == clf.input_dim == calls[-1][0] == calls[-1][1]
     assert spectrum.residuals.shape == spectrum.values.shape and spectrum.lanczos_converged
     cancel = threading.Event()
-    cancel.set()
+    reports = []
+
+    def stop_at_ten(done, total):
+        reports.append(done)
+        if done >= 10:
+            cancel.set()
+
     with pytest.raises(bw.Cancelled):
-        bw.analysis.curvature_spectrum(clf, data.split("test")[0][1], cancel=cancel)
+        bw.analysis.curvature_spectrum(clf, data.split("test")[0][1], progress=stop_at_ten, cancel=cancel)
+    assert reports[-1] < 64, "stopped between batches of products, long before the 64 of the dense spectrum"
 
 
 def test_lanczos_spectrum_takes_both_ends_in_one_run(quadratic):
