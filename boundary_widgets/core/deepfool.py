@@ -144,6 +144,8 @@ def deepfool(
     iterates within the classifier's bounds and ``clipped`` says where it mattered. ``executor``: a
     ``distributed.Client`` runs the images in shards on its cluster (see :mod:`boundary_widgets.core.executor`).
     ``progress``/``cancel``: one unit per step round (at most ``max_iter``); see :mod:`~.progress`.
+    Each step's ``candidates`` gradients come from :func:`candidate_gradients` (one forward pass and a
+    batched backward; small batches replicate the input, which is quicker there).
     """
     if executor is not None:
         return run_sharded(deepfool, locals())
