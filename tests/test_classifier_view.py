@@ -123,7 +123,7 @@ def test_parameter_swaps_are_seen_by_the_next_call():
     assert torch.allclose(clf.logits(x), net(x), atol=1e-6)
 
 
-@pytest.mark.parametrize("edit", ["mul_", "vector_to_parameters", "data_assignment"])
+@pytest.mark.parametrize("edit", ["mul_", "vector_to_parameters", "data_assignment", "permute_in_place"])
 def test_slice_cache_sees_edits_that_bypass_the_version_counter(edit):
     torch.manual_seed(1)
     net = nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
@@ -137,8 +137,10 @@ def test_slice_cache_sees_edits_that_bypass_the_version_counter(edit):
         elif edit == "vector_to_parameters":
             vector = nn.utils.parameters_to_vector(net.parameters())
             nn.utils.vector_to_parameters(vector.flip(0), net.parameters())
-        else:
+        elif edit == "data_assignment":
             net[1].weight.data = torch.randn(8, 6)
+        else:
+            net[1].weight.data.copy_(net[1].weight.data.flip(1).clone())
     assert clf.state_checksum() != checksum
     after = bw.compute_slice(clf, plane, extent=1.0, resolution=16, method="dense")
     fresh = bw.compute_slice(clf, plane, extent=1.0, resolution=16, method="dense", cache=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -65,6 +66,26 @@ def _eval_view(module: nn.Module) -> nn.Module:
     }
     view.__dict__["training"] = False
     return view
+
+
+CHECKSUM_BLOCK = 2**20
+
+
+@functools.lru_cache(maxsize=8)
+def _checksum_weights(device: torch.device) -> torch.Tensor:
+    return torch.linspace(1.0, 2.0, CHECKSUM_BLOCK, device=device)
+
+
+def _weighted_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """``sum_i w_i t_i`` with weights that differ between any two positions of the tensor."""
+    flat = tensor.reshape(-1).float()
+    weights = _checksum_weights(flat.device)
+    blocks, tail = divmod(flat.numel(), CHECKSUM_BLOCK)
+    total = flat[blocks * CHECKSUM_BLOCK :] @ weights[:tail]
+    if blocks:
+        per_block = flat[: blocks * CHECKSUM_BLOCK].view(blocks, CHECKSUM_BLOCK) @ weights
+        total = total + per_block @ torch.arange(2, blocks + 2, device=flat.device, dtype=flat.dtype)
+    return total
 
 
 def _tree_signature(net: nn.Module) -> tuple[int, ...]:
@@ -212,15 +233,17 @@ class Classifier:
     def state_checksum(self) -> tuple[float, ...]:
         """A cheap fingerprint of the values of every parameter and buffer, computed on their device.
 
-        Per tensor, a position-weighted sum (sum_i (n - i) t_i): in-place edits that bypass the
-        version counter (``p.data.mul_(-1)``, ``vector_to_parameters``) and ``p.data = new`` change
-        it, unlike ``Tensor._version``. Used to key caches of results that depend on the model.
+        Per tensor, a position-weighted sum: in-place edits that bypass the version counter
+        (``p.data.mul_(-1)``, ``vector_to_parameters``, a permutation) and ``p.data = new`` change
+        it, unlike ``Tensor._version``. One matrix-vector product per tensor against a fixed weight
+        vector of at most ``CHECKSUM_BLOCK`` entries (float32, cached per device): about the cost of
+        reading the weights once. Used to key caches of results that depend on the model.
         """
         tensors = [t for t in (*self.net.parameters(), *self.net.buffers()) if t.numel() > 0]
         if not tensors:
             return ()
         with torch.no_grad():
-            sums = [t.detach().reshape(-1).double().cumsum(0).sum().to(self.device) for t in tensors]
+            sums = [_weighted_sum(t.detach()).to(self.device) for t in tensors]
             return tuple(torch.stack(sums).tolist())
 
     def with_module(self, net: nn.Module) -> Classifier:
