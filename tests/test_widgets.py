@@ -70,8 +70,9 @@ def test_map_marks_draw_the_slice(explorer, digits):
 
 def test_d3_boundary_marker_sits_on_the_first_class_change_along_u(explorer):
     clf, view = explorer.clf, explorer.map_view
-    names = list(view.anchors.names)
+    names = view.anchor_names
     assert names[:2] == ["origin", "boundary (u)"]
+    assert view.anchors.names[1] == "boundary (u): first class change along u (bisection on the line from the origin)"
     t, beta = view.anchors.x[1], view.anchors.y[1]
     assert beta == 0.0
     plane, start = explorer.plane, int(clf.predict(explorer.origin))
@@ -373,7 +374,7 @@ def test_d10_titles_labels_markers_and_the_other_image(digits):
     assert explorer.method_dropdown.description == "evaluation"
     explorer.u_picker.kind_dropdown.value = "adversarial"
     assert explorer.u_picker.controls["method"].description == "u method"
-    names = list(explorer.map_view.anchors.names)
+    names = explorer.map_view.anchor_names
     outside = [name for name in names if "outside the map" in name]
     assert outside, names  # the other image is marked at the edge, with its coordinates
     (a0, a1), _ = explorer.slice.extent

@@ -27,6 +27,9 @@ MARKER_HELP = {
     "origin": "the image the plane goes through (α = β = 0)",
     "boundary (u)": "first class change along u (bisection on the line from the origin)",
     "boundary (v)": "first class change along v (bisection on the line from the origin)",
+    "sample": "the data point the explorer was given, at its own coordinates",
+    "x_a": "the path's start",
+    "x_b": "the path's end",
 }
 
 
@@ -201,6 +204,7 @@ class SliceMapView:
             layout=widgets.Layout(width=f"{size + 4}px"),
         )
         self.greyed = False
+        self.anchor_names: list[str] = ["origin"]  # the markers' short names, in the order of the mark's points
         self._slice: PlaneSlice | None = None
         self._shading = "labels"
         self._hatch_key: tuple | None = None
@@ -257,7 +261,9 @@ class SliceMapView:
             self.boundaries.y = lines[:, 1]
             self.anchors.x = points[:, 0]
             self.anchors.y = points[:, 1]
-            self.anchors.names = names
+            # The hover text says what each marker is; names are not drawn (they collided on the map).
+            self.anchors.names = [f"{name}: {MARKER_HELP[name]}" if name in MARKER_HELP else name for name in names]
+        self.anchor_names = names
         self.figure.title = title
         self.legend.value = legend_html(sl, width=self.size)
         self.markers_legend.value = self._markers_html(names, hatched=self._hatch_key is not None)
