@@ -4,7 +4,8 @@
     python benchmarks/slice_throughput.py --resolution 128 --rounds 5
 
 - limit: the model's forward pass over inputs built beforehand, in the chunks ``compute_slice`` uses
-  (and at batch 256, the baseline's); no image building, no summary of the logits.
+  (and at batch 256, the baseline's), under ``torch.inference_mode``; no image building, no summary
+  of the logits. "limit under no_grad" is the same in the mode ``compute_slice`` runs in.
 - compute_slice: ``method="dense"``, cache off (images built chunk by chunk on the device, labels,
   confidence and margin out).
 - baseline: the way published plotting code does it: a ``torch.utils.data.Dataset`` whose
@@ -68,8 +69,8 @@ def setup(resolution: int, device: str = "cpu") -> tuple[bw.Classifier, bw.Plane
     return clf, plane
 
 
-def run_limit(clf: bw.Classifier, inputs: torch.Tensor, chunk: int) -> None:
-    with clf.evaluating(), torch.inference_mode():
+def run_limit(clf: bw.Classifier, inputs: torch.Tensor, chunk: int, mode: type = torch.inference_mode) -> None:
+    with clf.evaluating(), mode():
         for batch in inputs.split(chunk):
             clf.forward(batch)
 
@@ -103,6 +104,8 @@ def throughput(resolution: int, rounds: int, device: str) -> None:
 
     runs = {"limit (raw forward)": lambda: run_limit(clf, inputs, chunk)}
     runs["limit at batch 256"] = lambda: run_limit(clf, inputs, 256)
+    # compute_slice runs under no_grad (inference tensors could reach modules that cache them): its own limit
+    runs["limit under no_grad"] = lambda: run_limit(clf, inputs, chunk, torch.no_grad)
     runs["compute_slice dense"] = lambda: run_dense(clf, plane, resolution)
     runs["baseline (Dataset+DataLoader)"] = lambda: run_baseline(clf, loader)
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -394,6 +394,13 @@ def test_chunk_size_on_cpu_stays_in_cache(monkeypatch):
     assert chunk_size(clf, 5000) == 5
     with pytest.raises(ValueError, match="`memory_budget`"):
         chunk_size(clf, 0)
+    torch.manual_seed(0)
+    dense_net = nn.Sequential(nn.Flatten(), nn.Linear(768, 64), nn.ReLU(), nn.Linear(64, 3))
+    conv_net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8 * 14 * 14, 3))
+    dense, conv = (bw.Classifier(net, input_shape=(3, 16, 16)) for net in (dense_net, conv_net))
+    assert chunk_size(dense) == slice_points.CPU_CHUNK_BYTES // dense.bytes_per_sample()
+    assert chunk_size(conv) == slice_points.CPU_CONV_CHUNK_BYTES // conv.bytes_per_sample(), "convolutions: larger"
+    assert chunk_size(conv, 1000 * conv.bytes_per_sample()) == 1000
 
 
 def test_channels_last_for_image_batches_on_cuda_only():

@@ -26,6 +26,7 @@ from .options import (
 )
 from .points import (
     CPU_CHUNK_BYTES,
+    CPU_CONV_CHUNK_BYTES,
     DEFAULT_MEMORY_BUDGET,
     PointEvaluation,
     chunk_budget,
@@ -41,6 +42,7 @@ SliceCancelled = Cancelled
 
 __all__ = [
     "CPU_CHUNK_BYTES",
+    "CPU_CONV_CHUNK_BYTES",
     "DEFAULT_CACHE_BYTES",
     "DEFAULT_MEMORY_BUDGET",
     "DEFAULT_METHOD",

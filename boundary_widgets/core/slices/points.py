@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..classifier import Classifier
 from ..plane import Plane
@@ -21,7 +22,11 @@ from .options import PRECISIONS
 # (``MAX_RESULT_BYTES``).
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 # On a CPU, a chunk whose activations stay in cache runs faster than one that fills the budget.
+# Convolutions (oneDNN) gain from larger batches. Measured in CPU time, one thread: dense layers peak
+# near 8 MiB chunks (digits MLP 2.4M points/s at 8 MiB, 1.4M at 32 MiB), a ResNet-style network near
+# 32 MiB (3x32x32: 2340 images/s at 8 MiB, 3040 at 32 MiB; 3x64x64: 510 and 760; digits CNN 72k and 74k).
 CPU_CHUNK_BYTES = 8 * 2**20
+CPU_CONV_CHUNK_BYTES = 32 * 2**20
 # On CUDA the default budget is this share of the free device memory (``torch.cuda.mem_get_info``).
 CUDA_FREE_SHARE = 0.5
 # Fewer, larger chunks stop paying off long before this; it keeps ``cancel`` checked regularly.
@@ -38,12 +43,13 @@ def default_resolution(device: str | torch.device) -> int:
     return DEFAULT_RESOLUTION.get(torch.device(device).type, DEFAULT_RESOLUTION["cuda"])
 
 
-def chunk_budget(device: str | torch.device, memory_budget: int | None = None) -> int:
+def chunk_budget(device: str | torch.device, memory_budget: int | None = None, *, convolutional: bool = False) -> int:
     """Bytes of activations one forward chunk may hold on ``device``.
 
     CPU: ``memory_budget`` (default ``DEFAULT_MEMORY_BUDGET``) but at most ``CPU_CHUNK_BYTES``, which
-    keeps a chunk in cache. CUDA: ``CUDA_FREE_SHARE`` of the memory free now on that device, and at
-    most ``memory_budget`` when given. Other devices: ``memory_budget`` or the default.
+    keeps a chunk in cache (``CPU_CONV_CHUNK_BYTES`` for a ``convolutional`` model). CUDA:
+    ``CUDA_FREE_SHARE`` of the memory free now on that device, and at most ``memory_budget`` when
+    given. Other devices: ``memory_budget`` or the default.
     """
     device = torch.device(device)
     if memory_budget is not None:
@@ -53,13 +59,20 @@ def chunk_budget(device: str | torch.device, memory_budget: int | None = None) -
         available = max(1, int(CUDA_FREE_SHARE * free))
         return available if memory_budget is None else min(memory_budget, available)
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
-    return min(budget, CPU_CHUNK_BYTES) if device.type == "cpu" else budget
+    if device.type != "cpu":
+        return budget
+    return min(budget, CPU_CONV_CHUNK_BYTES if convolutional else CPU_CHUNK_BYTES)
+
+
+def _is_convolutional(net: nn.Module | None) -> bool:
+    return net is not None and any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
 
 
 def chunk_size(clf: Classifier, memory_budget: int | None = None) -> int:
     """Points per forward chunk: :func:`chunk_budget` over the classifier's bytes per sample, in
     ``[1, MAX_CHUNK_POINTS]``."""
-    return int(np.clip(chunk_budget(clf.device, memory_budget) // clf.bytes_per_sample(), 1, MAX_CHUNK_POINTS))
+    budget = chunk_budget(clf.device, memory_budget, convolutional=_is_convolutional(getattr(clf, "net", None)))
+    return int(np.clip(budget // clf.bytes_per_sample(), 1, MAX_CHUNK_POINTS))
 
 
 def input_memory_format(device: str | torch.device, input_shape: tuple[int, ...]) -> torch.memory_format:
