@@ -85,8 +85,9 @@ def compute_slice(
 
     Images are built on the classifier's device one chunk at a time. ``memory_budget`` bounds the
     *activations* of one forward chunk (its inputs plus every leaf module's output), not the result
-    arrays (capped by ``resolution`` above): ``None`` means 8 MiB chunks on a CPU (they stay in
-    cache) and half of the free memory on CUDA (``torch.cuda.mem_get_info``); see
+    arrays (capped by ``resolution`` above): ``None`` means chunks of 8 MiB on a CPU (they stay in
+    cache; 32 MiB for convolutional models, which gain from larger batches) and of half the free
+    memory on CUDA (``torch.cuda.mem_get_info``); a given budget only lowers these. See
     :func:`chunk_size`. Image batches run in ``channels_last`` on CUDA. ``precision``
     ``"bfloat16"``/``"float16"`` runs the model under autocast and re-checks near-ties in float32.
     ``clip=True`` clips every point to the classifier's bounds and reports the share of evaluated
