@@ -585,7 +585,9 @@ class SliceExplorer(Explorer):
         markers = {name: point for name, point in self._anchors.items() if name != "origin"}
         if self.click is not None:
             markers["clicked"] = tuple(self.click)
-        SliceDisplay(self._slice).plot(ax, shading=self.shading, boundaries=self.boundaries, markers=markers)
+        SliceDisplay(self._slice).plot(
+            ax, shading=self.shading, boundaries=self.boundaries, markers=markers, title=self._title
+        )
         figure.savefig(path, dpi=dpi, bbox_inches="tight")
 
     # --- the work ------------------------------------------------------------------------------
