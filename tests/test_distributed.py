@@ -344,6 +344,8 @@ def test_bad_arguments_are_refused_before_any_work(digits):
         band_margins(clf, images, max_iter=0, executor=fake)  # checked in the client: nothing submitted
     with pytest.raises(ValueError, match="`shard_size` must be >= 1"):
         Sharding(fake, shard_size=0)
+    with pytest.raises(ValueError, match="`dense_limit` must be >= 1"):
+        curvature_spectrum(clf, images, dense_limit=0, executor=fake)  # one image at a time, checked on the first
     with pytest.raises(ValueError, match=r"`images` must have shape \(N, \*\(1, 8, 8\)\)"):
         band_margins(clf, images[0, 0], executor=fake)
 

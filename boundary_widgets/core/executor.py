@@ -548,9 +548,10 @@ def _prepare(
     options = {name: arguments[name] for name in names if name in arguments and name not in client_side}
 
     # The function's own argument checks, before any work: on the first input, with `cancel` already set.
-    if "cancel" in names and not per_image:
+    if "cancel" in names:
         try:
-            function(clf, *(batch[:1] for batch in batches), **options, cancel=_SetEvent())
+            first = (batch[0] if per_image else batch[:1] for batch in batches)
+            function(clf, *first, **options, cancel=_SetEvent())
         except Cancelled:
             pass
 
