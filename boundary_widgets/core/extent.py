@@ -21,7 +21,7 @@ from .deepfool import deepfool
 from .plane import Plane
 from .progress import CancelEvent, Progress, track
 
-_ROWS_PER_CHUNK = 64
+_CHUNK_ELEMENTS = 2**21  # rows × pixels per chunk: about 16 MB per float64 temporary, whatever the image size
 
 
 EXTENT_MULTIPLE = 3.0
@@ -102,8 +102,9 @@ def box_intervals(plane: Plane, betas: object, bounds: tuple[float, float]) -> t
     still = ~moving
     lo_out = np.empty(b_all.numel())
     hi_out = np.empty(b_all.numel())
-    for start in range(0, b_all.numel(), _ROWS_PER_CHUNK):
-        b = b_all[start : start + _ROWS_PER_CHUNK, None]  # (rows, 1)
+    rows = max(1, _CHUNK_ELEMENTS // max(o.numel(), 1))
+    for start in range(0, b_all.numel(), rows):
+        b = b_all[start : start + rows, None]  # (rows, 1)
         base = o[None, moving] + b * v[None, moving]  # (rows, d_moving)
         ends_low = (low - base) / u_moving
         ends_high = (high - base) / u_moving
