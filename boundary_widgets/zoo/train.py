@@ -13,40 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..core.classifier import Classifier
+from ..core.training import pgd_examples
 from . import ENTRIES, get, weights_path
-
-
-def pgd_l2(
-    net: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    epsilon: float,
-    steps: int,
-    bounds: tuple[float, float],
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """L2 projected gradient ascent on the loss from a random start: ``images + δ``, ``‖δ‖ <= epsilon``, in bounds.
-
-    Madry et al.'s attack for adversarial training, in the L2 norm the kit measures margins in;
-    the step is ``2.5 · epsilon / steps``. ``net`` keeps its training flags; its gradients are untouched.
-    """
-    low, high = bounds
-    flat_shape = (images.shape[0], *([1] * (images.dim() - 1)))
-    step = 2.5 * epsilon / steps
-    delta = torch.randn(images.shape, generator=generator)
-    delta = (
-        delta / delta.flatten(1).norm(dim=1).view(flat_shape) * epsilon * torch.rand(flat_shape, generator=generator)
-    )
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        (gradient,) = torch.autograd.grad(loss_fn(net(images + delta), labels), delta)
-        with torch.no_grad():
-            delta = delta + step * gradient / gradient.flatten(1).norm(dim=1).clamp_min(1e-12).view(flat_shape)
-            delta = delta * (epsilon / delta.flatten(1).norm(dim=1).clamp_min(epsilon)).view(flat_shape)
-            delta = (images + delta).clamp(low, high) - images
-    return (images + delta).detach()
 
 
 def train(name: str, *, seed: int = 0) -> tuple[dict[str, torch.Tensor], float]:
@@ -60,19 +29,20 @@ def train(name: str, *, seed: int = 0) -> tuple[dict[str, torch.Tensor], float]:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, entry.epochs)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
+    # PGD runs through the classifier's eval view of the network being trained (same weights).
+    attacked = Classifier(net, input_shape=entry.input_shape, bounds=entry.bounds)
     net.train()
     for _ in range(entry.epochs):
         order = torch.randperm(labels.numel(), generator=generator)
         for batch in order.split(64):
             inputs = images[batch]
             if entry.adversarial_epsilon > 0:
-                inputs = pgd_l2(
-                    net,
+                inputs = pgd_examples(
+                    attacked,
                     inputs,
                     labels[batch],
                     epsilon=entry.adversarial_epsilon,
                     steps=entry.adversarial_steps,
-                    bounds=entry.bounds,
                     generator=generator,
                 )
             optimiser.zero_grad()
