@@ -131,9 +131,7 @@ def _resolve(kind: str, params: dict[str, Any], clf: Classifier) -> tuple[Direct
     unknown = sorted(set(params) - set(spec.defaults()))
     if unknown:
         named = ", ".join(f"`{name}`" for name in unknown)
-        raise ValueError(
-            f"unknown parameter(s) {named} for direction kind {kind!r}; it takes {list(spec.defaults())}."
-        )
+        raise ValueError(f"unknown parameter(s) {named} for direction kind {kind!r}; it takes {list(spec.defaults())}.")
     checked = {p.name: _check_parameter(p, params[p.name], clf) for p in spec.parameters if p.name in params}
     return spec, {**spec.defaults(), **checked}
 
