@@ -25,6 +25,8 @@ def _default_device(net: nn.Module) -> torch.device:
 
 
 def _check_device(device: object) -> torch.device:
+    if isinstance(device, bool) or not isinstance(device, str | int | torch.device):
+        raise TypeError(f"`device` must be a str, an int or a torch.device; got {type(device).__name__}.")
     try:
         device = torch.device(device)
     except (TypeError, RuntimeError) as error:
