@@ -222,12 +222,12 @@ def lanczos(
     dim = operator.shape[0]
     basis = min(dim, max(2 * k + 1, 20))  # eigsh's default ncv
     if tracker is not None:
-        tracker.total = tracker.done + basis + k
+        tracker.set_total(tracker.done + basis + 1 + k)  # ARPACK's start, its basis, the residual check
         inner = operator.matvec
 
         def counted(v: np.ndarray) -> np.ndarray:
             if tracker.done >= tracker.total - k:
-                tracker.total += basis - k  # another restart (k more for the residual check)
+                tracker.set_total(tracker.total + basis - k)  # another restart (k more for the residual check)
             return inner(v)
 
         operator = LinearOperator(operator.shape, matvec=counted, matmat=operator.matmat, dtype=operator.dtype)

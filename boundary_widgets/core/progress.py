@@ -66,6 +66,13 @@ class Tracker:
         """Raise :class:`Cancelled` when the cancel event is set."""
         raise_if_cancelled(self.cancel)
 
+    def set_total(self, total: int | None) -> None:
+        """A new estimate of the units expected (work whose length is learnt on the way, e.g. Lanczos)."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+
     def advance(self, n: int = 1) -> None:
         """``n`` more units are done: report them, then honour ``cancel``."""
         self.done += n

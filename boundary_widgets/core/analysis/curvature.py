@@ -102,7 +102,7 @@ def curvature_spectrum(
         boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
         operator, hessian, normal, _ = boundary_operator(clf, boundary, mode=mode, step=step, tracker=tracker)
         if complete:
-            tracker.total = tracker.done + dim
+            tracker.set_total(tracker.done + dim)
             matrix = operator.matmat(np.eye(dim))
             values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
             # The normal is an eigenvector with eigenvalue 0 by construction (P n = 0): drop it.
