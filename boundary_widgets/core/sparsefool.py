@@ -67,7 +67,7 @@ def linear_solver(
     full_move = torch.where(direction != 0, target - start, torch.zeros_like(start))
     closes = w.abs() * full_move * direction  # (n, d) gap closed by sending coordinate j to its bound
     order = w.abs().argsort(dim=1, descending=True, stable=True)
-    closed_before = closes.gather(1, order).cumsum(1)  # gap closed after the first m sorted coordinates
+    closed_before = closes.gather(1, order).cumsum(1)  # [m]: gap closed once sorted coordinates 0..m are at bounds
     remaining = offset.abs()
     crossing = (closed_before >= remaining).int().argmax(1, keepdim=True)  # first sorted index reaching it
     reaches = (closed_before >= remaining).any(1, keepdim=True)
