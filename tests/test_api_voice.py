@@ -137,6 +137,8 @@ def test_the_walk_sees_the_whole_public_api():
     for name in ("bw.DeepFoolResult", "bw.analysis.TrajectoryComplexity", "bw.directions.Direction"):
         assert name in RESULTS
     assert len(CALLABLES) > 60
+    checked = [m for f in CALLABLES.values() for m in CHECKED_INPUT.findall(_source(f))]
+    assert len(checked) > 15, "the source scan for check_inputs finds nothing"
 
 
 @pytest.mark.parametrize("qualname", sorted(CALLABLES))
@@ -152,6 +154,29 @@ def test_inputs_follow_one_naming_rule(qualname):
     assert offenders == NAMING_PENDING.get(qualname, set()), f"{qualname}: input parameters {offenders} break the rule"
 
 
+def _source(function: Callable) -> str:
+    try:
+        return inspect.getsource(inspect.unwrap(function))
+    except (OSError, TypeError):
+        return ""
+
+
+CHECKED_INPUT = re.compile(r"check_inputs\(\s*(\w+)\s*,\s*\"([\w.\[\]']+)\"")
+
+
+@pytest.mark.parametrize("qualname", sorted(CALLABLES))
+def test_inputs_checked_by_the_classifier_are_named_by_the_rule(qualname):
+    # Whatever a function hands to `clf.check_inputs` is an input, whatever its name looks like; and the
+    # name in the error message must be the parameter's own.
+    function = inspect.unwrap(CALLABLES[qualname])
+    source = _source(function)
+    parameters = {p.name for p in _parameters(function)}
+    for variable, message_name in CHECKED_INPUT.findall(source):
+        if variable in parameters:
+            assert ALLOWED_INPUT.match(variable), f"{qualname}: input `{variable}` breaks the naming rule"
+            assert message_name == variable, f"{qualname}: `{variable}` is reported as `{message_name}`"
+
+
 # --- 2. classifier first ----------------------------------------------------------------------
 
 # directions.make(kind, clf, x): the kind picks the generator, as in the documented contract (DESIGN.md).
@@ -163,6 +188,27 @@ def test_the_classifier_comes_first(qualname):
     names = [p.name for p in _parameters(CALLABLES[qualname])]
     if "clf" in names and qualname not in CLF_NOT_FIRST:
         assert names[0] == "clf", f"{qualname}{inspect.signature(CALLABLES[qualname])}: `clf` must come first"
+
+
+TAKES_CLF = sorted(
+    q
+    for q, f in CALLABLES.items()
+    if q.count(".") == 1 or (q.startswith(("bw.analysis.", "bw.directions.")) and q.count(".") == 2)
+    if "clf" in {p.name for p in _parameters(f)}
+)
+
+
+@pytest.mark.parametrize("qualname", TAKES_CLF)
+def test_a_classifier_that_is_not_one_is_a_type_error_naming_clf(qualname):
+    function = CALLABLES[qualname]
+    required = {
+        p.name: None
+        for p in _parameters(function)
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    required.update(clf=torch.nn.Linear(2, 2), **({"kind": "random"} if "kind" in required else {}))
+    with pytest.raises(TypeError, match=r"`clf` must be a boundary_widgets\.Classifier"):
+        function(**required)
 
 
 # --- 3. keyword-only options ------------------------------------------------------------------
@@ -374,6 +420,7 @@ RENAMED = {
     "bw.analysis.trajectory_label_changes": {"starts": "images", "partners": "partner_images"},
     "bw.analysis.hull_membership": {"features_train": "features", "z": "x"},
     "bw.analysis.embedding_linearity": {"borderline": "borderline_images"},
+    "bw.analysis.evaluate_detector": {"clean": "clean_images", "perturbed": "perturbed_images"},
 }
 
 

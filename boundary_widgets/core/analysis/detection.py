@@ -17,7 +17,7 @@ import torch
 from ..classifier import Classifier
 from ..curvature import default_step
 from ..progress import CancelEvent, Progress, track
-from ..validation import check_number, check_positive_int
+from ..validation import check_number, check_positive_int, renamed_keywords
 from .curvature import curvature_score
 
 
@@ -158,6 +158,8 @@ def detect(
     :func:`class_curvatures` score): a perturbation that just crossed a boundary sits where the
     original class's lead bends up again.
     """
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     threshold = check_number(threshold, "threshold", finite=False)
     with track(progress, cancel, total=2, desc="detection") as tracker:
         detector = curvature_score(clf, images, n_directions=n_directions, step=step, seed=seed, cancel=tracker.cancel)
@@ -178,10 +180,11 @@ def detect(
     return _flag(unflagged, threshold)
 
 
+@renamed_keywords(clean="clean_images", perturbed="perturbed_images")
 def evaluate_detector(
     clf: Classifier,
-    clean: object,
-    perturbed: object,
+    clean_images: object,
+    perturbed_images: object,
     labels: object,
     *,
     false_positive_rate: float = 0.05,
@@ -191,22 +194,25 @@ def evaluate_detector(
     progress: Progress = None,
     cancel: CancelEvent | None = None,
 ) -> DetectionReport:
-    """The detector's ROC AUC, detection rate and recovery accuracy on ``clean`` against ``perturbed``.
+    """The detector's ROC AUC, detection rate and recovery accuracy on ``clean_images`` against ``perturbed_images``.
 
     The threshold is the ``1 − false_positive_rate`` quantile of the clean scores. ``labels`` are the
-    true labels of the perturbed images; recovery accuracy counts the flagged perturbed images
+    true labels of ``perturbed_images``; recovery accuracy counts the flagged perturbed images
     whose recovered label is the true one (NaN when none is flagged).
     """
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     rate = check_number(false_positive_rate, "false_positive_rate", minimum=0.0, maximum=1.0)
-    n_perturbed = clf.check_inputs(perturbed, "perturbed", batched=True).shape[0]
+    clf.check_inputs(clean_images, "clean_images", batched=True)
+    n_perturbed = clf.check_inputs(perturbed_images, "perturbed_images", batched=True).shape[0]
     truth = torch.as_tensor(labels).reshape(-1).cpu().numpy().astype(np.int64)
     if truth.size != n_perturbed:
         raise ValueError(f"`labels` must hold one label per perturbed image ({n_perturbed}); got {truth.size}.")
     options = {"n_directions": n_directions, "step": step, "seed": seed}
     with track(progress, cancel, total=2, desc="detector") as tracker:
-        clean_result = detect(clf, clean, threshold=np.inf, cancel=tracker.cancel, **options)
+        clean_result = detect(clf, clean_images, threshold=np.inf, cancel=tracker.cancel, **options)
         tracker.advance()
-        perturbed_result = detect(clf, perturbed, threshold=np.inf, cancel=tracker.cancel, **options)
+        perturbed_result = detect(clf, perturbed_images, threshold=np.inf, cancel=tracker.cancel, **options)
         tracker.advance()
     threshold = float(np.quantile(clean_result.scores, 1 - rate))
     clean_result, perturbed_result = _flag(clean_result, threshold), _flag(perturbed_result, threshold)

@@ -119,6 +119,8 @@ def check_parameters(kind: str, clf: Classifier, params: dict[str, Any]) -> dict
 
     For callers that take a direction's parameters now and compute it later (a widget's settings).
     """
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     if not isinstance(params, dict):
         raise TypeError(f"`params` must be a dict of direction parameters; got {type(params).__name__}.")
     return _resolve(kind, params, clf)[1]
