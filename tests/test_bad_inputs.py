@@ -80,6 +80,7 @@ def env() -> SimpleNamespace:
         margins=margins,
         empty=torch.zeros(0, *SHAPE),
         spare=CountingNet(seed=1),
+        clf_b=bw.Classifier(CountingNet(seed=2), input_shape=SHAPE),
     )
 
 
@@ -439,6 +440,21 @@ case("path-explorer-method", lambda e: path_explorer(e, method="magic"), V, "`me
 case("margin-explorer-empty", lambda e: margin_explorer(e, images=e.empty), V, "`images`")
 case("margin-explorer-255", lambda e: margin_explorer(e, images=e.images_255), V, "`images` must lie within")
 case("margin-explorer-resolution", lambda e: margin_explorer(e, resolution=0), V, "`resolution`")
+
+
+def compare_explorer(e: SimpleNamespace, **options: Any) -> Any:
+    clf_b = options.pop("clf_b", e.clf_b)
+    return _explorers().CompareExplorer(e.clf, clf_b, options.pop("x", e.x), threaded=False, **options)
+
+
+case("compare-explorer-x-255", lambda e: compare_explorer(e, x=e.x_255), V, "`x` must lie within")
+case("compare-explorer-clf-b", lambda e: compare_explorer(e, clf_b="model"), T, "`clf_b`")
+case("compare-explorer-from", lambda e: compare_explorer(e, directions_from="c"), V, "`directions_from`")
+case("compare-explorer-resolution", lambda e: compare_explorer(e, resolution=1), V, "`resolution`")
+case("compare-explorer-u", lambda e: compare_explorer(e, u="nope"), V, "`u`")
+case("compare-explorer-u-params", lambda e: compare_explorer(e, u="random", u_params={"seed": -1}), V, "`seed`")
+case("compare-explorer-extent", lambda e: compare_explorer(e, extent=0.0), V, "`extent`")
+case("compare-explorer-boundaries", lambda e: compare_explorer(e, boundaries="yes"), T, "`boundaries`")
 
 
 def slice_state(e: SimpleNamespace, state: Any) -> Any:

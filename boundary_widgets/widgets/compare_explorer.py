@@ -37,6 +37,14 @@ def difference_mask(slice_a: PlaneSlice, slice_b: PlaneSlice) -> np.ndarray:
     return slice_a.labels != slice_b.labels
 
 
+def _check_argument(check: Check, name: str, value: Any) -> Any:
+    """A constructor argument checked by its state field, the error naming the argument (not a state entry)."""
+    try:
+        return check(name, value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(str(error).replace(f"`state[{name!r}]`", f"`{name}`")) from None
+
+
 class CompareExplorer(Explorer):
     """Two classifiers on the same plane through ``x``: two maps, a difference map and linked clicks.
 
@@ -109,7 +117,11 @@ class CompareExplorer(Explorer):
             "boundaries": boundaries,
             "click": None if click is None else list(click),
         }
-        checked = {name: self.STATE_FIELDS[name](name, value) for name, value in checked.items()}
+        checked = {name: _check_argument(self.STATE_FIELDS[name], name, value) for name, value in checked.items()}
+        for name, kind, params in (("u", u, u_params), ("v", v, v_params)):
+            if kind not in directions.available():
+                raise ValueError(f"`{name}` must be a direction kind, one of {directions.available()}; got {kind!r}.")
+            directions.check_parameters(kind, clf_a, params or {})
         self.models = {"a": clf_a, "b": clf_b}
         self.names = dict(zip(_MODELS, names, strict=True))
         self.dataset = dataset
