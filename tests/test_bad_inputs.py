@@ -457,6 +457,22 @@ case("compare-explorer-extent", lambda e: compare_explorer(e, extent=0.0), V, "`
 case("compare-explorer-boundaries", lambda e: compare_explorer(e, boundaries="yes"), T, "`boundaries`")
 
 
+def training_explorer(**options: Any) -> Callable[[SimpleNamespace], Any]:
+    def build(e: SimpleNamespace) -> Any:
+        clf, data = bw.zoo.load("moons-mlp", device="cpu")
+        return _explorers().TrainingExplorer(clf, options.pop("dataset", data), threaded=False, **options)
+
+    return build
+
+
+case("training-explorer-dataset", training_explorer(dataset="moons"), T, "`dataset`")
+case("training-explorer-start", training_explorer(start="later"), V, "`start`")
+case("training-explorer-width", training_explorer(width=0), V, "`width`")
+case("training-explorer-learning-rate", training_explorer(learning_rate=-1.0), V, "`learning_rate`")
+case("training-explorer-adversarial", training_explorer(adversarial="pgd2"), V, "`adversarial`")
+case("training-explorer-resolution", training_explorer(resolution=True), T, "`resolution`")
+
+
 def slice_state(e: SimpleNamespace, state: Any) -> Any:
     return _explorers().SliceExplorer.from_state(e.clf, e.x, state, threaded=False)
 

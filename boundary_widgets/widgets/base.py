@@ -55,6 +55,14 @@ def _where(name: str) -> str:
     return f"`state[{name!r}]`"
 
 
+def check_argument(check: Check, name: str, value: Any) -> Any:
+    """A constructor argument checked by its state field, the error naming the argument (not a state entry)."""
+    try:
+        return check(name, value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(str(error).replace(_where(name), f"`{name}`")) from None
+
+
 def int_field(minimum: int, maximum: int, *, optional: bool = False) -> Check:
     def check(name: str, value: Any) -> int | None:
         if value is None and optional:

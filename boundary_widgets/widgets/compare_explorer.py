@@ -15,7 +15,7 @@ from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions
 from ..core.extent import default_extent
 from ..core.slices import normalize_extent
 from ..zoo import Dataset
-from .base import Check, Explorer, bool_field, choice_field, float_field, int_field, point_field
+from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
 from .controls import DirectionPicker, piecewise_linear
 from .slice_explorer import direction_field
 from .views import PointView, SliceMapView, encode_png, show_png
@@ -35,14 +35,6 @@ def difference_mask(slice_a: PlaneSlice, slice_b: PlaneSlice) -> np.ndarray:
     if slice_a.plane.fingerprint() != slice_b.plane.fingerprint():
         raise ValueError("`slice_b` must lie on the same plane as `slice_a`.")
     return slice_a.labels != slice_b.labels
-
-
-def _check_argument(check: Check, name: str, value: Any) -> Any:
-    """A constructor argument checked by its state field, the error naming the argument (not a state entry)."""
-    try:
-        return check(name, value)
-    except (TypeError, ValueError) as error:
-        raise type(error)(str(error).replace(f"`state[{name!r}]`", f"`{name}`")) from None
 
 
 class CompareExplorer(Explorer):
@@ -117,7 +109,7 @@ class CompareExplorer(Explorer):
             "boundaries": boundaries,
             "click": None if click is None else list(click),
         }
-        checked = {name: _check_argument(self.STATE_FIELDS[name], name, value) for name, value in checked.items()}
+        checked = {name: check_argument(self.STATE_FIELDS[name], name, value) for name, value in checked.items()}
         for name, kind, params in (("u", u, u_params), ("v", v, v_params)):
             if kind not in directions.available():
                 raise ValueError(f"`{name}` must be a direction kind, one of {directions.available()}; got {kind!r}.")

@@ -15,7 +15,7 @@ from ..core import Classifier, Plane, PlaneSlice, compute_slice
 from ..core.training import ADVERSARIAL_METHODS, LiveTraining, build_network
 from ..render import class_colors
 from ..zoo import Dataset
-from .base import Check, Explorer, bool_field, choice_field, float_field, int_field, point_field
+from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
 from .views import SliceMapView
 from .worker import Job
 
@@ -121,7 +121,7 @@ class TrainingExplorer(Explorer):
             "boundaries": boundaries,
             "click": None if click is None else list(click),
         }
-        settings = {name: self.STATE_FIELDS[name](name, value) for name, value in settings.items()}
+        settings = {name: check_argument(self.STATE_FIELDS[name], name, value) for name, value in settings.items()}
         self.template = clf
         self.dataset = dataset
         self.images, self.labels = dataset.split("train")
