@@ -139,6 +139,7 @@ def test_the_walk_sees_the_whole_public_api():
     assert len(CALLABLES) > 60
     checked = [m for f in CALLABLES.values() for m in CHECKED_INPUT.findall(_source(f))]
     assert len(checked) > 15, "the source scan for check_inputs finds nothing"
+    assert len(_array_fields(bw.DeepFoolResult)) == 8 and len(_array_fields(bw.PlaneSlice)) >= 6
 
 
 @pytest.mark.parametrize("qualname", sorted(CALLABLES))
@@ -275,6 +276,44 @@ def test_results_are_frozen_with_a_readable_repr(qualname):
         assert readable, (
             f"{qualname} holds {annotations}: it needs a __repr__ of its own (a generated one prints whole arrays)"
         )
+
+
+FIELD_LINE = re.compile(r"^\s+(\w+): ([^#=]+?)\s*(?:=[^#]*)?(?:#\s*(.*))?$")
+# Results whose per-item numbers are still tensors (listed for the lead): exact, so it can only shrink.
+TENSOR_NUMBERS_PENDING = {"bw.DeepFoolResult", "bw.SparseFoolResult"}
+
+
+def _array_fields(cls: type) -> list[tuple[str, str, str]]:
+    """(name, annotation, comment) of each tensor or array field, read beside its declaration."""
+    fields = []
+    for line in inspect.getsource(cls).splitlines():
+        match = FIELD_LINE.match(line)
+        if match and re.search(r"\b(Tensor|ndarray)$", match.group(2).strip()):
+            fields.append((match.group(1), match.group(2).strip(), match.group(3) or ""))
+    return fields
+
+
+@pytest.mark.parametrize("qualname", sorted(RESULTS))
+def test_result_arrays_note_their_shape(qualname):
+    for name, _annotation, comment in _array_fields(RESULTS[qualname]):
+        assert comment.startswith("(") or "input_shape" in comment.split(",")[0], (
+            f"{qualname}.{name}: note its shape beside the field, e.g. `# (N,) float64 ...`"
+        )
+
+
+@pytest.mark.parametrize("qualname", sorted(n for n in RESULTS if n != "bw.zoo.Dataset"))
+def test_results_hold_inputs_as_tensors_and_numbers_as_numpy(qualname):
+    # The rule: things of the input space (images, perturbations, directions) are CPU tensors, ready for
+    # the model; one number per item (distances, labels, flags) is a NumPy array, ready for analysis.
+    numbers_as_tensors = [
+        name
+        for name, annotation, comment in _array_fields(RESULTS[qualname])
+        if "Tensor" in annotation and re.match(r"\(\w+,\)", comment)
+    ]
+    if qualname in TENSOR_NUMBERS_PENDING:
+        assert numbers_as_tensors, f"{qualname} follows the rule now: remove it from TENSOR_NUMBERS_PENDING"
+    else:
+        assert not numbers_as_tensors, f"{qualname}: per-item numbers {numbers_as_tensors} must be NumPy arrays"
 
 
 # --- 5. type hints ----------------------------------------------------------------------------

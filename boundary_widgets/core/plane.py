@@ -26,9 +26,9 @@ class Plane:
     origin, u, v: tensors of the input shape (float32, CPU).
     """
 
-    origin: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
+    origin: torch.Tensor  # input_shape, float32, CPU
+    u: torch.Tensor  # input_shape, unit L2 norm
+    v: torch.Tensor  # input_shape, unit L2 norm, orthogonal to u
 
     @classmethod
     def through(cls, x: object, u: object, v: object, *, tolerance: float = 1e-6) -> Plane:
