@@ -14,7 +14,8 @@ It walks ``bw.__all__`` (and the public modules it names: ``analysis``, ``direct
 3. **Keyword-only options.** Required arguments (the data) may be positional; every option (an
    argument with a default) is keyword-only, apart from the few listed in ``POSITIONAL_OPTIONAL``.
 4. **Results** are frozen dataclasses with a ``__repr__`` written for them (a generated repr prints
-   whole tensors); a dataclass of plain scalars may keep the generated one.
+   whole tensors); a dataclass of plain scalars may keep the generated one. Each array field notes its
+   shape beside it; things of the input space are CPU tensors, one number per item a NumPy array.
 5. **Type hints** on every parameter and return value of public functions and methods.
 6. **Long work** takes ``progress=`` and ``cancel=`` (keyword-only). ``PROTOCOL_PENDING`` lists
    what is not wired yet; it is exact, so a function that gains the protocol must leave the list.
@@ -22,6 +23,11 @@ It walks ``bw.__all__`` (and the public modules it names: ``analysis``, ``direct
    ``bisection_steps``, SparseFool rounds ``max_rounds``); no ``deepfool_iter``.
 8. **Results, not bare arrays**, from analyses; ``available()`` returns a list of names everywhere.
 9. **Renamed keywords** still work for one release, with a ``DeprecationWarning``.
+10. **A wrong classifier** is a ``TypeError`` naming ``clf``; whatever reaches ``clf.check_inputs`` is an
+    input (so it is named by rule 1) and is reported under the parameter's own name.
+
+Lists named ``*_PENDING`` hold what other parts of the kit have not done yet; they are exact (a check
+fails when an entry starts to pass), so they only shrink.
 """
 
 from __future__ import annotations
