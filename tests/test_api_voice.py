@@ -254,14 +254,7 @@ PLAIN_FIELD = re.compile(r"^(str|int|float|bool|None|Any|tuple\[(str|int|float|A
 
 
 # Dataclasses still without a repr of their own (other owners; listed for the lead): exact.
-REPR_PENDING = {
-    "bw.curvature.BoundaryPoint",
-    "bw.PlaneSlice",
-    "bw.presets.DirectionChoice",
-    "bw.presets.Preset",
-    "bw.widgets.PointSelection",
-    "bw.zoo.ZooEntry",
-}
+REPR_PENDING: set[str] = set()
 
 
 def _has_written_repr(cls: type) -> bool:

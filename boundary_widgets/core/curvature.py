@@ -76,6 +76,12 @@ class BoundaryPoint:
     distance: float  # ‖z − x‖
     converged: bool  # DeepFool reached another class
 
+    def __repr__(self) -> str:
+        return (
+            f"BoundaryPoint(original={self.original}, reached={self.reached}, distance={self.distance:.4g}, "
+            f"converged={self.converged})"
+        )
+
 
 def default_step(clf: Classifier) -> float:
     """The authors' finite-difference step: ``sqrt(d) · (high − low) / 512 · 10``."""

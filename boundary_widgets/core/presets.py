@@ -29,6 +29,13 @@ class DirectionChoice:
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "params": dict(self.params)}
 
+    def __repr__(self) -> str:
+        # An image parameter would print whole: show its shape instead.
+        shown = {
+            k: f"<{type(v).__name__} {tuple(v.shape)}>" if hasattr(v, "shape") else v for k, v in self.params.items()
+        }
+        return f"DirectionChoice({self.kind!r}, params={shown})"
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -39,6 +46,9 @@ class Preset:
     v: DirectionChoice
     description: str
     reference: str = ""
+
+    def __repr__(self) -> str:
+        return f"Preset({self.name!r}, u={self.u!r}, v={self.v!r})"
 
 
 _PRESETS: dict[str, Preset] = {}

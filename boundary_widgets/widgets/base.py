@@ -46,6 +46,12 @@ class PointSelection:
     label: int
     pixels_outside: int  # values of `image` outside the classifier's bounds (its picture clips them)
 
+    def __repr__(self) -> str:
+        return (
+            f"PointSelection(alpha={self.alpha:.4g}, beta={self.beta:.4g}, label={self.label}, "
+            f"pixels_outside={self.pixels_outside})"
+        )
+
 
 # --- state fields: each checks one value of a state and names it in its error ---------------------
 Check = Callable[[str, Any], Any]

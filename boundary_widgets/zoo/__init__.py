@@ -33,6 +33,9 @@ class ZooEntry:
     adversarial_steps: int = 0
     piecewise_linear: bool = True  # ReLU and max-pooling only: curvature lives in the kinks (see docs/design.md)
 
+    def __repr__(self) -> str:
+        return f"ZooEntry({self.name!r}, input_shape={self.input_shape}, bounds={self.bounds})"
+
 
 ENTRIES: dict[str, ZooEntry] = {
     entry.name: entry

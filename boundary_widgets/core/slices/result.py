@@ -45,6 +45,12 @@ class PlaneSlice:
             object.__setattr__(self, name, value)
         self.__post_init__()
 
+    def __repr__(self) -> str:
+        return (
+            f"PlaneSlice(resolution={self.resolution}, extent={self.extent}, method={self.method!r}, "
+            f"classes_present={len(self.classes_present)}, n_evaluated={self.n_evaluated}, is_final={self.is_final})"
+        )
+
     @property
     def classes_present(self) -> list[int]:
         return [int(k) for k in np.unique(self.labels)]
