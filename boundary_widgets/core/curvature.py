@@ -26,7 +26,7 @@ import torch
 from .classifier import Classifier
 from .deepfool import deepfool
 from .progress import CancelEvent, Progress, Tracker, track
-from .validation import check_choice, check_positive_int
+from .validation import check_choice, check_positive_int, renamed_keywords
 
 if TYPE_CHECKING:  # scipy loads when curvatures are computed, not with the kit
     from scipy.sparse.linalg import LinearOperator
@@ -89,12 +89,13 @@ def default_step(clf: Classifier) -> float:
     return math.sqrt(clf.input_dim) * (high - low) / 512 * 10
 
 
+@renamed_keywords(sample="x")
 def nearest_boundary_point(
-    clf: Classifier, sample: torch.Tensor, *, max_iter: int = 50, cancel: CancelEvent | None = None
+    clf: Classifier, x: torch.Tensor, *, max_iter: int = 50, cancel: CancelEvent | None = None
 ) -> BoundaryPoint:
-    """DeepFool without overshoot from one checked sample ``(1, *input_shape)``: where ``F`` is (nearly) zero."""
-    found = deepfool(clf, sample, overshoot=0.0, max_iter=max_iter, cancel=cancel)
-    z = (sample.cpu() + found.perturbations)[0]
+    """DeepFool without overshoot from one checked input ``x`` ``(1, *input_shape)``: where ``F`` is (nearly) zero."""
+    found = deepfool(clf, x, overshoot=0.0, max_iter=max_iter, cancel=cancel)
+    z = (x.cpu() + found.perturbations)[0]
     original, reached = int(found.original[0]), int(found.reached[0])
     if original == reached:
         # No boundary crossed: use the runner-up class so that F is still a logit gap.
@@ -119,10 +120,11 @@ class BoundaryHessian:
     one per product, so a cancel event is honoured between products.
     """
 
+    @renamed_keywords(z="x")
     def __init__(
         self,
         clf: Classifier,
-        z: torch.Tensor,
+        x: torch.Tensor,
         classes: tuple[int, int],
         *,
         mode: str,
@@ -130,7 +132,7 @@ class BoundaryHessian:
         tracker: Tracker | None = None,
     ) -> None:
         self.clf = clf
-        self.z = z.detach().to(clf.device, torch.float32).reshape(1, *clf.input_shape)
+        self.z = x.detach().to(clf.device, torch.float32).reshape(1, *clf.input_shape)
         self.classes = classes
         self.mode = check_choice(mode, "mode", CURVATURE_MODES)
         self.step = None if self.mode == "exact" else float(step)

@@ -27,6 +27,7 @@ import traitlets
 from ..core import Classifier
 from ..core.extent import pixels_outside
 from ..core.progress import Cancelled
+from ..core.validation import renamed_keywords
 from .views import PointView
 from .worker import Job, StaleJob, Worker
 
@@ -383,18 +384,19 @@ class Explorer(traitlets.HasTraits):
         """Mark the main view stale (subclasses grey out their map)."""
 
     # --- point inspection ---------------------------------------------------------------------
-    def inspect(self, image: torch.Tensor, alpha: float, beta: float, caption: str) -> PointSelection:
-        """Classify ``image`` and show it in the preview with its top-k probabilities and ``caption`` (HTML)."""
-        probabilities = self.clf.probabilities(image).double().cpu().numpy()
+    @renamed_keywords(image="x")
+    def inspect(self, x: torch.Tensor, alpha: float, beta: float, caption: str) -> PointSelection:
+        """Classify ``x`` and show it in the preview with its top-k probabilities and ``caption`` (HTML)."""
+        probabilities = self.clf.probabilities(x).double().cpu().numpy()
         label = int(probabilities.argmax())
-        outside = pixels_outside(image, self.clf.bounds)
-        self.selection = PointSelection(float(alpha), float(beta), image, probabilities, label, outside)
+        outside = pixels_outside(x, self.clf.bounds)
+        self.selection = PointSelection(float(alpha), float(beta), x, probabilities, label, outside)
         name = html.escape(self.clf.class_names[label])
         text = f"{caption}<br>predicted <b>{name}</b> ({probabilities[label]:.1%})"
         if outside:
             text += (
-                f'<br><span class="bw-clipped" style="color:#a05000">picture clipped: {outside} of {image.numel()} '
+                f'<br><span class="bw-clipped" style="color:#a05000">picture clipped: {outside} of {x.numel()} '
                 f"values lie outside {self.clf.bounds}; the model sees them unclipped</span>"
             )
-        self.point_view.show(image, probabilities, self.clf.bounds, text)
+        self.point_view.show(x, probabilities, self.clf.bounds, text)
         return self.selection
