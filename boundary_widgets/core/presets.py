@@ -87,9 +87,9 @@ def register(name: str, *, u: object, v: object, description: str = "", referenc
     return preset
 
 
-def available() -> dict[str, Preset]:
-    """The presets by name, in registration order."""
-    return dict(_PRESETS)
+def available() -> list[str]:
+    """The names of the presets, in registration order (like ``directions.available()``); see :func:`get`."""
+    return list(_PRESETS)
 
 
 def get(name: str) -> Preset:
