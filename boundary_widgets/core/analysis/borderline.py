@@ -22,6 +22,12 @@ from .feature_space import FeatureSpace
 FAILURES = ("", "not source", "adversarial step did not reach target", "third class", "iteration cap")
 
 
+def _nonempty(batch: torch.Tensor, name: str) -> torch.Tensor:
+    if batch.shape[0] == 0:
+        raise ValueError(f"`{name}` must hold at least one image; got an empty batch.")
+    return batch
+
+
 @dataclass(frozen=True, eq=False)
 class BorderlineSamples:
     """Per source image: the bisection of the pair (image, its targeted adversarial) down to the boundary."""
@@ -130,12 +136,6 @@ def borderline_samples(
             target=target,
             threshold=float(threshold),
         )
-
-
-def _nonempty(batch: torch.Tensor, name: str) -> torch.Tensor:
-    if batch.shape[0] == 0:
-        raise ValueError(f"`{name}` must hold at least one image; got an empty batch.")
-    return batch
 
 
 @dataclass(frozen=True, eq=False)
