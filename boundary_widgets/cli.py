@@ -10,6 +10,7 @@ import argparse
 import ast
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,10 +19,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.backend_bases import FigureCanvasBase
 
 from . import zoo
 from .core import Plane, compute_slice, directions
-from .core.slices import DEFAULT_METHOD, SLICE_METHODS
+from .core.slices import DEFAULT_METHOD, SLICE_METHODS, normalize_extent, normalize_resolution
 from .plotting import plot_slice
 
 # (u, v) pairs drawn by `demo`: each a (kind, params) of the direction registry.
@@ -67,7 +69,7 @@ def parse_direction(text: str) -> tuple[str, dict[str, Any]]:
     return kind, params
 
 
-def _int_at_least(minimum: int) -> Any:
+def _int_at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -93,8 +95,7 @@ def _positive_float(text: str) -> float:
 def figure_path(output: Path) -> Path:
     """The file a figure is written to: ``output``, with ``.png`` added when it has no extension."""
     path = output if output.suffix else output.with_name(output.name + ".png")
-    formats = plt.figure().canvas.get_supported_filetypes()
-    plt.close("all")
+    formats = FigureCanvasBase.get_supported_filetypes()
     if path.suffix[1:].lower() not in formats:
         raise UsageError(f"`--output` must end in one of {sorted('.' + f for f in formats)}; got {str(output)!r}.")
     return path
@@ -131,6 +132,9 @@ def render_figure(
     ``output`` without an extension gets ``.png``.
     """
     output = figure_path(output)
+    # The slice's own limits (the result-size cap among them) are checked before any direction is made.
+    normalize_extent(extent)
+    normalize_resolution(resolution)
     clf, dataset = zoo.load(model)
     images, labels = dataset.split("test")
     if not 0 <= index < len(labels):
@@ -139,18 +143,20 @@ def render_figure(
     columns = min(3, len(planes))
     rows = math.ceil(len(planes) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 4.0 * rows), squeeze=False)
-    for ax, ((u_kind, u_params), (v_kind, v_params)) in zip(axes.flat, planes, strict=False):
-        u = directions.make(u_kind, clf, x, **_with_images(u_kind, u_params, images))
-        v = directions.make(v_kind, clf, x, **_with_images(v_kind, v_params, images))
-        sl = compute_slice(clf, Plane.through(x, u, v), extent=extent, resolution=resolution, method=method)
-        plot_slice(sl, ax=ax, title=f"u: {_label(u_kind, u_params)}\nv: {_label(v_kind, v_params)}", legend=True)
-    for ax in axes.flat[len(planes) :]:
-        ax.axis("off")
-    figure.suptitle(f"{model}: test image {index} (label {dataset.class_names[int(labels[index])]})")
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
+    try:
+        for ax, ((u_kind, u_params), (v_kind, v_params)) in zip(axes.flat, planes, strict=False):
+            u = directions.make(u_kind, clf, x, **_with_images(u_kind, u_params, images))
+            v = directions.make(v_kind, clf, x, **_with_images(v_kind, v_params, images))
+            sl = compute_slice(clf, Plane.through(x, u, v), extent=extent, resolution=resolution, method=method)
+            plot_slice(sl, ax=ax, title=f"u: {_label(u_kind, u_params)}\nv: {_label(v_kind, v_params)}", legend=True)
+        for ax in axes.flat[len(planes) :]:
+            ax.axis("off")
+        figure.suptitle(f"{model}: test image {index} (label {dataset.class_names[int(labels[index])]})")
+        figure.tight_layout()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(output, dpi=110)
+    finally:
+        plt.close(figure)
     return output
 
 
