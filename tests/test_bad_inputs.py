@@ -261,6 +261,10 @@ case("margins-max-iter", lambda e: BM(e.clf, e.images, max_iter=0), V, "`max_ite
 case("margins-overshoot", lambda e: BM(e.clf, e.images, overshoot=-1.0), V, "`overshoot`")
 case("margins-progress", lambda e: BM(e.clf, e.images, progress="yes"), T, "`progress`")
 case("margins-bands-str", lambda e: BM(e.clf, e.images, bands="low"), T, "`bands`")
+case(
+    "margins-bands-shape", lambda e: BM(e.clf, e.images, bands=bw.dct.bands((1, 16, 16))), V, "`bands` must be bands of"
+)
+case("deepfool-band-shape", lambda e: D(e.clf, e.x, subspace=bw.dct.bands((1, 16, 16))[0]), V, "`subspace`")
 BD = bw.analysis.band_direction
 case("band-direction-band", lambda e: BD(e.clf, e.margins, e.x, 99), V, "`band`")
 case("band-direction-band-bool", lambda e: BD(e.clf, e.margins, e.x, True), T, "`band`")
