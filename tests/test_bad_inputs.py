@@ -160,6 +160,10 @@ case("plane-u-shape", lambda e: P(e.x, torch.ones(3), r2), V, "`u` must have the
 case("plane-x-str", lambda e: P("x", r1, r2), T, "`x`")
 case("plane-u-nan", lambda e: P(e.x, torch.full(SHAPE, nan), r2), V, "`u` must be finite")
 case("plane-points-lengths", lambda e: e.plane.points([1.0, 2.0], [1.0]), V, "`alphas` and `betas`")
+case("plane-points-nan", lambda e: e.plane.points([nan], [1.0]), V, "`alphas` must be finite")
+case("plane-point-str", lambda e: e.plane.point("a", 0.0), T, "`alpha`")
+case("plane-point-inf", lambda e: e.plane.point(0.0, inf), V, "`beta`")
+case("plane-coordinates-shape", lambda e: e.plane.coordinates(torch.zeros(3)), V, "`x` must have the plane's shape")
 
 # --- compute_slice ----------------------------------------------------------------------------------
 S = bw.compute_slice

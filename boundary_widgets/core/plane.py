@@ -71,12 +71,15 @@ class Plane:
         return self.origin.to(device), self.u.to(device), self.v.to(device)
 
     def point(self, alpha: float, beta: float) -> torch.Tensor:
-        return self.origin + float(alpha) * self.u + float(beta) * self.v
+        alpha, beta = check_number(alpha, "alpha"), check_number(beta, "beta")
+        return self.origin + alpha * self.u + beta * self.v
 
     def points(self, alphas: object, betas: object, *, device: torch.device | str = "cpu") -> torch.Tensor:
         """Points ``(N, *shape)`` for coordinate arrays ``alphas (N,)`` and ``betas (N,)``."""
         a = as_float_tensor(alphas, "alphas").to(device).reshape(-1)
         b = as_float_tensor(betas, "betas").to(device).reshape(-1)
+        check_finite(a, "alphas")
+        check_finite(b, "betas")
         if a.shape != b.shape:
             raise ValueError(f"`alphas` and `betas` must have the same length; got {a.numel()} and {b.numel()}.")
         origin, u, v = self.to(device)
@@ -85,7 +88,10 @@ class Plane:
 
     def coordinates(self, x: object) -> tuple[float, float]:
         """(alpha, beta) of the orthogonal projection of ``x`` onto the plane."""
-        delta = _as_vector(x, "x") - self.origin
+        point = _as_vector(x, "x")
+        if point.shape != self.origin.shape:
+            raise ValueError(f"`x` must have the plane's shape {self.shape}; got {tuple(point.shape)}.")
+        delta = point - self.origin
         return float((delta * self.u).sum()), float((delta * self.v).sum())
 
     def fingerprint(self) -> str:
