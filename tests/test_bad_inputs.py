@@ -64,6 +64,7 @@ def env() -> SimpleNamespace:
     plane = bw.Plane.through(x, torch.randn(SHAPE), torch.randn(SHAPE))
     space = bw.FeatureSpace(clf, images=images)
     margins = bw.analysis.band_margins(clf, images[:2], max_iter=3)
+    path = bw.find_path(clf, x, other, max_depth=1)
     return SimpleNamespace(
         net=net,
         clf=clf,
@@ -78,6 +79,7 @@ def env() -> SimpleNamespace:
         plane_255=bw.Plane.through(x * 255, torch.randn(SHAPE), torch.randn(SHAPE)),
         space=space,
         margins=margins,
+        path=path,
         empty=torch.zeros(0, *SHAPE),
         spare=CountingNet(seed=1),
         clf_b=bw.Classifier(CountingNet(seed=2), input_shape=SHAPE),
@@ -325,6 +327,10 @@ case("paths-empty", lambda e: FPS(e.clf, e.empty, e.empty), V, "`images_a` must 
 case("paths-counts", lambda e: FPS(e.clf, e.images[:2], e.images[:3]), V, "`images_a` and `images_b` must hold")
 case("paths-single", lambda e: FPS(e.clf, e.x, e.x), V, "`images_a` must have shape")
 case("paths-255", lambda e: FPS(e.clf, e.images_255[:2], e.images[:2]), V, "`images_a` must lie within")
+case("path-points-at-str", lambda e: e.path.points_at("middle"), T, "`positions`")
+case("path-points-at-nan", lambda e: e.path.points_at([nan]), V, "`positions`")
+case("path-plane-seed", lambda e: e.path.plane(seed=-1), V, "`seed`")
+case("path-plane-coordinates", lambda e: e.path.plane_coordinates("plane"), T, "`plane`")
 case("line-n-one", lambda e: LP(e.clf, e.x, e.same_class, n=1), V, "`n`")
 case("line-n-float", lambda e: LP(e.clf, e.x, e.same_class, n=2.5), T, "`n`")
 case("line-x-b-255", lambda e: LP(e.clf, e.x, e.x_255), V, "`x_b` must lie within")

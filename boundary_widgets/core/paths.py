@@ -95,7 +95,13 @@ class ConnectingPath:
 
     def points_at(self, positions: object) -> torch.Tensor:
         """Points ``(n, *input_shape)`` on the polyline at the given arc lengths (clamped to [0, length])."""
-        where = np.clip(np.asarray(positions, dtype=np.float64).reshape(-1), 0.0, self.length)
+        try:
+            requested = np.asarray(positions, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"`positions` must be numbers (arc lengths); got {positions!r:.60}.") from error
+        if not np.isfinite(requested).all():
+            raise ValueError("`positions` must be finite arc lengths; got NaN or Inf.")
+        where = np.clip(requested, 0.0, self.length)
         flat = self.anchors.reshape(self.anchors.shape[0], -1).double()
         segment = np.clip(np.searchsorted(self.anchor_positions, where, side="right") - 1, 0, len(flat) - 2)
         span = np.diff(self.anchor_positions)[segment]
@@ -111,6 +117,7 @@ class ConnectingPath:
         Origin ``x_a``, ``u`` toward ``x_b``. When the path is straight (no anchor off the line)
         ``v`` is a random direction drawn with ``seed``.
         """
+        check_positive_int(seed, "seed", minimum=0)
         flat = self.anchors.reshape(self.anchors.shape[0], -1).double()
         chord = flat[-1] - flat[0]
         if chord.norm() == 0:
@@ -129,9 +136,9 @@ class ConnectingPath:
 
     def plane_coordinates(self, plane: Plane | None = None) -> np.ndarray:
         """``(K, 2)`` (alpha, beta) of the anchors projected on ``plane`` (default :meth:`plane`)."""
-        plane = self.plane() if plane is None else plane
-        if not isinstance(plane, Plane):
+        if plane is not None and not isinstance(plane, Plane):
             raise TypeError(f"`plane` must be a Plane; got {type(plane).__name__}.")
+        plane = self.plane() if plane is None else plane
         return np.array([plane.coordinates(anchor) for anchor in self.anchors], dtype=np.float64)
 
 
