@@ -277,6 +277,16 @@ case("band-direction-band-bool", lambda e: BD(e.clf, e.margins, e.x, True), T, "
 case("band-direction-result", lambda e: BD(e.clf, "result", e.x, 0), T, "`result`")
 case("band-direction-x-255", lambda e: BD(e.clf, e.margins, e.x_255, 0), V, "`x` must lie within")
 
+# --- DCT bands ----------------------------------------------------------------------------------
+DCT = bw.dct
+case("dct-bands-shape-str", lambda e: DCT.bands("abc"), T, "`shape`")
+case("dct-bands-shape-zero", lambda e: DCT.bands((0, 8, 8)), V, "`shape`")
+case("dct-bands-block-zero", lambda e: DCT.bands(SHAPE, block=0), V, "`block`")
+case("dct-bands-block-float", lambda e: DCT.bands(SHAPE, block=2.5), T, "`block`")
+case("dct-bands-stride-zero", lambda e: DCT.bands(SHAPE, stride=0), V, "`stride`")
+case("dct-atom-row", lambda e: DCT.dct_atom(SHAPE, 9, 0), V, "`row`")
+case("dct-atom-channel", lambda e: DCT.dct_atom(SHAPE, 0, 0, channel=3), V, "`channel`")
+
 # --- directions ---------------------------------------------------------------------------------
 M = bw.directions.make
 case("make-kind-unknown", lambda e: M("nope", e.clf, e.x), V, "`kind`")
