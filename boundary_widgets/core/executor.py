@@ -29,6 +29,7 @@ Dask is imported only when a cluster is used: the core imports without it.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import importlib
@@ -37,6 +38,7 @@ import io
 import json
 import math
 import os
+import sys
 import threading
 import time
 import traceback
@@ -405,11 +407,34 @@ def _stat(value: torch.Tensor | None) -> list[float] | None:
 
 _worker_classifiers: dict[str, Classifier] = {}
 _worker_lock = threading.Lock()
+_malloc_tuned = False
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's own ceiling for its dynamic threshold on 64-bit
+
+
+def _tune_worker_malloc() -> None:
+    """Give a Dask worker glibc's usual allocation of tensor-sized blocks back.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_`` set, and any explicit threshold turns
+    off glibc's dynamic mmap threshold: every allocation above 128 KiB then becomes an mmap/munmap with
+    fresh page faults, and DeepFool on the digits ran 2.4× slower in a worker than in the client.
+    Raising the mmap threshold to the ceiling the dynamic rule would reach restores the speed.
+    """
+    global _malloc_tuned
+    if _malloc_tuned or "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    _malloc_tuned = True
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to undo
 
 
 def _worker_classifier(recipe: _ClassifierRecipe, device: str | None) -> Classifier:
     """The classifier of this run on this worker, built once (the worker's threads share it)."""
     with _worker_lock:
+        _tune_worker_malloc()
         if recipe.token not in _worker_classifiers:
             if device is None:
                 device = "cuda" if torch.cuda.is_available() else "cpu"
