@@ -16,7 +16,7 @@ from ..core.extent import default_extent
 from ..core.slices import normalize_extent
 from ..zoo import Dataset
 from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
-from .controls import DirectionPicker, piecewise_linear
+from .controls import DirectionPairTraits, DirectionPicker, piecewise_linear
 from .slice_explorer import direction_field
 from .views import PointView, SliceMapView, encode_png, show_png
 from .worker import Job
@@ -37,7 +37,7 @@ def difference_mask(slice_a: PlaneSlice, slice_b: PlaneSlice) -> np.ndarray:
     return slice_a.labels != slice_b.labels
 
 
-class CompareExplorer(Explorer):
+class CompareExplorer(Explorer, DirectionPairTraits):
     """Two classifiers on the same plane through ``x``: two maps, a difference map and linked clicks.
 
     ``CompareExplorer(clf_a, clf_b, x)`` (e.g. a standard and an adversarially trained model)
@@ -62,8 +62,6 @@ class CompareExplorer(Explorer):
         "click": point_field,
     }
 
-    u = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the first direction").tag(state=True)
-    v = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the second direction").tag(state=True)
     directions_from = traitlets.Unicode("a").tag(state=True)
     extent = traitlets.Float(None, allow_none=True).tag(state=True)
     resolution = traitlets.Int(96).tag(state=True)
@@ -138,7 +136,7 @@ class CompareExplorer(Explorer):
         for name, value in checked.items():
             setattr(self, name, value)
         self._build_controls()
-        self.observe(self._sync_picker, names=["u", "v"])
+        self.observe(self._sync_pickers, names=["u", "v"])
         self.observe(lambda _change: self.refresh(), names=["u", "v", "directions_from", "extent", "resolution"])
         self.observe(lambda _change: self._draw(), names=["boundaries"])
         self._building = False
@@ -221,16 +219,6 @@ class CompareExplorer(Explorer):
     def _picked(self, which: str) -> None:
         picker = self.u_picker if which == "u" else self.v_picker
         setattr(self, which, picker.value)
-
-    @traitlets.validate("u", "v")
-    def _complete_direction(self, proposal: dict) -> dict:
-        picker = getattr(self, f"{proposal['trait'].name}_picker", None)
-        return proposal["value"] if picker is None else picker.complete(proposal["value"])
-
-    def _sync_picker(self, change: dict) -> None:
-        picker = self.u_picker if change["name"] == "u" else self.v_picker
-        if picker.value != change["new"]:
-            picker.set_value(change["new"], notify=False)
 
     # --- work -----------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -354,11 +342,4 @@ class CompareExplorer(Explorer):
     def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
         options = dict(options)
         clf_b = options.pop("clf_b")
-        kwargs = dict(settings)
-        for which in ("u", "v"):
-            if which in kwargs:
-                value = kwargs.pop(which)
-                kwargs[which], kwargs[f"{which}_params"] = value["kind"], value["params"]
-        if kwargs.get("click") is not None:
-            kwargs["click"] = tuple(kwargs["click"])
-        return cls(clf, clf_b, x, **kwargs, **options)
+        return cls(clf, clf_b, x, **cls.constructor_arguments(settings), **options)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 from torch import nn
 
 from ..core import directions
@@ -326,3 +327,37 @@ class DirectionPicker:
         """The data set index of each "image" parameter (the other images this direction uses)."""
         types = self._types()
         return {name: int(c.value) for name, c in self.controls.items() if types[name] == "image"}
+
+
+class DirectionPairTraits(traitlets.HasTraits):
+    """The ``u`` and ``v`` settings of an explorer that picks its plane with two :class:`DirectionPicker`.
+
+    The explorer sets ``u_picker`` and ``v_picker`` and observes ``u``/``v`` with
+    :meth:`_sync_pickers`; the traits always hold complete values (every parameter the picker
+    shows, defaults filled in), so that ``state`` is complete.
+    """
+
+    u = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the first direction").tag(state=True)
+    v = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the second direction").tag(state=True)
+
+    @traitlets.validate("u", "v")
+    def _complete_direction(self, proposal: dict) -> dict:
+        picker = getattr(self, f"{proposal['trait'].name}_picker", None)
+        return proposal["value"] if picker is None else picker.complete(proposal["value"])
+
+    def _sync_pickers(self, change: dict) -> None:
+        picker = self.u_picker if change["name"] == "u" else self.v_picker
+        if picker.value != change["new"]:
+            picker.set_value(change["new"], notify=False)
+
+    @staticmethod
+    def constructor_arguments(settings: dict[str, Any]) -> dict[str, Any]:
+        """Checked state settings as constructor keywords: ``u``/``v`` split into kind and ``*_params``."""
+        arguments = dict(settings)
+        for which in ("u", "v"):
+            if which in arguments:
+                value = arguments.pop(which)
+                arguments[which], arguments[f"{which}_params"] = value["kind"], value["params"]
+        if arguments.get("click") is not None:
+            arguments["click"] = tuple(arguments["click"])
+        return arguments

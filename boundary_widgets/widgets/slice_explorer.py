@@ -39,7 +39,7 @@ from .base import (
     link_dropdown,
     point_field,
 )
-from .controls import DirectionPicker, piecewise_linear
+from .controls import DirectionPairTraits, DirectionPicker, piecewise_linear
 from .views import SliceMapView
 from .worker import Job
 
@@ -123,7 +123,7 @@ def _model_key(clf: Classifier) -> tuple:
     return tuple(checksum()) if callable(checksum) else ()
 
 
-class SliceExplorer(Explorer):
+class SliceExplorer(Explorer, DirectionPairTraits):
     """Pick two directions through an image and explore the classification regions of their plane.
 
     ``SliceExplorer(clf, x)`` displays itself in a notebook. Directions come from
@@ -157,8 +157,6 @@ class SliceExplorer(Explorer):
     }
 
     preset = traitlets.Unicode(None, allow_none=True, help="the preset plane in use, or None").tag(state=True)
-    u = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the first direction").tag(state=True)
-    v = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the second direction").tag(state=True)
     sample = traitlets.Int(None, allow_none=True, help="data set index of the origin (None: the x given)").tag(
         state=True
     )
@@ -399,17 +397,6 @@ class SliceExplorer(Explorer):
             if not self._applying_preset:
                 self.preset = None
             setattr(self, which, picker.value)
-
-    @traitlets.validate("u", "v")
-    def _complete_direction(self, proposal: dict) -> dict:
-        """Every parameter the picker shows, defaults filled in, so that ``state`` is complete."""
-        picker = getattr(self, f"{proposal['trait'].name}_picker", None)
-        return proposal["value"] if picker is None else picker.complete(proposal["value"])
-
-    def _sync_pickers(self, change: dict) -> None:
-        picker = self.u_picker if change["name"] == "u" else self.v_picker
-        if picker.value != change["new"]:
-            picker.set_value(change["new"], notify=False)
 
     def _apply_settings(self, settings: dict[str, Any]) -> None:
         with self._one_refresh():
@@ -808,13 +795,7 @@ class SliceExplorer(Explorer):
             raise ValueError(
                 f"`state['sample']` must index the data set ({0 if dataset is None else len(dataset)} images); got {sample}."
             )
-        kwargs = dict(settings)
-        for which in ("u", "v"):
-            if which in kwargs:
-                value = kwargs.pop(which)
-                kwargs[which], kwargs[f"{which}_params"] = value["kind"], value["params"]
-        if kwargs.get("click") is not None:
-            kwargs["click"] = tuple(kwargs["click"])
+        kwargs = cls.constructor_arguments(settings)
         preset = kwargs.pop("preset", None)
         explorer = cls(clf, x, **kwargs, **options)
         if preset is not None:  # recorded only: the plane itself comes from u and v
