@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -111,6 +112,16 @@ def test_band_margins_equal_in_process_whatever_the_shard_size(client, digits):
     actual = band_margins(clf, images, **options, executor=client, progress=lambda done, total: seen.append(done))
     assert_same(actual, expected)
     assert seen[-1] == N and seen == sorted(seen)
+
+    # The workers keep the classifier between runs, but see the user's in-place edit of its weights.
+    net = copy.deepcopy(clf.net)
+    mine = bw.Classifier(net, input_shape=clf.input_shape, bounds=clf.bounds)
+    assert_same(band_margins(mine, images, **options, executor=client), expected)
+    with torch.no_grad():
+        next(net.parameters()).mul_(0.5)
+    edited = band_margins(mine, images, **options)
+    assert not np.allclose(edited.margins, expected.margins)
+    assert_same(band_margins(mine, images, **options, executor=client), edited, "after an in-place edit")
 
 
 def test_curvature_deepfool_borderline_and_paths_equal_in_process(client, digits):
@@ -273,9 +284,14 @@ def test_resume_computes_only_the_missing_shards(client, digits, tmp_path):
         np.testing.assert_array_equal(shard["labels"], expected.labels[start:end])
         np.testing.assert_allclose(shard["margins"], expected.margins[start:end], rtol=1e-5)
 
+    # Shards already running when the run was cancelled finish on their worker (unwritten): wait for them.
+    deadline = time.monotonic() + 30
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     with distributed.get_task_stream(client) as stream:
         actual = band_margins(clf, images, **options, executor=Sharding(client, store=store))
     computed = [task for task in stream.data if task["key"].startswith("band_margins-")]
+    assert len({task["key"].split("-")[1] for task in computed}) == 1, "tasks of one run only"
     assert len(computed) == 8 - len(finished)
     assert_same(actual, expected, "resumed band_margins")
     assert_same(read_store(store), expected, "read_store")

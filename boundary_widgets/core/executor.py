@@ -43,6 +43,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -638,13 +639,33 @@ def _run_jobs(jobs: list[_Job], sharding: Sharding, progress: Progress, cancel: 
             _compute(jobs, sharding, pending, tracker)
 
 
+# Per client, the last classifier sent to its workers: (what it was built from, the scattered recipe's future).
+_sent: weakref.WeakKeyDictionary[Any, tuple[tuple, Any]] = weakref.WeakKeyDictionary()
+
+
+def _shared_recipe(client: Any, clf: Classifier, factory: Callable | None) -> Any:
+    """The classifier's recipe on every worker: sent once (a broadcast scatter), again only when the model or
+    factory changed, so that repeated runs neither resend nor rebuild it."""
+    checksum = getattr(clf, "state_checksum", None)
+    key = (factory,) if factory is not None else (clf, checksum() if callable(checksum) else uuid.uuid4().hex)
+    known = _sent.get(client)
+    if known is not None and known[1].status == "finished" and len(known[0]) == len(key):
+        if all(a is b or (type(a) is type(b) and a == b) for a, b in zip(known[0], key, strict=True)):
+            return known[1]
+    recipe = _ClassifierRecipe(None if factory is not None else clf, factory)
+    [shared] = client.scatter([recipe], broadcast=True, hash=False)
+    if known is not None:
+        client.cancel([known[1]])
+    _sent[client] = (key, shared)
+    return shared
+
+
 def _compute(jobs: list[_Job], sharding: Sharding, pending: list[tuple[int, int, int]], tracker: Any) -> None:
     from distributed import as_completed
 
     client = sharding.client
     clf = jobs[0].clf
-    recipe = _ClassifierRecipe(None if sharding.clf_factory is not None else clf, sharding.clf_factory)
-    [shared] = client.scatter([recipe], broadcast=True, hash=False)
+    shared = _shared_recipe(client, clf, sharding.clf_factory)
     run = uuid.uuid4().hex[:8]
     futures = {
         client.submit(
@@ -681,7 +702,6 @@ def _compute(jobs: list[_Job], sharding: Sharding, pending: list[tuple[int, int,
         unfinished = [future for future in futures if not future.done()]
         if unfinished:
             client.cancel(unfinished)
-        client.cancel([shared])
 
 
 def borderline_pairs(
