@@ -667,6 +667,13 @@ def _compute(jobs: list[_Job], sharding: Sharding, pending: list[tuple[int, int,
     clf = jobs[0].clf
     shared = _shared_recipe(client, clf, sharding.clf_factory)
     run = uuid.uuid4().hex[:8]
+    # Shards dealt round-robin as a preference only (another worker may take one: a lost worker's, or by
+    # work stealing): left alone, the scheduler put both of two 128-image shards on one of two workers.
+    workers = sorted(client.scheduler_info().get("workers", {}))
+
+    def preferred(number: int) -> dict[str, Any]:
+        return {"workers": [workers[number % len(workers)]], "allow_other_workers": True} if workers else {}
+
     futures = {
         client.submit(
             _run_shard,
@@ -679,8 +686,9 @@ def _compute(jobs: list[_Job], sharding: Sharding, pending: list[tuple[int, int,
             jobs[index].per_image,
             key=f"{jobs[index].function.__name__}-{run}-{index}-{start:08d}-{stop:08d}",
             pure=False,
+            **preferred(number),
         ): index
-        for index, start, stop in pending
+        for number, (index, start, stop) in enumerate(pending)
     }
     completed = as_completed(list(futures))
     try:
