@@ -59,6 +59,7 @@ from .validation import as_float_tensor, check_positive_int
 Executor = Any
 
 _MAX_DEFAULT_SHARD = 256
+_MAX_SHARD_BYTES = 16 * 2**20
 _FORMAT = "boundary_widgets.shards/1"
 
 
@@ -67,8 +68,8 @@ class Sharding:
     """How to run a dataset-wide function on a Dask cluster; pass it as ``executor=``.
 
     ``client`` is a ``distributed.Client``. ``shard_size`` images per task (default: about four
-    shards per worker, at most 256; a store keeps the size it was started with). ``store``, a
-    folder: each finished shard is written there and skipped on a rerun. ``clf_factory``, for
+    shards per worker, at most 256 images and 16 MB of inputs; a store keeps the size it was started
+    with). ``store``, a folder: each finished shard is written there and skipped on a rerun. ``clf_factory``, for
     models too large to pickle cheaply: a picklable callable ``clf_factory(device) -> Classifier``
     called once on each worker instead of sending the classifier. ``device``: the workers' device
     (default: ``cuda`` when the worker sees a GPU, else ``cpu``).
@@ -511,9 +512,11 @@ def _run_shard(
 # The client side.
 
 
-def _default_shard_size(client: Any, n: int) -> int:
+def _default_shard_size(client: Any, n: int, image_bytes: int) -> int:
+    """About four shards per worker, at most 256 images and ``_MAX_SHARD_BYTES`` of inputs (a shard's images
+    travel inside its task, which the scheduler keeps so that a lost worker's shard can run again)."""
     workers = max(1, len(client.scheduler_info().get("workers", {})))
-    return max(1, min(_MAX_DEFAULT_SHARD, math.ceil(n / (4 * workers))))
+    return max(1, min(_MAX_DEFAULT_SHARD, _MAX_SHARD_BYTES // image_bytes, math.ceil(n / (4 * workers))))
 
 
 def _as_batch(value: object, name: str, clf: Classifier) -> torch.Tensor:
@@ -586,10 +589,10 @@ def _prepare(
     if store is not None:
         fingerprint = _fingerprint(function, clf, batches, options)
         if shard_size is None and not (store / "manifest.json").exists():
-            shard_size = _default_shard_size(sharding.client, n)
+            shard_size = _default_shard_size(sharding.client, n, sum(batch[0].numel() * 4 for batch in batches))
         shard_size = _open_store(store, fingerprint, function.__qualname__, n, shard_size)
     elif shard_size is None:
-        shard_size = _default_shard_size(sharding.client, n)
+        shard_size = _default_shard_size(sharding.client, n, sum(batch[0].numel() * 4 for batch in batches))
     ranges = [(start, min(start + shard_size, n)) for start in range(0, n, shard_size)]
     return _Job(function, clf, batches, options, per_image, store, ranges)
 
