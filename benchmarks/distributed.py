@@ -27,7 +27,7 @@ from boundary_widgets.core.executor import Sharding
 
 N_IMAGES = 256
 ROUNDS = 5
-SHARD_SIZES = (128, 32, 16)
+SHARD_SIZES = (128, 64, 32, 16)  # 64: the default shard size for 256 images on 2 workers
 
 # CIFAR-10 estimate: ResNet-18 (CIFAR variant, 0.56 GFLOP per forward pass), 10 classes, 4 default bands of
 # 3×32×32. One DeepFool step = one forward + a backward per candidate (10; a backward ~ 2 forwards) = 21 forwards.
