@@ -203,3 +203,24 @@ def test_a_classifier_pickles_with_its_view_rebuilt():
     x = torch.rand(4, 2, 3)
     copy = pickle.loads(pickle.dumps(clf))
     assert torch.equal(copy.logits(x), clf.logits(x))
+
+
+def test_another_thread_never_sees_the_module_change_while_a_threaded_explorer_computes(digits):
+    clf, data = digits
+    net = clf.net
+    net.train()
+    before = model_state(net)
+    explorer = bw.SliceExplorer(clf, data.split("test")[0][0], extent=3.0, resolution=256, method="dense")
+    try:
+        polls = changed = 0
+        for seed in (5, 7, 9):
+            explorer.v = {"kind": "random", "params": {"seed": seed}}
+            while explorer.worker.busy:
+                polls += 1
+                changed += model_state(net) != before
+        assert explorer.wait(60) and explorer.error is None
+    finally:
+        explorer.close()
+        net.eval()
+    assert polls > 10
+    assert changed == 0
