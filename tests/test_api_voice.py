@@ -392,7 +392,6 @@ def test_registry_parameters_named_max_iter_are_deepfool_steps():
 # Functions whose bare tensor is the point (a vector for a plane), with why.
 BARE_RETURN_ALLOWED = {
     "bw.analysis.band_direction": "a perturbation vector for Plane.through, like Direction.vector",
-    "bw.analysis.class_curvatures": "pending: an (N, C) array where curvature_score returns CurvatureScores",
 }
 
 

@@ -45,7 +45,7 @@ def test_roc_auc_agrees_with_scikit_learn_with_many_ties() -> None:
 def test_class_curvatures_match_the_quadratic_model_and_curvature_score() -> None:
     clf = bw.Classifier(Quadratic([1.0, -2.0, 0.5]), input_shape=(4,), bounds=(-1.0, 1.0))
     x = torch.tensor([[0.2, 0.1, 0.0, 0.1], [0.1, 0.3, 0.2, 0.0]])
-    scores = class_curvatures(clf, x, n_directions=8)
+    scores = class_curvatures(clf, x, n_directions=8).scores
     assert np.isnan(scores[:, 0]).all()  # the predicted class (w·x dominates near these points)
     for k, c in enumerate([1.0, -2.0, 0.5], start=1):
         expected = -c / (torch.full((4,), 3.0) - c * x).norm(dim=1)
@@ -84,12 +84,15 @@ def test_class_curvatures_at_scale_score_only_the_candidates() -> None:
     )
     clf = bw.Classifier(net, input_shape=(3, 64, 64), bounds=(0.0, 1.0))
     images = torch.rand(3, 3, 64, 64)
-    scores = class_curvatures(clf, images, n_directions=4, candidates=5)
+    result = class_curvatures(clf, images, n_directions=4, candidates=5)
+    scores = result.scores
     assert scores.shape == (3, 1000)
     assert (np.isfinite(scores).sum(1) == 5).all()
     top = clf.logits(images).topk(6, dim=1).indices.numpy()
     for row, ranked in zip(scores, top, strict=True):
         assert set(np.flatnonzero(np.isfinite(row))) == set(ranked[1:].tolist())
+    np.testing.assert_array_equal(result.candidates, top[:, 1:])
+    np.testing.assert_array_equal(result.predicted, top[:, 0])
     with pytest.raises(ValueError, match="`candidates`"):
         class_curvatures(clf, images, candidates=0)
 

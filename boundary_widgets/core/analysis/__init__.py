@@ -9,7 +9,7 @@ from .borderline import (
     trajectory_label_changes,
 )
 from .curvature import CurvatureScores, CurvatureSpectrum, curvature_score, curvature_spectrum
-from .detection import Detection, DetectionReport, class_curvatures, detect, evaluate_detector
+from .detection import ClassCurvatures, Detection, DetectionReport, class_curvatures, detect, evaluate_detector
 from .feature_space import ClassHulls, FeatureSpace, class_hulls
 from .hull import HullMembership, hull_membership
 from .margins import BandMargins, band_direction, band_margins
@@ -17,6 +17,7 @@ from .margins import BandMargins, band_direction, band_margins
 __all__ = [
     "BandMargins",
     "BorderlineSamples",
+    "ClassCurvatures",
     "ClassHulls",
     "CurvatureScores",
     "CurvatureSpectrum",

@@ -22,6 +22,24 @@ from .curvature import curvature_score
 
 
 @dataclass(frozen=True, eq=False)
+class ClassCurvatures:
+    """Per image and class: the curvature score of ``f_predicted − f_i`` (see :func:`class_curvatures`)."""
+
+    scores: np.ndarray  # (N, C) float64; NaN at the predicted class and at classes not among the candidates
+    predicted: np.ndarray  # (N,) int64, the model's label
+    candidates: np.ndarray  # (N, K) int64, the classes scored: the K highest logits after the predicted one
+    n_directions: int
+    step: float
+
+    def __repr__(self) -> str:
+        n, classes = self.scores.shape
+        return (
+            f"ClassCurvatures(images={n}, classes={classes}, candidates={self.candidates.shape[1]}, "
+            f"n_directions={self.n_directions}, step={self.step:.4g})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class Detection:
     """Per image: the detector's score, whether it is flagged, and the label recovered for flagged images."""
 
@@ -82,14 +100,14 @@ def class_curvatures(
     batch_size: int = 4096,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
-) -> np.ndarray:
-    """``(N, C)``: for every class ``i``, the curvature score of ``F_i = f_predicted − f_i`` at each image.
+) -> ClassCurvatures:
+    """For every candidate class ``i``, the curvature score of ``F_i = f_predicted − f_i`` at each image.
 
     The same estimate as :func:`curvature_score` (second differences along the same seeded random
     unit directions with step ``h``, divided by ``|∇F_i|``), for every class instead of the
     runner-up only. Only the ``candidates`` classes with the highest logits after the predicted one
     are scored (one input gradient each: a 1000-class model needs no 1000 backward passes); the
-    predicted class and the others are NaN. Column ``runner_up`` equals ``curvature_score``.
+    predicted class and the others are NaN in ``scores``. Column ``runner_up`` equals ``curvature_score``.
     """
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
@@ -128,9 +146,14 @@ def class_curvatures(
         picked_scores = (second.mean(1) / gradient_norms.clamp_min(1e-12)).double().cpu()
         scores = torch.full((n, classes), float("nan"), dtype=torch.float64)
         scores.scatter_(1, ranked[:, 1:].cpu(), picked_scores[:, 1:])
-        scores = scores.numpy()
         tracker.advance()
-    return scores
+    return ClassCurvatures(
+        scores=scores.numpy(),
+        predicted=ranked[:, 0].cpu().numpy().astype(np.int64),
+        candidates=ranked[:, 1:].cpu().numpy().astype(np.int64),
+        n_directions=int(n_directions),
+        step=float(h),
+    )
 
 
 def _flag(result: Detection, threshold: float) -> Detection:
@@ -166,7 +189,7 @@ def detect(
         tracker.advance()
         class_scores = class_curvatures(
             clf, images, n_directions=n_directions, step=step, seed=seed, cancel=tracker.cancel
-        )
+        ).scores
         tracker.advance()
     unflagged = Detection(
         scores=detector.scores,
