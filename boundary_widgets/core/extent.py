@@ -84,6 +84,18 @@ def default_extent(
         return _round_2_significant(high - low)
 
 
+def data_square(points: torch.Tensor) -> tuple[tuple[float, float], float]:
+    """Centre and half-width of the square that shows 2-D data points with a margin.
+
+    The centre of their bounding box, and 0.55 × its larger side (5 % room on each side),
+    rounded to two decimals so that a slider shows a plain number.
+    """
+    flat = points.reshape(-1, 2)
+    low, high = flat.min(dim=0).values, flat.max(dim=0).values
+    centre = ((high + low) / 2).tolist()
+    return (centre[0], centre[1]), round(0.55 * float((high - low).max()), 2)
+
+
 def box_intervals(plane: Plane, betas: object, bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """For each ``beta``, the interval ``[lo, hi]`` of alphas whose point stays inside ``bounds``.
 

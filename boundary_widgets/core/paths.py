@@ -19,7 +19,7 @@ from .classifier import Classifier
 from .deepfool import deepfool
 from .executor import Executor, run_sharded
 from .plane import Plane
-from .progress import CancelEvent, Progress, Tracker, check_protocol, track
+from .progress import CancelEvent, Progress, Tracker, track
 from .validation import check_number, check_positive_int, renamed_keywords
 
 _BISECTION_STEPS = 30  # refines a class change on the straight line to 2**-30 of its length
@@ -419,7 +419,6 @@ def find_path(
     """
     _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, x_a, x_b, batched=False)
-    check_protocol(progress, cancel)
     with track(progress, cancel, total=max_depth, desc="find_path") as tracker:
         return _find_paths(
             clf,
@@ -458,7 +457,6 @@ def find_paths(
         return run_sharded(find_paths, locals(), inputs=2)
     _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, images_a, images_b, batched=True)
-    check_protocol(progress, cancel)
     with track(progress, cancel, total=max_depth, desc="find_paths") as tracker:
         return _find_paths(
             clf,

@@ -240,9 +240,8 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         found = []
         for step, which in enumerate(("u", "v")):
             kind, params = settings[which]
-            accepted = {p.name for p in directions.get(kind).parameters} | {"progress", "cancel"}
-            options = {"cancel": job.cancel} if "cancel" in accepted else {}
-            found.append(directions.make(kind, source, self.x, **params, **options).vector)
+            progress = self._progress_callback(job, 0.1 * step, 0.1 * (step + 1), f"direction {which}")
+            found.append(directions.make(kind, source, self.x, **params, progress=progress, cancel=job.cancel).vector)
             job.check()
             self.progress.value = 0.1 * (step + 1)
         plane = Plane.through(self.x, found[0], found[1])

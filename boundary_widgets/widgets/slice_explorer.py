@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import html
-import inspect
 import json
 import math
 import time
@@ -22,10 +21,10 @@ import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions, presets
 from ..core.directions import Direction
-from ..core.extent import default_extent, extent_from_distance, first_crossing
+from ..core.extent import data_square, default_extent, extent_from_distance, first_crossing
 from ..core.slices import SLICE_METHODS, normalize_extent, normalize_resolution
 from ..core.validation import check_bool
-from ..render import class_colors, shorten
+from ..render import shorten
 from ..zoo import Dataset
 from .base import (
     MAX_RESOLUTION,
@@ -40,7 +39,7 @@ from .base import (
     point_field,
 )
 from .controls import DirectionPairTraits, DirectionPicker, piecewise_linear
-from .views import SliceMapView
+from .views import SliceMapView, data_points_mark
 from .worker import Job
 
 __all__ = ["PointSelection", "SliceExplorer", "default_method"]
@@ -352,23 +351,12 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         self._build_ui(tabs, self.map_view.ui, "bw-slice-explorer")
 
     def _data_points(self, scales: dict) -> bq.Scatter:
-        """The data set's points over a 2-D model's map, coloured by their true class."""
-        n = self.clf.num_classes
-        colour_scale = bq.ColorScale(colors=class_colors(n), min=0, max=max(n - 1, 1))
-        mark = bq.Scatter(
-            x=[],
-            y=[],
-            color=[],
-            scales={**scales, "color": colour_scale},
-            stroke="black",
-            default_size=14,
-            default_opacities=[0.8],
-        )
-        if self.dataset is not None:
-            indices = self.dataset.test_indices[:_DATA_POINTS]
-            points = self.dataset.images[indices].numpy()
-            mark.x, mark.y, mark.color = points[:, 0], points[:, 1], self.dataset.labels[indices].numpy()
-        return mark
+        """The data set's test points over a 2-D model's map, coloured by their true class."""
+        if self.dataset is None:
+            return data_points_mark(scales, self.clf.num_classes)
+        indices = self.dataset.test_indices[:_DATA_POINTS]
+        points = self.dataset.images[indices].reshape(-1, 2).numpy()
+        return data_points_mark(scales, self.clf.num_classes, points, self.dataset.labels[indices].numpy())
 
     # --- trait wiring -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -589,13 +577,15 @@ class SliceExplorer(Explorer, DirectionPairTraits):
             self._direction_cache.move_to_end(key)
             return cached, key
         self._show_status(f"computing direction {which} ({value['kind']})…")
-        options: dict[str, Any] = {}
-        accepted = inspect.signature(directions.make).parameters
-        if "cancel" in accepted:
-            options["cancel"] = job.cancel
-        if "progress" in accepted:
-            options["progress"] = self._progress_callback(job, 0.1 * step, 0.1 * (step + 1), f"direction {which}")
-        direction = directions.make(value["kind"], self.clf, settings["origin"], **settings[f"{which}_make"], **options)
+        progress = self._progress_callback(job, 0.1 * step, 0.1 * (step + 1), f"direction {which}")
+        direction = directions.make(
+            value["kind"],
+            self.clf,
+            settings["origin"],
+            **settings[f"{which}_make"],
+            progress=progress,
+            cancel=job.cancel,
+        )
         self.direction_computations += 1
         self._direction_cache[key] = direction
         while len(self._direction_cache) > _DIRECTION_CACHE:
@@ -642,17 +632,12 @@ class SliceExplorer(Explorer, DirectionPairTraits):
 
     def _planar_extent(self) -> float:
         if self.dataset is not None:
-            points = self.dataset.images.reshape(-1, 2)
-            return round(0.55 * float((points.max(dim=0).values - points.min(dim=0).values).max()), 2)
+            return data_square(self.dataset.images)[1]
         low, high = self.clf.bounds
         return (high - low) / 2
 
     def _planar_box(self, extent: float) -> tuple:
-        if self.dataset is not None:
-            points = self.dataset.images.reshape(-1, 2)
-            centre = ((points.max(dim=0).values + points.min(dim=0).values) / 2).tolist()
-        else:
-            centre = [sum(self.clf.bounds) / 2] * 2
+        centre = data_square(self.dataset.images)[0] if self.dataset is not None else [sum(self.clf.bounds) / 2] * 2
         return (centre[0] - extent, centre[0] + extent), (centre[1] - extent, centre[1] + extent)
 
     def _resolve_extent(self, job: Job, settings: dict[str, Any], found: dict) -> float:

@@ -12,11 +12,11 @@ import torch
 import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice
+from ..core.extent import data_square
 from ..core.training import ADVERSARIAL_METHODS, LiveTraining, build_network
-from ..render import class_colors
 from ..zoo import Dataset
 from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
-from .views import SliceMapView
+from .views import SliceMapView, data_points_mark
 from .worker import Job
 
 __all__ = ["TrainingExplorer"]
@@ -24,18 +24,6 @@ __all__ = ["TrainingExplorer"]
 _STARTS = ("fresh", "copy")
 _DATA_POINTS = 400  # training points drawn over a 2-D model's map
 _PADDING = 0.35  # of the span of the three images, around them, for an image model's plane
-
-
-def _data_points_mark(scales: dict, points: np.ndarray, labels: np.ndarray, classes: int) -> bq.Scatter:
-    colour_scale = bq.ColorScale(colors=class_colors(classes), min=0, max=max(classes - 1, 1))
-    return bq.Scatter(
-        x=points[:, 0],
-        y=points[:, 1],
-        color=labels,
-        scales={**scales, "color": colour_scale},
-        stroke="black",
-        default_size=14,
-    )
 
 
 class TrainingExplorer(Explorer):
@@ -167,10 +155,7 @@ class TrainingExplorer(Explorer):
     def _fixed_plane(self) -> tuple[Plane, tuple, dict[str, tuple[float, float]]]:
         test_images, test_labels = self.dataset.split("test")
         if self.planar:
-            points = self.dataset.images.reshape(-1, 2)
-            low, high = points.min(dim=0).values, points.max(dim=0).values
-            half = 0.55 * float((high - low).max())
-            centre = ((high + low) / 2).tolist()
+            centre, half = data_square(self.dataset.images)
             box = ((centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half))
             plane = Plane.through(torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
             return plane, box, {}
@@ -237,7 +222,7 @@ class TrainingExplorer(Explorer):
         if self.planar:
             points = self.images.reshape(-1, 2).numpy()[:_DATA_POINTS]
             labels = self.labels.numpy()[:_DATA_POINTS]
-            overlays = [lambda scales: _data_points_mark(scales, points, labels, self.template.num_classes)]
+            overlays = [lambda scales: data_points_mark(scales, self.template.num_classes, points, labels)]
         labels = ("x₁", "x₂") if self.planar else ("α (L2)", "β (L2)")
         self.map_view = SliceMapView(
             self.template.class_names, on_click=self.select, overlays=overlays, x_label=labels[0], y_label=labels[1]

@@ -128,6 +128,22 @@ _CONFIDENCE_BAR = (
 )
 
 
+def data_points_mark(
+    scales: dict, classes: int, points: np.ndarray | None = None, labels: np.ndarray | None = None
+) -> bq.Scatter:
+    """A 2-D data set's points, ``(n, 2)``, coloured by their class ``labels`` ``(n,)``, over a map's ``scales``."""
+    colour_scale = bq.ColorScale(colors=class_colors(classes), min=0, max=max(classes - 1, 1))
+    empty = points is None
+    return bq.Scatter(
+        x=[] if empty else points[:, 0],
+        y=[] if empty else points[:, 1],
+        color=[] if empty else labels,
+        scales={**scales, "color": colour_scale},
+        stroke="black",
+        default_size=14,
+    )
+
+
 class SliceMapView:
     """The label map (an RGB ``Image`` mark), the outside-the-box hatch, boundary lines, markers and a click cross.
 

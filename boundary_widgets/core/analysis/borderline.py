@@ -85,7 +85,6 @@ def borderline_samples(
     check_number(threshold, "threshold", minimum=0, maximum=1, exclusive=True)
     check_positive_int(bisection_steps, "bisection_steps")
     check_positive_int(max_iter, "max_iter")
-    check_protocol(progress, cancel)
     with track(progress, cancel, total=bisection_steps + 1, desc="borderline samples") as tracker:
         n = batch.shape[0]
         failure = np.full(n, "", dtype=object)
