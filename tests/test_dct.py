@@ -216,9 +216,14 @@ def test_deepfool_in_a_band_equals_the_dense_basis_path(digits):
     for band in dct.bands(clf.input_shape):
         fast = bw.deepfool(clf, images, subspace=band)
         dense = bw.deepfool(clf, images, subspace=band.basis)
-        torch.testing.assert_close(fast.distances, dense.distances, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(fast.perturbations, dense.perturbations, atol=1e-5, rtol=1e-5)
         assert torch.equal(fast.reached, dense.reached) and torch.equal(fast.iterations, dense.iterations)
+        # Each step projects a float32 gradient: the fast transform and the dense basis differ by about
+        # eps·sqrt(dim) of its norm, in an order of sums that depends on the CPU. The iterations add those
+        # errors, each scaled by the step's conditioning (|f| / |Pw|², under 10 on these digits).
+        rtol = 10 * int(fast.iterations.max()) * torch.finfo(torch.float32).eps * band.dim**0.5
+        torch.testing.assert_close(fast.distances, dense.distances, rtol=rtol, atol=0)
+        error = (fast.perturbations - dense.perturbations).flatten(1).norm(dim=1)
+        assert (error <= rtol * dense.perturbations.flatten(1).norm(dim=1)).all(), band
 
 
 def test_deepfool_takes_any_projector_and_checks_its_shape(digits):
