@@ -7,8 +7,8 @@ format matplotlib cannot write) is a usage error: exit status 2 and one line on 
 from __future__ import annotations
 
 import argparse
-import ast
 import math
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,22 +38,32 @@ DEMO_PLANES: list[tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]]
 ]
 
 
+MAX_DIRECTION_TEXT = 1000  # characters of one --u/--v argument
+
+
 class UsageError(Exception):
     """A mistake in the command line: reported in one line with exit status 2."""
 
 
 def parse_direction(text: str) -> tuple[str, dict[str, Any]]:
-    """``"kind"`` or ``"kind:name=value,name=value"`` (values as Python literals, else strings).
+    """``"kind"`` or ``"kind:name=value,name=value"``; each value is read by its parameter's type
+    (:meth:`~boundary_widgets.core.directions.Parameter.from_text`: ``seed=3``, ``band=low``,
+    ``band=2:6``, ``target=none``; an ``image`` parameter is a test-sample index).
 
-    The kind and the parameter names are checked against the direction registry.
+    The kind, the parameter names and every value are checked against the direction registry.
     """
+    if len(text) > MAX_DIRECTION_TEXT:
+        raise argparse.ArgumentTypeError(
+            f"a direction must be at most {MAX_DIRECTION_TEXT} characters; got {len(text)}"
+        )
     kind, _, rest = text.partition(":")
     kind = kind.strip()
     if kind not in directions.available():
         raise argparse.ArgumentTypeError(f"unknown direction kind {kind!r}; choose from {list(directions.available())}")
-    known = directions.get(kind).defaults()
+    known = {p.name: p for p in directions.get(kind).parameters if p.in_state}
     params: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+    # A band range holds a comma (band=2:6,0:4): split on the commas that start a new name=value.
+    for item in filter(None, re.split(r",(?=\s*[A-Za-z_]\w*\s*=)", rest)):
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep:
@@ -63,9 +73,9 @@ def parse_direction(text: str) -> tuple[str, dict[str, Any]]:
                 f"unknown parameter {name!r} for direction kind {kind!r}; it takes {list(known)}"
             )
         try:
-            params[name] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            params[name] = value.strip()
+            params[name] = known[name].from_text(value)
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
     return kind, params
 
 
@@ -103,7 +113,7 @@ def figure_path(output: Path) -> Path:
 
 def _with_images(kind: str, params: dict[str, Any], images: Any) -> dict[str, Any]:
     """``params`` with each image-typed parameter given as an int replaced by that test sample."""
-    image_params = {p.name for p in directions.get(kind).parameters if p.type == "image"}
+    image_params = {p.name for p in directions.get(kind).parameters if isinstance(p, directions.Image)}
     resolved = dict(params)
     for name in image_params & set(params):
         if isinstance(params[name], int):

@@ -111,7 +111,7 @@ BAD_STATES = [
     ({"u": {"kind": "random", "params": {"seed": 2**40}}}, ValueError, "`state['u']['params']['seed']`"),
     ({"u": {"kind": "random", "params": {"seed": "one"}}}, TypeError, "`state['u']['params']['seed']`"),
     ({"u": {"kind": "random", "params": {"seed": [1]}}}, TypeError, "`state['u']['params']['seed']`"),
-    ({"u": {"kind": "adversarial", "params": {"target": 10}}}, ValueError, "must be < 10"),
+    ({"u": {"kind": "adversarial", "params": {"target": 10}}}, ValueError, "class index in [0, 10)"),
     ({"u": {"kind": "adversarial", "params": {"method": "magic"}}}, ValueError, "`state['u']['params']['method']`"),
     ({"u": {"kind": "adversarial", "params": {"clip": 1}}}, TypeError, "`state['u']['params']['clip']`"),
     ({"u": {"kind": "image", "params": {"other": 99999}}}, ValueError, "must index the data set"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
@@ -10,12 +11,13 @@ import traitlets
 from torch import nn
 
 from ..core import directions
+from ..core.dct import BAND_NAMES
+from ..core.directions import Parameter
 from ..render import shorten
 from .views import input_picture, picture_png
 
-# Parameters a widget cannot offer (a basis is data, not a setting).
-_UNSUPPORTED_TYPES = frozenset({"basis"})
 _AUTO_CLASS = -1
+_STYLE = {"description_width": "initial"}
 _DROPDOWN_CLASSES = 20  # more classes than this: a searchable Combobox instead of a Dropdown
 
 
@@ -44,87 +46,101 @@ def piecewise_linear(clf: Any) -> bool:
     return any(isinstance(module, kinds) for module in clf.net.modules())
 
 
-def _parameter_control(parameter: directions.Parameter, class_names: Sequence[str], n_images: int) -> widgets.Widget:
-    """An ipywidgets control for one registry parameter, never recomputing on each keystroke or tick."""
-    style = {"description_width": "initial"}
-    common = {
-        "description": parameter.name,
-        "tooltip": parameter.description,
-        "style": style,
-        "layout": {"width": "230px"},
-    }
-    kind = parameter.type
-    if kind in ("int", "float") and parameter.default is None:
-        # An optional number ("None: automatic"): empty text stands for None.
+def _number_control(p: Parameter, picker: DirectionPicker, common: dict) -> widgets.Widget:
+    if p.optional:  # an optional number ("None: automatic"): empty text stands for None
         return widgets.Text(value="", placeholder="auto", continuous_update=False, **common)
-    if kind == "int":
-        low = -(2**31) if parameter.minimum is None else int(parameter.minimum)
-        high = 2**31 - 1 if parameter.maximum is None else int(parameter.maximum)
-        value = int(parameter.default) if parameter.default is not None else low
-        return widgets.BoundedIntText(value=value, min=low, max=high, continuous_update=False, **common)
-    if kind == "float":
-        low = -1e12 if parameter.minimum is None else float(parameter.minimum)
-        high = 1e12 if parameter.maximum is None else float(parameter.maximum)
-        value = float(parameter.default) if parameter.default is not None else max(low, 0.0)
-        return widgets.BoundedFloatText(value=value, min=low, max=high, continuous_update=False, **common)
-    if kind == "bool":
-        return widgets.Checkbox(value=bool(parameter.default), indent=False, **common)
-    if kind == "choice":
-        return widgets.Dropdown(options=list(parameter.choices), value=parameter.default, **common)
-    if kind == "class":
-        if len(class_names) > _DROPDOWN_CLASSES:
-            # Searchable by name: typing filters the list; a 1000-entry dropdown is unusable.
-            labels = [class_label(k, name) for k, name in enumerate(class_names)]
-            value = "auto" if parameter.default is None else labels[int(parameter.default)]
-            return widgets.Combobox(
-                options=["auto", *labels],
-                value=value,
-                ensure_option=False,
-                placeholder="type a class name",
-                continuous_update=False,
-                **common,
-            )
-        # A Dropdown value of None means "nothing selected", so "auto" (None) travels as -1.
-        options = [("auto", _AUTO_CLASS), *((f"{k}: {name}", k) for k, name in enumerate(class_names))]
-        value = _AUTO_CLASS if parameter.default is None else int(parameter.default)
-        return widgets.Dropdown(options=options, value=value, **common)
-    if kind == "image":
-        # The value is an index into the explorer's data set; the picker turns it into the image.
-        return widgets.BoundedIntText(value=0, min=0, max=max(n_images - 1, 0), continuous_update=False, **common)
-    return widgets.Text(
-        value="" if parameter.default is None else str(parameter.default), continuous_update=False, **common
+    if isinstance(p, directions.Int):
+        return widgets.BoundedIntText(value=p.default, min=p.minimum, max=p.maximum, continuous_update=False, **common)
+    return widgets.BoundedFloatText(value=p.default, min=p.minimum, max=p.maximum, continuous_update=False, **common)
+
+
+def _class_control(p: Parameter, picker: DirectionPicker, common: dict) -> widgets.Widget:
+    names = picker.class_names
+    if len(names) > _DROPDOWN_CLASSES:
+        # Searchable by name: typing filters the list; a 1000-entry dropdown is unusable.
+        labels = [class_label(k, name) for k, name in enumerate(names)]
+        return widgets.Combobox(
+            options=["auto", *labels],
+            value="auto",
+            ensure_option=False,
+            placeholder="type a class name",
+            continuous_update=False,
+            **common,
+        )
+    # A Dropdown value of None means "nothing selected", so "auto" (None) travels as -1.
+    options = [("auto", _AUTO_CLASS), *((f"{k}: {name}", k) for k, name in enumerate(names))]
+    return widgets.Dropdown(options=options, value=_AUTO_CLASS, **common)
+
+
+def _read_class(p: Parameter, control: widgets.Widget, picker: DirectionPicker) -> Any:
+    if isinstance(control, widgets.Combobox):
+        return class_from_text(control.value, picker.class_names)
+    return None if control.value == _AUTO_CLASS else control.value
+
+
+def _write_class(p: Parameter, control: widgets.Widget, value: Any, picker: DirectionPicker) -> None:
+    names = picker.class_names
+    if isinstance(control, widgets.Combobox):
+        known = isinstance(value, int) and 0 <= value < len(names)
+        control.value = "auto" if value is None else class_label(value, names[value]) if known else str(value)
+    else:
+        control.value = _AUTO_CLASS if value is None else value
+
+
+def _read_text(p: Parameter, control: widgets.Widget, picker: DirectionPicker) -> Any:
+    try:
+        return p.to_json(p.from_text(control.value))
+    except (TypeError, ValueError):
+        return control.value  # the explorer refuses it, naming the parameter
+
+
+def _read_value(p: Parameter, control: widgets.Widget, picker: DirectionPicker) -> Any:
+    return _read_text(p, control, picker) if isinstance(control, widgets.Text) else control.value
+
+
+def _write_value(p: Parameter, control: widgets.Widget, value: Any, picker: DirectionPicker) -> None:
+    if isinstance(control, widgets.Text):
+        control.value = "" if value is None else p.to_text(value)
+    else:
+        control.value = value
+
+
+@dataclass(frozen=True)
+class _ControlType:
+    """How one parameter type is shown: ``build`` a control, ``read`` its value (state form), ``write`` one."""
+
+    build: Callable[[Parameter, DirectionPicker, dict], widgets.Widget]
+    read: Callable[[Parameter, widgets.Widget, DirectionPicker], Any] = _read_value
+    write: Callable[[Parameter, widgets.Widget, Any, DirectionPicker], None] = _write_value
+
+
+def _band_control(p: Parameter, picker: DirectionPicker, common: dict) -> widgets.Widget:
+    return widgets.Combobox(
+        options=list(BAND_NAMES), value=p.to_text(p.default), ensure_option=False, continuous_update=False, **common
     )
 
 
-def _plain_value(kind: str, setting: Any, class_names: Sequence[str] = ()) -> Any:
-    """A control's value as the direction factory takes it (and as ``state`` stores it)."""
-    if kind == "class" and isinstance(setting, str):
-        return class_from_text(setting, class_names)
-    if kind == "class":
-        return None if setting == _AUTO_CLASS else setting
-    if kind in ("int", "float") and isinstance(setting, str):
-        text = setting.strip()
-        if not text:
-            return None
-        try:
-            return int(text) if kind == "int" else float(text)
-        except ValueError:
-            return text  # the factory's own check reports it in the widget
-    return setting
+# The one dispatch from a parameter's type to its control; a Basis (data, not a setting) has none.
+_CONTROL_TYPES: dict[type[Parameter], _ControlType] = {
+    directions.Int: _ControlType(_number_control),
+    directions.Float: _ControlType(_number_control),
+    directions.Bool: _ControlType(lambda p, picker, common: widgets.Checkbox(value=p.default, indent=False, **common)),
+    directions.Choice: _ControlType(
+        lambda p, picker, common: widgets.Dropdown(options=list(p.choices), value=p.default, **common)
+    ),
+    directions.ClassIndex: _ControlType(_class_control, _read_class, _write_class),
+    # The value is an index into the explorer's data set; the picker turns it into the image.
+    directions.Image: _ControlType(
+        lambda p, picker, common: widgets.BoundedIntText(
+            value=0, min=0, max=max(picker.n_images - 1, 0), continuous_update=False, **common
+        )
+    ),
+    directions.BandSpec: _ControlType(_band_control),
+}
 
 
-def _control_value(control: widgets.Widget, kind: str, setting: Any, class_names: Sequence[str] = ()) -> Any:
-    if kind == "class" and isinstance(control, widgets.Combobox):
-        if setting is None:
-            return "auto"
-        if isinstance(setting, int) and 0 <= setting < len(class_names):
-            return class_label(setting, class_names[setting])
-        return str(setting)
-    if kind == "class" and setting is None:
-        return _AUTO_CLASS
-    if isinstance(control, widgets.Text) and kind in ("int", "float"):
-        return "" if setting is None else str(setting)
-    return setting
+def _control_type(p: Parameter) -> _ControlType:
+    return _CONTROL_TYPES[type(p)]
 
 
 class DirectionPicker:
@@ -193,20 +209,28 @@ class DirectionPicker:
     def n_images(self) -> int:
         return 0 if self.images is None else len(self.images)
 
+    def _shown(self, kind: str) -> dict[str, Parameter]:
+        """The parameters of ``kind`` this picker offers: a basis is data, an image needs a data set."""
+        return {
+            p.name: p
+            for p in directions.get(kind).parameters
+            if p.in_state and not (isinstance(p, directions.Image) and self.images is None)
+        }
+
     def _build_controls(self) -> None:
         spec = directions.get(self.kind_dropdown.value)
+        self.parameters = self._shown(spec.name)
         controls = {}
-        for p in spec.parameters:
-            if p.type in _UNSUPPORTED_TYPES or (p.type == "image" and self.images is None):
-                continue
-            control = _parameter_control(p, self.class_names, self.n_images)
-            if isinstance(control, widgets.Dropdown) and p.type == "choice":
+        for name, p in self.parameters.items():
+            common = {"description": name, "tooltip": p.description, "style": _STYLE, "layout": {"width": "230px"}}
+            if name == "method":
+                common["description"] = f"{self.label} {name}"  # not to be confused with the slice's method
+            control = _control_type(p).build(p, self, common)
+            if isinstance(p, directions.Choice):
                 blocked = [c for c in p.choices if f"{spec.name}/{c}" in self.unavailable]
                 if blocked and len(blocked) < len(p.choices):
                     control.options = [c for c in p.choices if c not in blocked]
-            if p.type in ("int", "float", "choice") and p.name in ("method",):
-                control.description = f"{self.label} {p.name}"  # not to be confused with the slice's method
-            controls[p.name] = control
+            controls[name] = control
         self.controls = controls
         if "seed" in self.controls:
             self.controls["seed"].value += self.seed_offset
@@ -214,7 +238,7 @@ class DirectionPicker:
         children = []
         for name, control in self.controls.items():
             control.observe(self._param_changed, names="value")
-            if spec.parameters and any(p.name == name and p.type == "image" for p in spec.parameters):
+            if isinstance(self.parameters[name], directions.Image):
                 thumbnail = widgets.Image(format="png", layout={"width": "40px", "height": "40px"})
                 self.thumbnails[name] = thumbnail
                 self._show_thumbnail(name)
@@ -256,15 +280,10 @@ class DirectionPicker:
     def kind(self) -> str:
         return self.kind_dropdown.value
 
-    def _types(self) -> dict[str, str]:
-        return {p.name: p.type for p in directions.get(self.kind).parameters}
-
     @property
     def value(self) -> dict[str, Any]:
-        types = self._types()
-        params = {}
-        for name, control in self.controls.items():
-            params[name] = _plain_value(types[name], control.value, self.class_names)
+        """``{"kind": ..., "params": {...}}`` as a state holds it (an image is a data set index)."""
+        params = {name: _control_type(p).read(p, self.controls[name], self) for name, p in self.parameters.items()}
         return {"kind": self.kind, "params": params}
 
     def set_value(self, value: dict[str, Any], *, notify: bool = True) -> None:
@@ -279,34 +298,38 @@ class DirectionPicker:
                 self._build_controls()  # back to the defaults
             else:
                 self.kind_dropdown.value = kind
-            types = self._types()
             for name, setting in value.get("params", {}).items():
                 if name not in self.controls:
                     raise ValueError(f"`state` sets unknown parameter {name!r} for direction kind {kind!r}.")
-                self.controls[name].value = _control_value(self.controls[name], types[name], setting, self.class_names)
+                p, control = self.parameters[name], self.controls[name]
+                _control_type(p).write(p, control, setting, self)
         finally:
             self._muted = False
         if notify:
             self._notify()
 
-    def complete(self, value: dict[str, Any]) -> dict[str, Any]:
-        """``value`` with every parameter this picker shows, defaults filled in (nothing is changed here)."""
+    def complete(self, value: dict[str, Any], *, num_classes: int | None = None) -> dict[str, Any]:
+        """``value`` (state form) with every parameter this picker shows, defaults filled in, each checked
+        against what this picker has (classes, data set images); nothing is changed here."""
         if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
             raise ValueError(f"a direction must be {{'kind': ..., 'params': {{...}}}}; got {value!r:.80}.")
         kind = value["kind"]
-        spec = directions.get(kind)
         if kind in self.unavailable:
             raise ValueError(f"direction kind {kind!r} cannot be used here: {self.unavailable[kind]}.")
-        params = {}
-        for p in spec.parameters:
-            if p.type in _UNSUPPORTED_TYPES or (p.type == "image" and self.images is None):
-                continue
-            default = 0 if p.type == "image" else p.default
-            params[p.name] = default + self.seed_offset if p.name == "seed" else default
+        shown = self._shown(kind)
+        params = {name: 0 if isinstance(p, directions.Image) else p.to_json(p.default) for name, p in shown.items()}
+        if "seed" in params:
+            params["seed"] += self.seed_offset
         given = dict(value.get("params", {}))
         unknown = sorted(set(given) - set(params))
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown} for direction kind {kind!r}; it takes {list(params)}.")
+        for name, setting in given.items():
+            where = f"`{self.label}['params'][{name!r}]`"
+            if isinstance(shown[name], directions.ClassIndex):
+                shown[name].check(setting, num_classes=len(self.class_names), where=where)
+            if isinstance(shown[name], directions.Image) and not 0 <= setting < self.n_images:
+                raise ValueError(f"{where} must index the data set ({self.n_images} images); got {setting}.")
         return {"kind": kind, "params": {**params, **given}}
 
     def redraw_seed(self) -> None:
@@ -317,16 +340,18 @@ class DirectionPicker:
 
     def make_params(self) -> dict[str, Any]:
         """Keyword arguments for ``directions.make``: "image" indices become the data set's images."""
-        types = self._types()
-        params = {}
-        for name, setting in self.value["params"].items():
-            params[name] = self.images[int(setting)] if types[name] == "image" else setting
-        return params
+        return {
+            name: self.images[int(setting)] if isinstance(self.parameters[name], directions.Image) else setting
+            for name, setting in self.value["params"].items()
+        }
 
     def image_parameters(self) -> dict[str, int]:
         """The data set index of each "image" parameter (the other images this direction uses)."""
-        types = self._types()
-        return {name: int(c.value) for name, c in self.controls.items() if types[name] == "image"}
+        return {
+            name: int(self.controls[name].value)
+            for name, p in self.parameters.items()
+            if isinstance(p, directions.Image)
+        }
 
 
 class DirectionPairTraits(traitlets.HasTraits):

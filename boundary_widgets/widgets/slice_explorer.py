@@ -56,53 +56,9 @@ def default_method() -> str:
     return "adaptive" if "adaptive" in SLICE_METHODS else "dense"
 
 
-def _json_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, bool | int | float | str)
-
-
 def direction_field(name: str, value: Any) -> dict[str, Any]:
-    """``{"kind": registered kind, "params": {parameter: value}}`` with each value of its parameter's type."""
-    where = f"`state[{name!r}]`"
-    kind_where = f"`state[{name!r}]['kind']`"
-    params_where = f"`state[{name!r}]['params']`"
-    if not isinstance(value, dict) or set(value) - {"kind", "params"} or "kind" not in value:
-        raise TypeError(f"{where} must be {{'kind': ..., 'params': {{...}}}}; got {value!r:.80}.")
-    kind, params = value["kind"], value.get("params", {})
-    if not isinstance(kind, str) or kind not in directions.available():
-        raise ValueError(f"{kind_where} must be one of {list(directions.available())}; got {kind!r:.60}.")
-    if not isinstance(params, dict):
-        raise TypeError(f"{params_where} must be a dict; got {type(params).__name__}.")
-    spec = {p.name: p for p in directions.get(kind).parameters if p.type != "basis"}
-    checked = {}
-    for key, setting in params.items():
-        if key not in spec:
-            raise ValueError(
-                f"{params_where} has unknown parameter {key!r:.40} for kind {kind!r}; it takes {list(spec)}."
-            )
-        p = spec[key]
-        label = f"`state[{name!r}]['params'][{key!r}]`"
-        if not _json_scalar(setting):
-            raise TypeError(f"{label} must be a number, a string, true/false or null; got {setting!r:.60}.")
-        if p.type in ("int", "float", "image", "class") and setting is not None:
-            if isinstance(setting, bool) or not isinstance(setting, int | float) or not math.isfinite(setting):
-                raise TypeError(f"{label} must be a finite number; got {setting!r:.60}.")
-            if p.type != "float" and setting != int(setting):
-                raise TypeError(f"{label} must be an integer; got {setting!r:.60}.")
-            low = 0 if p.type in ("image", "class") else p.minimum
-            high = 2**31 - 1 if p.maximum is None else p.maximum
-            if (low is not None and setting < low) or setting > high:
-                raise ValueError(f"{label} must be in [{low}, {high}]; got {setting}.")
-            setting = float(setting) if p.type == "float" else int(setting)
-        elif setting is None and p.type in ("int", "float") and p.default is not None:
-            raise TypeError(f"{label} must be a number; got null.")
-        elif p.type == "choice" and setting not in p.choices:
-            raise ValueError(f"{label} must be one of {list(p.choices)}; got {setting!r:.60}.")
-        elif p.type == "bool" and not isinstance(setting, bool):
-            raise TypeError(f"{label} must be true or false; got {setting!r:.60}.")
-        elif p.type == "image" and setting is None:
-            raise TypeError(f"{label} must be a data set index; got null.")
-        checked[key] = setting
-    return {"kind": kind, "params": checked}
+    """``{"kind": registered kind, "params": {parameter: value}}``, each value checked by its parameter's type."""
+    return directions.direction_from_json(value, where=f"`state[{name!r}]`")
 
 
 def preset_field(name: str, value: Any) -> str | None:
@@ -400,7 +356,7 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         taken: list[int] = []
         for choice in (u, v):
             for p in directions.get(choice["kind"]).parameters:
-                if p.type == "image" and p.name not in choice["params"]:
+                if isinstance(p, directions.Image) and p.name not in choice["params"]:
                     choice["params"][p.name] = self._other_image(taken)
         self._applying_preset = True
         try:
@@ -766,11 +722,13 @@ class SliceExplorer(Explorer, DirectionPairTraits):
                 continue
             for p in directions.get(value["kind"]).parameters:
                 setting = value["params"].get(p.name)
-                if p.type == "class" and setting is not None and setting >= clf.num_classes:
-                    raise ValueError(
-                        f"`state[{which!r}]['params'][{p.name!r}]` must be < {clf.num_classes}; got {setting}."
-                    )
-                if p.type == "image" and setting is not None and (dataset is None or setting >= len(dataset)):
+                if isinstance(p, directions.ClassIndex):
+                    p.check(setting, num_classes=clf.num_classes, where=f"`state[{which!r}]['params'][{p.name!r}]`")
+                if (
+                    isinstance(p, directions.Image)
+                    and setting is not None
+                    and (dataset is None or setting >= len(dataset))
+                ):
                     size = 0 if dataset is None else len(dataset)
                     raise ValueError(
                         f"`state[{which!r}]['params'][{p.name!r}]` must index the data set ({size} images); got {setting}."

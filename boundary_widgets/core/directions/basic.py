@@ -10,7 +10,13 @@ from ..classifier import Classifier
 from ..dct import Band, Projector, as_projector
 from ..deepfool import check_subspace, deepfool
 from ..progress import CancelEvent, Progress, raise_if_cancelled, track
-from .registry import DirectionKind, Parameter, register
+from .params import Basis, Bool, Choice, ClassIndex, Int
+from .registry import DirectionKind, register
+
+# The caps of the parameters (a share string or a command line can ask for no more): each bounds the work.
+MAX_SEED = 2**31 - 1
+MAX_CANDIDATES = 1000  # classes DeepFool compares per step (one gradient each)
+MAX_STEPS = 1000  # DeepFool iterations
 
 
 def random_direction(
@@ -142,8 +148,8 @@ register(
         factory=random_direction,
         description="Gaussian noise, normalised (a typical direction: boundaries look flat and far).",
         parameters=(
-            Parameter("seed", "int", 0, "random seed", minimum=0),
-            Parameter("subspace", "basis", None, "restrict to a dct.Band or a (d, m) orthonormal basis"),
+            Int("seed", 0, "random seed", maximum=MAX_SEED),
+            Basis("subspace", None, "restrict to a dct.Band or a (d, m) orthonormal basis"),
         ),
     )
 )
@@ -154,11 +160,11 @@ register(
         batch_factory=_adversarial_batch,
         description="Toward the nearest decision boundary (DeepFool or the logit-gap gradient).",
         parameters=(
-            Parameter("method", "choice", "deepfool", "how the boundary is found", choices=("deepfool", "gradient")),
-            Parameter("target", "class", None, "class to cross into (None: the nearest)"),
-            Parameter("candidates", "int", 10, "classes DeepFool considers", minimum=2),
-            Parameter("max_iter", "int", 50, "DeepFool step limit", minimum=1),
-            Parameter("clip", "bool", False, "keep DeepFool iterates within the input bounds"),
+            Choice("method", "deepfool", "how the boundary is found", choices=("deepfool", "gradient")),
+            ClassIndex("target", None, "class to cross into (None: the nearest)"),
+            Int("candidates", 10, "classes DeepFool considers", minimum=2, maximum=MAX_CANDIDATES),
+            Int("max_iter", 50, "DeepFool step limit", minimum=1, maximum=MAX_STEPS),
+            Bool("clip", False, "keep DeepFool iterates within the input bounds"),
         ),
     )
 )

@@ -11,7 +11,8 @@ import torch
 
 from ..classifier import Classifier
 from ..progress import CancelEvent, Progress, check_protocol, track
-from ..validation import as_float_tensor, check_bool, check_class_index, check_finite, check_number, check_positive_int
+from ..validation import as_float_tensor, check_finite
+from .params import Parameter
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,23 +26,6 @@ class Direction:
 
     def __repr__(self) -> str:
         return f"Direction(kind={self.kind!r}, params={self.params}, info_keys={sorted(self.info)})"
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One parameter of a direction kind; ``type`` is what a widget builds a control for.
-
-    type: "int", "float", "bool", "choice" (from ``choices``), "class" (a class index or None),
-    "image" (another input), "text", "basis" (a (d, m) orthonormal basis, e.g. a DCT band).
-    """
-
-    name: str
-    type: str
-    default: Any
-    description: str
-    choices: tuple[Any, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -93,27 +77,6 @@ def get(kind: str) -> DirectionKind:
     return _REGISTRY[kind]
 
 
-def _check_parameter(parameter: Parameter, value: Any, clf: Classifier) -> Any:
-    """``value`` checked against its declared type and limits (before any work), normalised to Python types."""
-    name = parameter.name
-    if value is None and parameter.default is None:
-        return None
-    if parameter.type == "int":
-        minimum = -(2**63) if parameter.minimum is None else int(parameter.minimum)
-        value = check_positive_int(value, name, minimum=minimum)
-        if parameter.maximum is not None and value > parameter.maximum:
-            raise ValueError(f"`{name}` must be <= {parameter.maximum}; got {value}.")
-    elif parameter.type == "float":
-        value = check_number(value, name, minimum=parameter.minimum, maximum=parameter.maximum)
-    elif parameter.type == "bool":
-        value = check_bool(value, name)
-    elif parameter.type == "class":
-        value = check_class_index(value, name, clf.num_classes, optional=True)
-    elif parameter.type == "choice" and isinstance(value, str) and parameter.choices and value not in parameter.choices:
-        raise ValueError(f"`{name}` must be one of {list(parameter.choices)}; got {value!r}.")
-    return value
-
-
 def check_parameters(kind: str, clf: Classifier, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` for ``kind`` checked as :func:`make` checks them (names, types, limits), defaults filled in.
 
@@ -134,8 +97,39 @@ def _resolve(kind: str, params: dict[str, Any], clf: Classifier) -> tuple[Direct
     if unknown:
         named = ", ".join(f"`{name}`" for name in unknown)
         raise ValueError(f"unknown parameter(s) {named} for direction kind {kind!r}; it takes {list(spec.defaults())}.")
-    checked = {p.name: _check_parameter(p, params[p.name], clf) for p in spec.parameters if p.name in params}
+    checked = {
+        p.name: p.check(params[p.name], num_classes=clf.num_classes) for p in spec.parameters if p.name in params
+    }
     return spec, {**spec.defaults(), **checked}
+
+
+def direction_from_json(data: object, *, where: str = "`direction`") -> dict[str, Any]:
+    """``{"kind": name, "params": {...}}`` as a state holds it, checked: a registered kind, parameters a state
+    can hold, each checked by its type (:meth:`Parameter.from_json`); raises TypeError/ValueError naming
+    ``where``. Defaults are not filled in."""
+    if not isinstance(data, dict) or not set(data) <= {"kind", "params"} or "kind" not in data:
+        raise TypeError(f"{where} must be {{'kind': ..., 'params': {{...}}}}; got {data!r:.80}.")
+    kind, params = data["kind"], data.get("params", {})
+    if not isinstance(kind, str) or kind not in _REGISTRY:
+        raise ValueError(f"{where[:-1]}['kind']` must be one of {list(_REGISTRY)}; got {kind!r:.60}.")
+    if not isinstance(params, dict):
+        raise TypeError(f"{where[:-1]}['params']` must be a dict; got {type(params).__name__}.")
+    spec = {p.name: p for p in _REGISTRY[kind].parameters if p.in_state}
+    unknown = sorted(str(name) for name in set(params) - set(spec))
+    if unknown:
+        raise ValueError(
+            f"{where[:-1]}['params']` has unknown parameter(s) {unknown!r:.80} for kind {kind!r}; it takes {list(spec)}."
+        )
+    checked = {
+        name: spec[name].from_json(value, where=f"{where[:-1]}['params'][{name!r}]`") for name, value in params.items()
+    }
+    return {"kind": kind, "params": checked}
+
+
+def direction_to_json(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The state form of a direction: the parameters a state can hold, as JSON values."""
+    spec = {p.name: p for p in get(kind).parameters if p.in_state}
+    return {"kind": kind, "params": {name: spec[name].to_json(value) for name, value in params.items() if name in spec}}
 
 
 def _finish(

@@ -8,14 +8,21 @@ import torch
 
 from ..classifier import Classifier
 from ..curvature import CURVATURE_MODES, CURVATURE_WHICH, principal_curvatures
-from ..dct import BAND_NAMES, Band, band
+from ..dct import Band, band
 from ..deepfool import deepfool
 from ..progress import CancelEvent, Progress, check_protocol, track
 from ..sparsefool import sparsefool
 from ..validation import check_choice, check_positive_int
-from .registry import DirectionKind, Parameter, register
+from .basic import MAX_CANDIDATES, MAX_SEED, MAX_STEPS
+from .params import BandSpec, Choice, Float, Image, Int
+from .registry import DirectionKind, register
 
 DCT_METHODS = ("deepfool", "random")
+# Caps of the parameters (a share string or a command line can ask for no more): each bounds the work.
+MAX_BLOCK = 1024  # DCT band size / stride, in coefficients
+MAX_CURVATURES = 100  # Lanczos principal directions
+MAX_ROUNDS = 200  # SparseFool rounds
+MAX_LAM = 100.0
 # Images per band-constrained DeepFool call (as in analysis.band_margins): bounded memory, `cancel` checked between.
 _CHUNK_ELEMENTS = 2**22
 
@@ -183,19 +190,13 @@ register(
         batch_factory=_dct_batch,
         description="Within one DCT frequency band (Hold me tight): band-constrained DeepFool, or noise in the band.",
         parameters=(
-            Parameter(
-                "band",
-                "choice",
-                "low",
-                "frequency band; also an index along the diagonal, a range (start, stop) or a dct.Band",
-                choices=BAND_NAMES,
-            ),
-            Parameter("method", "choice", "deepfool", "DeepFool inside the band, or seeded noise", choices=DCT_METHODS),
-            Parameter("block", "int", None, "band size K (None: from the image size)", minimum=1),
-            Parameter("stride", "int", None, "offset between bands (None: K, disjoint bands)", minimum=1),
-            Parameter("seed", "int", 0, "random seed (method 'random')", minimum=0),
-            Parameter("max_iter", "int", 100, "DeepFool step limit", minimum=1),
-            Parameter("candidates", "int", 10, "classes DeepFool considers", minimum=2),
+            BandSpec("band", "low", "frequency band: low/mid/high, an index along the diagonal, a range or a dct.Band"),
+            Choice("method", "deepfool", "DeepFool inside the band, or seeded noise", choices=DCT_METHODS),
+            Int("block", None, "band size K (None: from the image size)", minimum=1, maximum=MAX_BLOCK),
+            Int("stride", None, "offset between bands (None: K, disjoint bands)", minimum=1, maximum=MAX_BLOCK),
+            Int("seed", 0, "random seed (method 'random')", maximum=MAX_SEED),
+            Int("max_iter", 100, "DeepFool step limit", minimum=1, maximum=MAX_STEPS),
+            Int("candidates", 10, "classes DeepFool considers", minimum=2, maximum=MAX_CANDIDATES),
         ),
     )
 )
@@ -205,11 +206,11 @@ register(
         factory=curvature_direction,
         description="A principal curvature direction of the nearest boundary (pair it with 'adversarial').",
         parameters=(
-            Parameter("index", "int", 0, "which principal direction, most curved first", minimum=0),
-            Parameter("which", "choice", "magnitude", "end of the spectrum", choices=tuple(CURVATURE_WHICH)),
-            Parameter("k", "int", 5, "principal directions computed (Lanczos)", minimum=1),
-            Parameter("mode", "choice", "finite_difference", "Hessian-vector products", choices=CURVATURE_MODES),
-            Parameter("seed", "int", 0, "Lanczos start vector", minimum=0),
+            Int("index", 0, "which principal direction, most curved first", maximum=MAX_CURVATURES - 1),
+            Choice("which", "magnitude", "end of the spectrum", choices=tuple(CURVATURE_WHICH)),
+            Int("k", 5, "principal directions computed (Lanczos)", minimum=1, maximum=MAX_CURVATURES),
+            Choice("mode", "finite_difference", "Hessian-vector products", choices=tuple(CURVATURE_MODES)),
+            Int("seed", 0, "Lanczos start vector", maximum=MAX_SEED),
         ),
     )
 )
@@ -219,7 +220,7 @@ register(
         factory=image_direction,
         batch_factory=_image_batch,
         description="Toward another image; two give the plane through three images.",
-        parameters=(Parameter("other", "image", None, "the image to move toward"),),
+        parameters=(Image("other", None, "the image to move toward"),),
     )
 )
 register(
@@ -229,9 +230,9 @@ register(
         batch_factory=_sparse_batch,
         description="A SparseFool perturbation (Modas et al.): few pixels changed, within the bounds.",
         parameters=(
-            Parameter("lam", "float", 3.0, "λ: how far past the DeepFool boundary point to aim", minimum=1.0),
-            Parameter("max_rounds", "int", 20, "SparseFool rounds", minimum=1),
-            Parameter("candidates", "int", 10, "classes DeepFool considers", minimum=2),
+            Float("lam", 3.0, "λ: how far past the DeepFool boundary point to aim", minimum=1.0, maximum=MAX_LAM),
+            Int("max_rounds", 20, "SparseFool rounds", minimum=1, maximum=MAX_ROUNDS),
+            Int("candidates", 10, "classes DeepFool considers", minimum=2, maximum=MAX_CANDIDATES),
         ),
     )
 )
