@@ -36,8 +36,17 @@ def test_retraining_writes_to_the_output_folder_and_reproduces_the_shipped_weigh
     assert _digest(shipped) == before
     retrained = torch.load(tmp_path / "moons-mlp.pt", weights_only=True)
     for key, value in torch.load(shipped, weights_only=True).items():
-        # Same seed, same data order: bitwise equal on one machine; other CPUs may round differently.
-        torch.testing.assert_close(retrained[key], value, rtol=1e-4, atol=1e-5)
+        # Same seed, same data order: bitwise equal on the machine that trained them. Another CPU's kernels
+        # round differently and training amplifies it: 1.1 % (relative L2) at most with ATen's scalar kernels
+        # and oneDNN held to SSE4.1 (ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41); another seed: ~100 %.
+        assert (retrained[key] - value).norm() <= 0.05 * value.norm(), key
+    clf, data = bw.zoo.load("moons-mlp", device="cpu")
+    entry = ENTRIES["moons-mlp"]
+    net = entry.build()
+    net.load_state_dict(retrained)
+    again = bw.Classifier(net.eval(), input_shape=entry.input_shape, bounds=entry.bounds)
+    agree = (again.predict(data.images) == clf.predict(data.images)).float().mean().item()
+    assert agree >= 0.99, agree
 
 
 def test_train_refuses_an_unknown_name_before_training(tmp_path) -> None:
