@@ -6,12 +6,14 @@ import contextlib
 import copy
 import functools
 import threading
+import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .validation import as_float_tensor, check_finite, check_positive_int
 
@@ -39,7 +41,15 @@ def _check_device(device: object) -> torch.device:
 
 
 def _check_materialised(net: nn.Module) -> None:
-    """A module on the meta device or with uninitialised lazy parameters cannot be run without writing it."""
+    """A module on the meta device or with uninitialised lazy parameters cannot be run without writing it;
+    a quantized one gives no input gradients (attacks, directions and paths need them)."""
+    for name, module in net.named_modules():
+        if type(module).__module__.startswith(("torch.ao.nn.quantized", "torch.nn.quantized")):
+            raise ValueError(
+                f"`net` holds a quantized module ({name or 'net'}: {type(module).__name__}); quantized kernels give "
+                "no gradients with respect to the input, which the kit's attacks and directions need: pass the "
+                "float model."
+            )
     for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
         if isinstance(tensor, nn.parameter.UninitializedTensorMixin):
             raise ValueError(
@@ -52,22 +62,124 @@ def _check_materialised(net: nn.Module) -> None:
             )
 
 
+def _uncompiled(module: nn.Module) -> nn.Module:
+    """The module a ``torch.compile`` wrapper (``OptimizedModule``) runs: its ``_orig_mod``.
+
+    Recognised by name, so that importing the kit never imports ``torch._dynamo``.
+    """
+    while type(module).__name__ == "OptimizedModule" and isinstance(module._modules.get("_orig_mod"), nn.Module):
+        module = module._modules["_orig_mod"]
+    return module
+
+
+def _rebound(value: Any, views: dict[int, nn.Module]) -> Any:
+    """``value`` with every module of the tree it is bound to replaced by that module's view.
+
+    Covers a ``forward`` (or any method) bound on the instance, and ``functools.partial`` wrappers
+    of it such as accelerate-style hooks (``partial(new_forward, module)`` plus ``_old_forward``).
+    """
+    if isinstance(value, nn.Module):
+        return views.get(id(value), value)
+    if isinstance(value, types.MethodType) and id(value.__self__) in views:
+        return types.MethodType(value.__func__, views[id(value.__self__)])
+    if isinstance(value, functools.partial):
+        func = _rebound(value.func, views)
+        args = tuple(_rebound(arg, views) for arg in value.args)
+        keywords = {key: _rebound(arg, views) for key, arg in value.keywords.items()}
+        changed = func is not value.func or any(a is not b for a, b in zip(args, value.args, strict=True))
+        if changed or any(keywords[key] is not arg for key, arg in value.keywords.items()):
+            return functools.partial(func, *args, **keywords)
+    return value
+
+
+def _runs_its_view(forward: Any, view: nn.Module) -> bool:
+    """Whether an instance ``forward`` of ``view`` (after :func:`_rebound`) runs the view, not the user's module."""
+    if isinstance(forward, types.MethodType):
+        return forward.__self__ is view
+    if isinstance(forward, functools.partial):
+        return any(arg is view for arg in forward.args) or _runs_its_view(forward.func, view)
+    return False
+
+
+class _Tree:
+    """What building a view found: each module with its view, and the TorchScript modules (which have none)."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[nn.Module, nn.Module]] = []
+        self.scripts: list[tuple[str, torch.jit.ScriptModule]] = []
+
+
+def _view_tree(module: nn.Module, tree: _Tree, path: str) -> nn.Module:
+    module = _uncompiled(module)
+    if isinstance(module, torch.jit.ScriptModule):
+        # TorchScript runs its own compiled code: it runs as it is, and is checked to be in eval mode.
+        tree.scripts.append((path, module))
+        return module
+    view = module.__class__.__new__(module.__class__)
+    for key, value in module.__dict__.items():
+        view.__dict__[key] = value.copy() if isinstance(value, dict | set) else value
+    view.__dict__["_modules"] = {
+        name: None if child is None else _view_tree(child, tree, f"{path}.{name}")
+        for name, child in module._modules.items()
+    }
+    view.__dict__["training"] = False
+    tree.pairs.append((module, view))
+    return view
+
+
+def _trained_script_op(script: torch.jit.ScriptModule) -> str | None:
+    """An operation of a TorchScript module that runs in training mode, or None.
+
+    A trace records the mode as a constant (``batch_norm(..., training=True)``); a scripted module
+    reads its ``training`` flags when it runs.
+    """
+    for name, module in script.named_modules():
+        if module.training:
+            return f"{name or 'the module'} has training=True"
+    for node in script.inlined_graph.nodes():
+        schema = node.schema()
+        if schema == "(no schema)":
+            continue
+        for argument, value in zip(torch._C.parse_schema(schema).arguments, node.inputs(), strict=False):
+            if argument.name in ("training", "train") and value.node().kind() == "prim::Constant" and value.toIValue():
+                return f"its trace recorded {node.kind()}({argument.name}=True)"
+    return None
+
+
 def _eval_view(module: nn.Module) -> nn.Module:
     """A copy of the module tree in eval mode whose parameters and buffers are the module's own tensors.
 
     Only the tree is copied: every parameter and buffer is the same object, so in-place updates,
     ``p.data = ...`` and ``load_state_dict`` are seen at once. Dicts and sets of the module (hooks
     among them) are copied, so nothing done to the view (hooks, cached attributes, mode) reaches
-    the user's module.
+    the user's module. A compiled module is seen through its original (``_orig_mod``); methods and
+    partials bound on an instance (a monkeypatched ``forward``) are bound to the view. A TorchScript
+    module has no view: it runs itself, and must be in eval mode. Raises ValueError (naming ``net``)
+    for a module the view cannot run without writing it.
     """
-    view = module.__class__.__new__(module.__class__)
-    for key, value in module.__dict__.items():
-        view.__dict__[key] = value.copy() if isinstance(value, dict | set) else value
-    view.__dict__["_modules"] = {
-        name: None if child is None else _eval_view(child) for name, child in module._modules.items()
-    }
-    view.__dict__["training"] = False
-    return view
+    tree = _Tree()
+    root = _view_tree(module, tree, "net")
+    views = {id(original): view for original, view in tree.pairs}
+    for original, view in tree.pairs:
+        for key, value in view.__dict__.items():
+            view.__dict__[key] = _rebound(value, views)
+        forward = view.__dict__.get("forward")
+        if forward is not None and not _runs_its_view(forward, view):
+            if any(m.training for m in original.modules()):
+                raise ValueError(
+                    f"`net` ({type(view).__name__}) has a `forward` set on the instance that runs the module "
+                    "itself, in training mode (BatchNorm statistics would be written, Dropout active): call "
+                    "`net.eval()` first, or pass a module whose class defines `forward`."
+                )
+    for path, script in tree.scripts:
+        trained = _trained_script_op(script)
+        if trained is not None:
+            raise ValueError(
+                f"`net` is or holds a TorchScript module ({path}) that runs in training mode ({trained}): "
+                "it would write its BatchNorm statistics and keep Dropout active. Call `net.eval()` before "
+                "`torch.jit.script`/`torch.jit.trace` (and on the result), or pass the original module."
+            )
+    return root
 
 
 CHECKSUM_BLOCK = 2**20
@@ -90,14 +202,25 @@ def _weighted_sum(tensor: torch.Tensor) -> torch.Tensor:
     return total
 
 
-def _tree_signature(net: nn.Module) -> tuple[int, ...]:
-    """Identities of every module, parameter and buffer: changes when the user swaps one of them."""
-    ids: list[int] = []
+def _tree_signature(net: nn.Module) -> list[object]:
+    """Every module with its mode and the values of its ``__dict__`` (the entries of its dicts: parameters,
+    buffers, submodules, hooks): changes when the user swaps a tensor or submodule, sets an attribute,
+    adds or removes a hook, or switches a mode. Holds the objects, so an identity cannot be reused."""
+    signature: list[object] = []
     for module in net.modules():
-        ids.append(id(module))
-        ids.extend(id(t) for t in module._parameters.values())
-        ids.extend(id(t) for t in module._buffers.values())
-    return tuple(ids)
+        signature += [module, module.training]
+        for key, value in module.__dict__.items():
+            signature.append(key)
+            if isinstance(value, dict):
+                for item in value.items():
+                    signature += item
+            else:
+                signature.append(value)
+    return signature
+
+
+def _same_signature(a: list[object], b: list[object]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def _channel_stat(
@@ -128,10 +251,21 @@ class Classifier:
 
     The user's module is never written, from any thread: the classifier runs an eval-mode view
     of it (a copy of the module tree whose parameters and buffers are the user's own tensors),
-    forwards under ``torch.no_grad()`` and takes gradients with respect to inputs only. Parameter
-    updates the user makes (in place, ``p.data = ...``, ``load_state_dict``, swapped submodules)
-    are seen by the next call. A ``device`` other than the module's own runs on a copy moved
-    there, which does not see later changes to the user's module.
+    forwards under ``torch.no_grad()`` and takes gradients with respect to inputs only; the model
+    gets a copy of every input, never the caller's tensor. Changes the user makes (parameters in
+    place, ``p.data = ...``, ``load_state_dict``, swapped submodules, attributes set, hooks added or
+    removed, modes switched) are seen by the next call. A ``device`` other than the module's own runs
+    on a copy moved there, which does not see later changes to the user's module.
+
+    Models people run: a ``torch.compile`` module runs as its original module (``_orig_mod``),
+    uncompiled; a ``forward`` bound on the instance (monkeypatched, accelerate-style hooks) is bound
+    to the view. A TorchScript module (``torch.jit.script``/``trace``) cannot have a view: it must be
+    in eval mode and traced in eval mode, or it is refused (``net.eval()`` first, or pass the original
+    module); its layers take no forward hooks, so :class:`FeatureSpace` needs the original module.
+    A model that writes its own buffers inside ``forward`` (a running counter, a cache) still does:
+    the kit cannot stop it. Construction runs a few probe forwards (batches of 2 and 1, and one input
+    gradient) and refuses, naming ``net``: outputs that are not floating-point ``(N, classes)``
+    logits, models that fail on a single image, quantized models and models without input gradients.
     """
 
     def __init__(
@@ -167,6 +301,7 @@ class Classifier:
         if output is not None and not (callable(output) or isinstance(output, str | int)):
             raise TypeError(f"`output` must be a callable, a key, an index or None; got {type(output).__name__}.")
         self._output = output
+        net = _uncompiled(net)
         _check_materialised(net)
         own_device = _default_device(net)
         self.device = _check_device(device) if device is not None else own_device
@@ -175,7 +310,7 @@ class Classifier:
         self.net = net if self.device == own_device else copy.deepcopy(net).to(self.device)
         self._lock = threading.Lock()
         self._view: nn.Module | None = None
-        self._view_signature: tuple[int, ...] = ()
+        self._view_signature: list[object] = []
         self._pinned = threading.local()
         if self._mean is not None:
             self._mean = self._mean.to(self.device)
@@ -204,15 +339,17 @@ class Classifier:
     def eval_view(self) -> nn.Module:
         """The eval-mode view of the user's module that forwards run (see the class docstring).
 
-        Rebuilt only when the user swaps a submodule, parameter or buffer object; within an
-        :meth:`evaluating` block the view of the block's start is used throughout.
+        Rebuilt when the user's module tree changes (a submodule, parameter, buffer, attribute or
+        hook swapped, added or removed, a mode switched); within an :meth:`evaluating` block the
+        view of the block's start is used throughout. Raises ValueError for a module it cannot run
+        without writing it (see the class docstring).
         """
         pinned = getattr(self._pinned, "view", None)
         if pinned is not None:
             return pinned
         signature = _tree_signature(self.net)
         with self._lock:
-            if self._view is None or signature != self._view_signature:
+            if self._view is None or not _same_signature(signature, self._view_signature):
                 self._view = _eval_view(self.net)
                 self._view_signature = signature
             return self._view
@@ -256,6 +393,7 @@ class Classifier:
         """
         if not isinstance(net, nn.Module):
             raise TypeError(f"`net` must be a torch.nn.Module; got {type(net).__name__}.")
+        net = _uncompiled(net)
         _check_materialised(net)
         state = self.__getstate__()
         state.pop("_bytes_per_sample", None)
@@ -279,7 +417,7 @@ class Classifier:
         self._lock = threading.Lock()
         self._pinned = threading.local()
         self._view = None
-        self._view_signature = ()
+        self._view_signature = []
 
     def select_logits(self, output: Any) -> torch.Tensor:
         """The logits in the module's raw output, as ``output=`` picks them."""
@@ -294,7 +432,10 @@ class Classifier:
         raise TypeError(f"`output={self._output!r}` cannot select logits from {type(output).__name__}.")
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Pixel-space inputs as the network sees them: ``(x - mean) / std``."""
+        """Pixel-space inputs as the network sees them: ``(x - mean) / std``, always a new tensor (a model
+        editing its input in place never reaches the caller's ``x``)."""
+        if self._mean is None and self._std is None:
+            return x.clone()
         z = x
         if self._mean is not None:
             z = z - self._mean
@@ -311,33 +452,62 @@ class Classifier:
         return self.select_logits(self.eval_view()(self.normalise(x)))
 
     def _probe_num_classes(self) -> int:
+        """Runs the model on mid-grey batches of 2 (with an input gradient) and of 1, before anything else."""
         low, high = self.bounds
-        probe = torch.full((2, *self.input_shape), (low + high) / 2, device=self.device)
-        with self.evaluating() as view, torch.no_grad():
-            try:
-                raw = view(self.normalise(probe))
-            except Exception as error:
+        probe = torch.full((2, *self.input_shape), (low + high) / 2, device=self.device, requires_grad=True)
+        with self.evaluating(), torch.enable_grad():
+            out = self._probe_logits(probe)
+            if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 2:
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise ValueError(
-                    f"`net` could not be run on inputs of `input_shape` {self.input_shape}: {error}"
-                ) from error
-            try:
-                out = self.select_logits(raw)
-            except Exception as error:
+                    f"`net` must return logits of shape (N, classes) with classes >= 2 (use `output=` to pick them "
+                    f"from a tuple or dict); got {shape} for N=2."
+                )
+            if not out.is_floating_point():
+                raise ValueError(f"`net` must return floating-point logits; got {out.dtype}.")
+            if not bool(torch.isfinite(out).all()):
                 raise ValueError(
-                    f"`output` {self._output!r} could not select the logits from the model's output "
-                    f"({type(raw).__name__}): {error!r}"
-                ) from error
-        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 2:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                    "`net` returns non-finite logits (NaN or inf) on a mid-grey input; check its weights and "
+                    "`mean`/`std`."
+                )
+            gradient = None
+            if out.requires_grad:
+                (gradient,) = torch.autograd.grad(out.sum(), probe, allow_unused=True)
+            if gradient is None:
+                raise ValueError(
+                    "`net` must be differentiable with respect to its input (attacks, directions and paths need "
+                    "input gradients); its logits do not depend on the input through autograd (detached, or "
+                    "computed outside torch)."
+                )
+        with self.evaluating(), torch.no_grad():
+            single = self._probe_logits(probe[:1].detach())
+        if not isinstance(single, torch.Tensor) or tuple(single.shape) != (1, out.shape[1]):
+            shape = tuple(single.shape) if isinstance(single, torch.Tensor) else type(single).__name__
             raise ValueError(
-                f"`net` must return logits of shape (N, classes) with classes >= 2 (use `output=` to pick them "
-                f"from a tuple or dict); got {shape} for N=2."
-            )
-        if not bool(torch.isfinite(out).all()):
-            raise ValueError(
-                "`net` returns non-finite logits (NaN or inf) on a mid-grey input; check its weights and `mean`/`std`."
+                f"`net` must classify a batch of one image (the kit classifies single images); got logits of shape "
+                f"{shape} for N=1 instead of (1, {out.shape[1]})."
             )
         return int(out.shape[1])
+
+    def _probe_logits(self, probe: torch.Tensor) -> Any:
+        try:
+            raw = self.eval_view()(self.normalise(probe))
+        except Exception as error:
+            one = (
+                ""
+                if probe.shape[0] > 1
+                else " (it runs on a batch of 2 but not of 1: the kit classifies single images)"
+            )
+            raise ValueError(
+                f"`net` could not be run on inputs of `input_shape` {self.input_shape}{one}: {error}"
+            ) from error
+        try:
+            return self.select_logits(raw)
+        except Exception as error:
+            raise ValueError(
+                f"`output` {self._output!r} could not select the logits from the model's output "
+                f"({type(raw).__name__}): {error!r}"
+            ) from error
 
     def check_inputs(
         self, x: object, name: str = "x", *, batched: bool | None = None, in_bounds: bool = False
@@ -384,28 +554,33 @@ class Classifier:
         return self.logits(x, batch_size=batch_size).argmax(dim=-1)
 
     def bytes_per_sample(self) -> int:
-        """Memory one input needs in a forward pass: its pixels plus every leaf module's output.
+        """Memory one input needs in a forward pass: its pixels plus the output of every operation the model runs.
 
-        Measured once by hooks on a single forward pass; used to size chunks to a memory budget.
+        Measured once on a single forward pass by a dispatch mode that sees each operation (of Python
+        modules, TorchScript and functional code alike; views and in-place results allocate nothing);
+        used to size chunks to a memory budget.
         """
         if not hasattr(self, "_bytes_per_sample"):
-            total = [self.input_dim * 4]
-
-            def count(_module: nn.Module, _inputs: object, output: object) -> None:
-                if isinstance(output, torch.Tensor):
-                    total[0] += output.numel() * output.element_size()
-
-            with self.evaluating() as view:
-                # Hooks go on the view's modules, whose hook dicts are its own.
-                leaves = [m for m in view.modules() if not list(m.children())]
-                hooks = [m.register_forward_hook(count) for m in leaves]
-                try:
-                    low, high = self.bounds
-                    probe = torch.full((1, *self.input_shape), (low + high) / 2, device=self.device)
-                    with torch.no_grad():
-                        self.forward(probe)
-                finally:
-                    for hook in hooks:
-                        hook.remove()
-            self._bytes_per_sample = int(total[0])
+            low, high = self.bounds
+            probe = torch.full((1, *self.input_shape), (low + high) / 2, device=self.device)
+            allocations = _Allocations()
+            with self.evaluating(), torch.no_grad(), allocations:
+                self.forward(probe)
+            self._bytes_per_sample = self.input_dim * 4 + allocations.bytes
         return self._bytes_per_sample
+
+
+class _Allocations(TorchDispatchMode):
+    """Counts the bytes of the tensors that operations allocate (not views, not in-place results)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func: Any, _types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if not func.is_view and all(r.alias_info is None for r in func._schema.returns):
+            for tensor in out if isinstance(out, tuple | list) else (out,):
+                if isinstance(tensor, torch.Tensor):
+                    self.bytes += tensor.numel() * tensor.element_size()
+        return out

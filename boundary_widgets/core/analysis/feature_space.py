@@ -97,7 +97,14 @@ class FeatureSpace:
         self.clf = clf
         # The split is taken of the classifier's eval view, so hooks and modes never touch the user's module.
         self._network = clf.eval_view()
+        if isinstance(self._network, torch.jit.ScriptModule):
+            raise ValueError(
+                "`clf` runs a TorchScript module, whose layers take no forward hooks: build the Classifier from the "
+                "original (not scripted or traced) module to split it into a feature space."
+            )
         self._feature_module, head_module, self.layer = _split(self._network, layer, head)
+        if isinstance(self._feature_module, torch.jit.ScriptModule):
+            raise ValueError(f"`layer` {layer!r} is inside a TorchScript module, whose layers take no forward hooks.")
         if probe is None:
             low, high = clf.bounds
             probe = torch.full((2, *clf.input_shape), (low + high) / 2, device=clf.device)

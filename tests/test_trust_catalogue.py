@@ -1,0 +1,479 @@
+"""Trust at the edges: the models people really run, one model state per map, numbers that lie, and
+resources. A second catalogue beside ``test_bad_inputs.py``, table-driven so that a case is one line.
+
+Each case asserts its outcome: the call works and gives the right answer, or it is refused with a
+``TypeError``/``ValueError`` naming the argument; either way the user's module (parameter and buffer
+bytes, training flags, hooks) and input are bit-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import torch
+from conftest import model_state
+from torch import nn
+
+import boundary_widgets as bw
+
+SHAPE = (1, 8, 8)
+CLASSES = 10
+
+
+def _images(n: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, *SHAPE, generator=torch.Generator().manual_seed(seed))
+
+
+def snapshot(net: nn.Module) -> tuple:
+    """Parameter and buffer bytes, training and grad flags, and the hooks of every module."""
+    hooks = tuple(
+        (tuple(m._forward_hooks), tuple(m._forward_pre_hooks), tuple(m._backward_hooks)) for m in net.modules()
+    )
+    if any(not isinstance(t, torch.Tensor) for t in net.state_dict().values()):  # quantized: packed parameters
+        return (tuple(m.training for m in net.modules()), repr(net.state_dict()), hooks)
+    return (model_state(net), hooks)
+
+
+# --- models people really run ------------------------------------------------------------------------
+
+
+def _mlp(seed: int = 0) -> nn.Sequential:
+    """BatchNorm and Dropout: a model left in train mode would be written and random."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, CLASSES)
+    )
+
+
+def _cnn(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Dropout2d(0.3),
+        nn.Flatten(),
+        nn.Linear(256, CLASSES),
+    )
+
+
+def _warmed(net: nn.Module) -> nn.Module:
+    """Running statistics away from their defaults, so writing them would show."""
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(_images(16, seed=7) * 2)
+    return net
+
+
+def _reference(net: nn.Module) -> nn.Module:
+    return copy.deepcopy(net).eval()
+
+
+class InPlaceInput(nn.Module):
+    """Edits its input in place, as some forwards do (``relu_`` on the input)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(64, CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.sub_(0.5).relu_()
+        return self.linear(x.flatten(1))
+
+
+class DictOutput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _mlp()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.body(x), "aux": x.mean()}
+
+
+class Flagged(nn.Module):
+    """Its output depends on a plain attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _mlp()
+        self.negate = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return -out if self.negate else out
+
+
+def _compiled(net: nn.Module) -> nn.Module:
+    return torch.compile(net, backend="eager")
+
+
+def _script(net: nn.Module) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.script(net)
+
+
+def _trace(net: nn.Module) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.trace(net, _images(4, seed=3), check_trace=False)
+
+
+def _bound_forward(net: nn.Module) -> nn.Module:
+    net.forward = net.forward  # a bound method on the instance
+    return net
+
+
+def _accelerate_style(net: nn.Module) -> nn.Module:
+    """accelerate's ``add_hook_to_module``: ``_old_forward`` and a partial of a new forward."""
+
+    def new_forward(module: nn.Module, *args: Any) -> torch.Tensor:
+        return module._old_forward(*args) * 2.0
+
+    net._old_forward = net.forward
+    net.forward = functools.update_wrapper(functools.partial(new_forward, net), net._old_forward)
+    return net
+
+
+def _doubled(net: nn.Module) -> nn.Module:
+    return nn.Sequential(net, _Scale(2.0))
+
+
+class _Scale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+def _lambda_forward(net: nn.Module) -> nn.Module:
+    forward = net.forward
+    net.forward = lambda x: forward(x)  # opaque: runs the user's module itself
+    return net
+
+
+def _submodule(wrap: Callable[[nn.Module], nn.Module]) -> Callable[[nn.Module], nn.Module]:
+    """The wrapping applied to the middle of a model rather than to all of it."""
+
+    def build(net: nn.Module) -> nn.Module:
+        body = nn.Sequential(net[1], net[2])
+        return nn.Sequential(net[0], wrap(body), *list(net)[3:])
+
+    return build
+
+
+def _with_hook(net: nn.Module) -> nn.Module:
+    net[-1].register_forward_hook(lambda _m, _i, out: out * 3.0)
+    return net
+
+
+def _with_pre_hook(net: nn.Module) -> nn.Module:
+    net[1].register_forward_pre_hook(lambda _m, args: (args[0] * 0.5,))
+    return net
+
+
+def _frozen(net: nn.Module) -> nn.Module:
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+@dataclass(frozen=True)
+class Works:
+    """The user passes ``wrap(base)``; the right logits are those of ``reference(base)`` in eval mode."""
+
+    name: str
+    base: Callable[[], nn.Module]
+    wrap: Callable[[nn.Module], nn.Module]
+    reference: Callable[[nn.Module], nn.Module] = _reference
+    options: dict = field(default_factory=dict)
+
+
+def _ident(net: nn.Module) -> nn.Module:
+    return net
+
+
+WORKS = [
+    Works("train-mode-mlp", lambda: _warmed(_mlp()), _ident),
+    Works("train-mode-cnn", lambda: _warmed(_cnn()), _ident),
+    Works("compiled-train-mode", lambda: _warmed(_mlp()), _compiled),
+    Works("compiled-eval-mode", lambda: _warmed(_mlp()).eval(), _compiled),
+    Works("compiled-cnn-train-mode", lambda: _warmed(_cnn()), _compiled),
+    Works(
+        "compiled-accelerate-style",
+        lambda: _warmed(_mlp()),
+        lambda n: _compiled(_accelerate_style(n)),
+        lambda n: _doubled(_reference(n)),
+    ),
+    Works("compiled-submodule", lambda: _warmed(_mlp()), _submodule(_compiled)),
+    Works("scripted-eval-mode", lambda: _warmed(_mlp()).eval(), _script),
+    Works("traced-eval-mode", lambda: _warmed(_mlp()).eval(), _trace),
+    Works("traced-cnn-eval-mode", lambda: _warmed(_cnn()).eval(), _trace),
+    Works("scripted-submodule-eval-in-train-model", lambda: _warmed(_mlp()), lambda n: _script_middle(n)),
+    Works("bound-forward-train-mode", lambda: _warmed(_mlp()), _bound_forward),
+    Works("accelerate-style-train-mode", lambda: _warmed(_mlp()), _accelerate_style, lambda n: _doubled(_reference(n))),
+    Works("bound-forward-submodule", lambda: _warmed(_mlp()), _submodule(_bound_forward)),
+    Works("lambda-forward-eval-mode", lambda: _warmed(_mlp()).eval(), _lambda_forward),
+    Works("forward-hook", lambda: _warmed(_mlp()), _with_hook, lambda n: _with_hook(_reference(n))),
+    Works("forward-pre-hook", lambda: _warmed(_mlp()), _with_pre_hook, lambda n: _with_pre_hook(_reference(n))),
+    Works("frozen-parameters", lambda: _warmed(_mlp()), _frozen),
+    Works("in-place-input", InPlaceInput, _ident),
+    Works("in-place-input-normalised", InPlaceInput, _ident, options={"mean": 0.5, "std": 0.25}),
+    Works("dict-output", DictOutput, _ident, lambda n: _reference(n.body), {"output": "logits"}),
+]
+
+
+def _script_middle(net: nn.Module) -> nn.Module:
+    middle = _script(nn.Sequential(net[1], net[2]).eval())
+    return nn.Sequential(net[0], middle, *list(net)[3:])
+
+
+@pytest.mark.parametrize("case", WORKS, ids=[c.name for c in WORKS])
+def test_models_people_run_are_run_in_eval_mode_without_being_written(case):
+    base = case.base()
+    reference = case.reference(base)
+    net = case.wrap(base)
+    before, base_before = snapshot(net), snapshot(base)
+    x = _images()
+    x_before = x.clone()
+    with torch.no_grad():
+        expected = reference(case_input(x, case.options))
+    clf = bw.Classifier(net, input_shape=SHAPE, **case.options)
+    first = clf.logits(x)
+    assert torch.equal(first, clf.logits(x)), "two identical calls differ"
+    torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-5)
+    assert clf.bytes_per_sample() > 4 * 64
+    assert int(clf.predict(x[0])) == int(first[0].argmax())
+    adversarial = bw.deepfool(clf, x[:2], max_iter=5)
+    assert adversarial.perturbations.shape == (2, *SHAPE)
+    plane = bw.Plane.through(x[0], torch.randn(SHAPE), torch.randn(SHAPE))
+    sl = bw.compute_slice(clf, plane, extent=1.0, resolution=6, method="dense", cache=False)
+    assert sl.labels.shape == (6, 6)
+    assert torch.equal(x, x_before), "the caller's input was written"
+    assert snapshot(net) == before and snapshot(base) == base_before, "the user's module was written"
+
+
+def case_input(x: torch.Tensor, options: dict) -> torch.Tensor:
+    z = x.clone()
+    if "mean" in options:
+        z = (z - options["mean"]) / options["std"]
+    return z
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The user passes ``build()``; the classifier refuses it at construction, before any forward."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    match: str
+    error: type[Exception] = ValueError
+
+
+class IntLogits(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(64, CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.linear(x.flatten(1)) * 100).long()
+
+
+class BoolLogits(IntLogits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1)) > 0
+
+
+class Squeezed(IntLogits):
+    """A batch of one loses its batch axis."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1)).squeeze()
+
+
+class NeedsPairs(IntLogits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] < 2:
+            raise RuntimeError("Expected more than 1 value per channel when training")
+        return self.linear(x.flatten(1))
+
+
+class Detached(IntLogits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1).detach()).detach()
+
+
+class ThroughNumpy(IntLogits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = self.linear(x.flatten(1))
+        return torch.from_numpy(out.numpy().copy())
+
+
+class OneDimensional(IntLogits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1)).sum(dim=1)
+
+
+class ThreeDimensional(IntLogits):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))[:, None, :]
+
+
+def _quantized() -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(_mlp().eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def _double() -> nn.Module:
+    return _mlp().double().eval()
+
+
+REFUSED = [
+    Refused("scripted-train-mode", lambda: _script(_warmed(_mlp())), "`net`.*TorchScript.*training.*net.eval()"),
+    Refused("traced-train-mode", lambda: _trace(_warmed(_mlp())), "`net`.*TorchScript.*training"),
+    Refused("traced-in-train-then-eval", lambda: _trace(_warmed(_mlp())).eval(), "`net`.*trace recorded.*training"),
+    Refused("traced-cnn-train-mode", lambda: _trace(_warmed(_cnn())).eval(), "`net`.*trace recorded"),
+    Refused("scripted-submodule-train-mode", lambda: _script_middle_train(), "`net`.*TorchScript module \\(net.1\\)"),
+    Refused("traced-dropout-train-mode", lambda: _trace(_dropout_only()).eval(), "`net`.*dropout\\(train=True\\)"),
+    Refused(
+        "lambda-forward-train-mode", lambda: _lambda_forward(_warmed(_mlp())), "`net`.*`forward` set on the instance"
+    ),
+    Refused("int64-logits", IntLogits, "`net` must return floating-point logits"),
+    Refused("bool-logits", BoolLogits, "`net` must return floating-point logits"),
+    Refused("batch-of-one-squeezed", Squeezed, "`net` must classify a batch of one"),
+    Refused("needs-batch-of-two", NeedsPairs, "`net` could not be run.*batch of 2 but not of 1"),
+    Refused("dynamically-quantized", _quantized, "`net` holds a quantized module"),
+    Refused("detached-logits", Detached, "`net` must be differentiable"),
+    Refused("logits-through-numpy", ThroughNumpy, "`net` must be differentiable"),
+    Refused("one-dimensional-output", OneDimensional, "`net` must return logits of shape"),
+    Refused("three-dimensional-output", ThreeDimensional, "`net` must return logits of shape"),
+    Refused("float64-model", _double, "`net` could not be run"),
+]
+
+
+def _dropout_only() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Dropout(0.5), nn.Linear(16, CLASSES)).train()
+
+
+def _script_middle_train() -> nn.Module:
+    net = _warmed(_mlp())
+    middle = _script(nn.Sequential(net[1], net[2]))  # scripted in train mode
+    return nn.Sequential(net[0], middle, *list(net)[3:])
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c.name for c in REFUSED])
+def test_models_that_cannot_be_run_unwritten_are_refused_at_construction(case):
+    net = case.build()
+    before = snapshot(net)
+    with pytest.raises(case.error, match=case.match):
+        bw.Classifier(net, input_shape=SHAPE)
+    assert snapshot(net) == before
+
+
+def test_a_scripted_model_switched_to_train_mode_later_is_refused_before_its_forward():
+    net = _script(_warmed(_mlp()).eval())
+    clf = bw.Classifier(net, input_shape=SHAPE)
+    x = _images()
+    expected = clf.logits(x)
+    net.train()
+    before = snapshot(net)
+    with pytest.raises(ValueError, match=r"`net`.*training"):
+        clf.logits(x)
+    assert snapshot(net) == before
+    net.eval()
+    assert torch.equal(clf.logits(x), expected)
+
+
+def test_a_scripted_model_takes_no_feature_space_with_a_clear_error():
+    clf = bw.Classifier(_script(_mlp().eval()), input_shape=SHAPE)
+    with pytest.raises(ValueError, match="`clf` runs a TorchScript module"):
+        bw.FeatureSpace(clf, images=_images())
+
+
+# --- the view follows the module ---------------------------------------------------------------------
+
+
+def _set_flag(net: Flagged) -> None:
+    net.negate = True
+
+
+def _add_hook(net: Flagged) -> None:
+    net.body[-1].register_forward_hook(lambda _m, _i, out: -out)
+
+
+def _add_pre_hook(net: Flagged) -> None:
+    net.register_forward_pre_hook(lambda _m, args: (args[0] * 0.0,))
+
+
+def _ablate_unit(net: Flagged) -> None:
+    def ablate(_module: nn.Module, _inputs: Any, out: torch.Tensor) -> torch.Tensor:
+        out = out.clone()
+        out[:, 0] = 0.0
+        return out
+
+    net.body[3].register_forward_hook(ablate)
+
+
+def _swap_submodule(net: Flagged) -> None:
+    torch.manual_seed(5)
+    net.body[5] = nn.Linear(32, CLASSES)
+
+
+def _swap_buffer(net: Flagged) -> None:
+    net.body[2].running_mean = torch.full((32,), 0.3)
+
+
+def _toggle_mode(net: Flagged) -> None:
+    net.train()  # the eval view is unaffected
+
+
+CHANGES: dict[str, Callable[[Flagged], None]] = {
+    "attribute-set": _set_flag,
+    "forward-hook-added": _add_hook,
+    "pre-hook-added": _add_pre_hook,
+    "ablation-hook-added": _ablate_unit,
+    "submodule-swapped": _swap_submodule,
+    "buffer-swapped": _swap_buffer,
+    "mode-switched": _toggle_mode,
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
+def test_the_eval_view_follows_changes_made_after_the_classifier_was_built(change):
+    net = Flagged().eval()
+    clf = bw.Classifier(net, input_shape=SHAPE)
+    x = _images()
+    clf.logits(x)  # the view is built
+    CHANGES[change](net)
+    training = [m.training for m in net.modules()]
+    net.eval()
+    with torch.no_grad():
+        expected = net(x)
+    for module, mode in zip(net.modules(), training, strict=True):
+        module.training = mode
+    before = snapshot(net)
+    torch.testing.assert_close(clf.logits(x), expected)
+    assert snapshot(net) == before
+
+
+def test_a_removed_hook_no_longer_runs_inside_the_classifier():
+    net = Flagged().eval()
+    handle = net.body[-1].register_forward_hook(lambda _m, _i, out: out * 2.0)
+    clf = bw.Classifier(net, input_shape=SHAPE)
+    x = _images()
+    doubled = clf.logits(x)
+    handle.remove()
+    torch.testing.assert_close(clf.logits(x), doubled / 2.0)
