@@ -66,34 +66,39 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + identity)
 
 
-def resnet18(num_classes: int) -> nn.Module:
-    """torchvision's resnet18 when installed, else the same architecture (11.7 M parameters at 1000 classes)."""
+def resnet18(num_classes: int, width: int = 64) -> nn.Module:
+    """torchvision's resnet18 when installed, else the same architecture (11.7 M parameters at 1000 classes).
+
+    ``width`` (the first stage's channels; 64 in ResNet-18) other than 64 always builds it here, narrower."""
     try:
         from torchvision.models import resnet18 as torchvision_resnet18
     except ImportError:
         pass
     else:
-        return torchvision_resnet18(num_classes=num_classes)
-    layers, cin = [], 64
-    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        if width == 64:
+            return torchvision_resnet18(num_classes=num_classes)
+    layers, cin = [], width
+    for cout, stride in ((width, 1), (2 * width, 2), (4 * width, 2), (8 * width, 2)):
         layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
         cin = cout
     return nn.Sequential(
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-        nn.BatchNorm2d(64),
+        nn.Conv2d(3, width, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(width),
         nn.ReLU(),
         nn.MaxPool2d(3, 2, 1),
         *layers,
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Linear(512, num_classes),
+        nn.Linear(8 * width, num_classes),
     )
 
 
-def build(size: int, num_classes: int, device: str) -> tuple[bw.Classifier, nn.Module, torch.Tensor]:
-    """The classifier, its module (eval mode) and 64 random images in [0, 1]."""
+def build(
+    size: int, num_classes: int, device: str, width: int = 64, n_images: int = 64
+) -> tuple[bw.Classifier, nn.Module, torch.Tensor]:
+    """The classifier, its module (eval mode) and ``n_images`` random images in [0, 1]."""
     torch.manual_seed(0)
-    net = resnet18(num_classes)
+    net = resnet18(num_classes, width)
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.momentum = None  # cumulative average over the calibration batches
@@ -103,7 +108,7 @@ def build(size: int, num_classes: int, device: str) -> tuple[bw.Classifier, nn.M
             net((torch.rand(16, 3, size, size) - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None])
     net.eval().to(device)
     clf = bw.Classifier(net, input_shape=(3, size, size), mean=MEAN, std=STD, device=device)
-    images = torch.rand(64, 3, size, size, generator=torch.Generator().manual_seed(1))
+    images = torch.rand(n_images, 3, size, size, generator=torch.Generator().manual_seed(1))
     return clf, net, images
 
 

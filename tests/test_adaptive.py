@@ -444,3 +444,64 @@ def test_channels_last_path_gives_the_same_slice(monkeypatch, flatten):
     assert evaluator.memory_format == expected, "a model that refused NHWC is not asked again"
     evaluator(np.zeros(3), np.ones(3))
     assert evaluator.memory_format == expected
+
+
+def test_chunk_candidates_are_the_budget_chunk_and_powers_of_two_below():
+    assert slice_points.chunk_candidates(1138) == (1138, 1024, 512, 256, 128)
+    assert slice_points.chunk_candidates(1024) == (1024, 512, 256, 128, 64)
+    assert slice_points.chunk_candidates(7) == (7, 4, 2, 1)
+    assert slice_points.chunk_candidates(1) == (1,)
+
+
+class TimedNet(nn.Module):
+    """A linear model on a fake clock: a batch of ``n`` costs ``n * (1 + |log2(n / 64)|)`` ticks, so 64 is fastest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 3)
+        self.clock = [0.0]
+        self.batches: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        self.batches.append(n)
+        self.clock[0] += n * (1 + abs(np.log2(n / 64)))
+        return self.linear(x.flatten(1))
+
+
+def test_speed_probe_picks_the_fastest_chunk_and_remembers_it(monkeypatch):
+    torch.manual_seed(0)
+    net = TimedNet()
+    clf = bw.Classifier(net, input_shape=(2, 3), bounds=(-10.0, 10.0))
+    monkeypatch.setattr(slice_points, "time", type("FakeTime", (), {"perf_counter": lambda: net.clock[0]}))
+    budget = 256 * clf.bytes_per_sample()  # chunks of at most 256 points
+    plane = linear_plane()
+    settings = dict(extent=3.0, resolution=64, method="dense", memory_budget=budget, cache=False)
+    net.batches.clear()
+    calls = []
+    probed = bw.compute_slice(clf, plane, progress=lambda *c: calls.append(c), **settings)
+    candidates = slice_points.chunk_candidates(256)
+    probe = list(candidates) * slice_points.PROBE_ROUNDS
+    assert net.batches[: len(probe)] == probe, "the probe times each candidate on the slice's own points"
+    assert set(net.batches[len(probe) : -1]) == {64} and sum(net.batches) == 64 * 64, "nothing is evaluated twice"
+    assert [done for done, _ in calls] == sorted({done for done, _ in calls}) and calls[-1] == (16, 16)
+    net.batches.clear()
+    again = bw.compute_slice(clf, plane, **settings)
+    assert set(net.batches) == {64}, "the fastest chunk is remembered: no second probe"
+    np.testing.assert_array_equal(again.labels, probed.labels)
+    np.testing.assert_allclose(again.margin, probed.margin, rtol=1e-5, atol=1e-6)
+    evaluator = slice_points.PointEvaluator(clf, plane, memory_budget=budget, precision="bfloat16")
+    assert not evaluator.probed and evaluator.chunk == 256, "another precision is timed on its own"
+
+
+def test_first_frames_never_probe():
+    torch.manual_seed(0)
+    net = TimedNet()
+    clf = bw.Classifier(net, input_shape=(2, 3), bounds=(-10.0, 10.0))
+    budget = 256 * clf.bytes_per_sample()
+    net.batches.clear()
+    bw.compute_slice(clf, linear_plane(), extent=3.0, resolution=32, method="dense", memory_budget=budget, cache=False)
+    frames = bw.iter_slice(clf, linear_plane(), extent=3.0, resolution=256, memory_budget=budget, cache=False)
+    next(frames)
+    assert set(net.batches[:-1]) == {256}, "a 32² preview and an adaptive slice's first level run in budget chunks"
+    assert not slice_points.PointEvaluator(clf, linear_plane(), memory_budget=budget).probed

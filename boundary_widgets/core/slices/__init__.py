@@ -1,7 +1,8 @@
 """Classification of a plane through an input: the label map and its margins.
 
 - :mod:`.options`: :class:`SliceOptions`, the one checked options object, and the size limits;
-- :mod:`.points`: point evaluation in chunks sized to a memory budget, autocast, channels_last;
+- :mod:`.points`: point evaluation in chunks sized to a memory budget and chosen by speed, autocast,
+  channels_last;
 - :mod:`.frames`: the dense and the adaptive (coarse-to-fine lattice) computations;
 - :mod:`.cache`: the process-wide cache of finished slices;
 - :mod:`.api`: :func:`compute_slice` and :func:`iter_slice`.
@@ -30,6 +31,7 @@ from .points import (
     DEFAULT_MEMORY_BUDGET,
     PointEvaluation,
     chunk_budget,
+    chunk_candidates,
     chunk_size,
     default_resolution,
     evaluate_plane_points,
@@ -59,6 +61,7 @@ __all__ = [
     "SliceOptions",
     "check_slice_arguments",
     "chunk_budget",
+    "chunk_candidates",
     "chunk_size",
     "clear_slice_cache",
     "compute_slice",

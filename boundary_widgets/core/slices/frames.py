@@ -81,11 +81,18 @@ def total_units(options: SliceOptions, chunk: int) -> int:
 
 
 def dense_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
-    request.tracker.check()
+    tracker = request.tracker
+    tracker.check()
     grid_a, grid_b = np.meshgrid(request.alphas, request.betas)
-    result = request.evaluator(
-        grid_a.ravel(), grid_b.ravel(), cancel=request.tracker.cancel, on_chunk=request.tracker.advance
-    )
+    # Progress counts chunks of the size planned at the start; a speed probe's chunks are no larger.
+    unit, n_points = request.evaluator.chunk, grid_a.size
+
+    def advance(done: int) -> None:
+        units = tracker.total if done == n_points else done // unit
+        if units > tracker.done:
+            tracker.advance(units - tracker.done)
+
+    result = request.evaluator(grid_a.ravel(), grid_b.ravel(), cancel=tracker.cancel, on_chunk=advance)
     shape = grid_a.shape
     yield request.make_slice(
         result.labels.reshape(shape),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +34,18 @@ CUDA_FREE_SHARE = 0.5
 # Fewer, larger chunks stop paying off long before this; it keeps ``cancel`` checked regularly.
 MAX_CHUNK_POINTS = 65536
 DEFAULT_RESOLUTION = {"cpu": 128, "cuda": 256}
+
+# Chunks chosen by speed: the memory budget gives the largest chunk, but a smaller one often runs
+# faster (on a CPU its activations stay in cache: digits-cnn peaks near 256 points, not the budget's
+# 1138). A call with many points times the first of them in chunks of each candidate size
+# (:func:`chunk_candidates`, ``PROBE_ROUNDS`` times each; its points are the call's own, nothing is
+# evaluated twice) and runs the rest in the fastest, remembered per classifier, precision and layout.
+# Only a call of at least ``PROBE_MIN_POINTS`` points and ``PROBE_MIN_FACTOR`` times the probe's own
+# probes: never a 32² preview or the coarse first level of an adaptive slice (a widget's first frame).
+PROBE_SPAN = 16  # candidates go down to the memory chunk / PROBE_SPAN
+PROBE_ROUNDS = 2  # the first run of a batch shape pays for its set-up (oneDNN primitives, cuDNN plans)
+PROBE_MIN_POINTS = 4096
+PROBE_MIN_FACTOR = 4
 
 # Margins within this share of the largest |logit| are re-checked in float32. Measured on the digits
 # models: bfloat16 moved margins by up to 1.2 % of the largest |logit|, float16 by 0.17 %; ×4 and ×6 safety.
@@ -75,6 +89,26 @@ def chunk_size(clf: Classifier, memory_budget: int | None = None) -> int:
     return int(np.clip(budget // clf.bytes_per_sample(), 1, MAX_CHUNK_POINTS))
 
 
+def chunk_candidates(chunk: int) -> tuple[int, ...]:
+    """The chunk sizes a speed probe times: ``chunk`` (the memory budget's) and the powers of two below
+    it, down to ``chunk / PROBE_SPAN``; largest first."""
+    chunk = check_positive_int(chunk, "chunk")
+    sizes = [chunk]
+    power = 1 << (chunk.bit_length() - 1)
+    if power == chunk:
+        power //= 2
+    while power >= max(1, chunk // PROBE_SPAN):
+        sizes.append(power)
+        power //= 2
+    return tuple(sizes)
+
+
+# The fastest chunk found by a probe, per classifier (its module's speed does not depend on the values of
+# its weights) and (precision, layout, memory chunk).
+_FASTEST_CHUNK: weakref.WeakKeyDictionary[Classifier, dict[tuple, int]] = weakref.WeakKeyDictionary()
+_FASTEST_LOCK = threading.Lock()
+
+
 def input_memory_format(device: str | torch.device, input_shape: tuple[int, ...]) -> torch.memory_format:
     """``channels_last`` for image batches (4-D) on CUDA, where cuDNN's NHWC convolutions are faster
     (tensor cores); the default layout elsewhere."""
@@ -102,6 +136,11 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
     return torch.autocast(device_type=device.type, dtype=getattr(torch, precision))
 
 
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _summarise(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     top2 = logits.topk(2, dim=1)
     confidence = torch.softmax(logits, dim=1).gather(1, top2.indices[:, :1])[:, 0]
@@ -109,7 +148,11 @@ def _summarise(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 
 class PointEvaluator:
-    """Classifies points of one plane, chunk by chunk; the chunk size and input layout are fixed once."""
+    """Classifies points of one plane, chunk by chunk in the input layout fixed once.
+
+    ``max_chunk`` comes from the memory budget (:func:`chunk_size`); ``chunk`` is the fastest size a
+    probe found for this classifier, precision and layout (``max_chunk`` until one has run).
+    """
 
     def __init__(
         self,
@@ -123,11 +166,34 @@ class PointEvaluator:
         self.clf = clf
         self.precision = check_choice(precision, "precision", PRECISIONS)
         self.clip = clip
-        self.chunk = chunk_size(clf, memory_budget)
+        self.max_chunk = chunk_size(clf, memory_budget)
         self.memory_format = input_memory_format(clf.device, clf.input_shape)
         if clf in _DEFAULT_LAYOUT_ONLY:
             self.memory_format = torch.contiguous_format
+        with _FASTEST_LOCK:
+            fastest = _FASTEST_CHUNK.get(clf, {}).get(self._speed_key())
+        self.probed = fastest is not None
+        self.chunk = self.max_chunk if fastest is None else fastest
         self._origin, self._u, self._v = (t.reshape(1, -1) for t in plane.to(clf.device))
+
+    def _speed_key(self) -> tuple:
+        return (self.precision, str(self.memory_format), self.max_chunk)
+
+    def _probe_sizes(self, n_points: int) -> list[int]:
+        """The chunk sizes of this call's probe, in the order run (``[]``: no probe)."""
+        candidates = chunk_candidates(self.max_chunk)
+        sizes = list(candidates) * PROBE_ROUNDS
+        if self.probed or len(candidates) < 2:
+            return []
+        if n_points < max(PROBE_MIN_POINTS, PROBE_MIN_FACTOR * sum(sizes)):
+            return []
+        return sizes
+
+    def _remember(self, seconds_per_point: dict[int, float]) -> None:
+        self.chunk = min(seconds_per_point, key=seconds_per_point.get)
+        self.probed = True
+        with _FASTEST_LOCK:
+            _FASTEST_CHUNK.setdefault(self.clf, {})[self._speed_key()] = self.chunk
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.memory_format is not torch.contiguous_format:
@@ -147,20 +213,29 @@ class PointEvaluator:
         betas: np.ndarray,
         *,
         cancel: CancelEvent | None = None,
-        on_chunk: Callable[[], object] | None = None,
+        on_chunk: Callable[[int], object] | None = None,
     ) -> PointEvaluation:
         """Classify the points ``(alphas[n], betas[n])``. ``cancel`` is checked before every chunk and
-        ``on_chunk()`` called after each."""
+        ``on_chunk(points_done)`` called after each. A call with enough points first times the chunk
+        sizes (see ``PROBE_MIN_POINTS``), unless this classifier's fastest is known."""
         clf, device = self.clf, self.clf.device
         a_all = torch.as_tensor(np.asarray(alphas, dtype=np.float32), device=device)
         b_all = torch.as_tensor(np.asarray(betas, dtype=np.float32), device=device)
         labels, confidence, margin = [], [], []
         n_clipped = 0
+        probe = self._probe_sizes(a_all.numel())
+        seconds_per_point: dict[int, float] = {}
+        start = 0
         with clf.evaluating(), torch.no_grad():
-            for start in range(0, a_all.numel(), self.chunk):
+            while start < a_all.numel():
                 raise_if_cancelled(cancel)
-                a = a_all[start : start + self.chunk, None]
-                b = b_all[start : start + self.chunk, None]
+                probing = len(probe) > 0
+                size = probe.pop(0) if probing else self.chunk
+                if probing:
+                    _synchronize(device)
+                    began = time.perf_counter()
+                a = a_all[start : start + size, None]
+                b = b_all[start : start + size, None]
                 x = torch.addcmul(torch.addcmul(self._origin, a, self._u), b, self._v)
                 if self.clip:
                     clipped = x.clamp(*clf.bounds)
@@ -176,8 +251,15 @@ class PointEvaluator:
                 labels.append(lab)
                 confidence.append(conf)
                 margin.append(marg)
+                if probing:
+                    _synchronize(device)
+                    took = (time.perf_counter() - began) / size
+                    seconds_per_point[size] = min(took, seconds_per_point.get(size, took))
+                    if not probe:
+                        self._remember(seconds_per_point)
+                start += size
                 if on_chunk is not None:
-                    on_chunk()
+                    on_chunk(min(start, a_all.numel()))
         if not labels:
             return PointEvaluation(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
         cat = lambda parts, dtype: torch.cat(parts).cpu().numpy().astype(dtype)  # noqa: E731
@@ -197,8 +279,9 @@ def evaluate_plane_points(
 ) -> PointEvaluation:
     """Classify the plane's points ``(alphas[n], betas[n])``; images are built chunk by chunk on the device.
 
-    A chunk holds :func:`chunk_size` points: at most ``memory_budget`` bytes of activations (see
-    :func:`chunk_budget` for the defaults on each device). Image batches run in ``channels_last``
+    A chunk holds at most :func:`chunk_size` points: at most ``memory_budget`` bytes of activations (see
+    :func:`chunk_budget` for the defaults on each device); within that, the fastest size a probe found
+    (see :class:`PointEvaluator`). Image batches run in ``channels_last``
     on CUDA. Under half precision (autocast), points whose margin is below ``RECHECK_SHARE`` of their
     largest |logit| are evaluated again in float32, so that near-ties take their float32 label.
     ``cancel`` is checked before every chunk.
