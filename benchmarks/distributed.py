@@ -23,7 +23,7 @@ import torch
 import boundary_widgets as bw
 from boundary_widgets.core import dct
 from boundary_widgets.core.analysis import band_margins
-from boundary_widgets.core.executor import Sharding
+from boundary_widgets.core.distributed import Sharding
 
 N_IMAGES = 256
 ROUNDS = 5

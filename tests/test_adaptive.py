@@ -214,7 +214,7 @@ def test_cancel_before_start_and_between_levels():
     plane = linear_plane()
     cancel = threading.Event()
     cancel.set()
-    with pytest.raises(bw.SliceCancelled):
+    with pytest.raises(bw.Cancelled):
         bw.compute_slice(clf, plane, extent=3.0, resolution=129, cancel=cancel)
     assert net.samples == 0
     cancel.clear()
@@ -224,7 +224,7 @@ def test_cancel_before_start_and_between_levels():
         frames.append(frame)
         cancel.set()
 
-    with pytest.raises(bw.SliceCancelled):
+    with pytest.raises(bw.Cancelled):
         bw.compute_slice(clf, plane, extent=3.0, resolution=129, cancel=cancel, on_frame=stop_after_first)
     assert len(frames) == 1 and not frames[0].is_final
     cancel.clear()
@@ -239,7 +239,7 @@ def test_cancel_from_another_thread_stops_a_dense_slice(digits):
     cancel = threading.Event()
     timer = threading.Timer(0.05, cancel.set)
     timer.start()
-    with pytest.raises(bw.SliceCancelled):
+    with pytest.raises(bw.Cancelled):
         # Many small chunks: cancel is checked between them.
         bw.compute_slice(
             clf, plane, extent=3.0, resolution=400, method="dense", cancel=cancel, memory_budget=2**16, cache=False

@@ -22,7 +22,7 @@ It walks ``bw.__all__`` (and the public modules it names: ``analysis``, ``direct
 7. **One meaning per name.** ``max_iter`` is always a bound on DeepFool steps (bisection steps are
    ``bisection_steps``, SparseFool rounds ``max_rounds``); no ``deepfool_iter``.
 8. **Results, not bare arrays**, from analyses; ``available()`` returns a list of names everywhere.
-9. **Renamed keywords** still work for one release, with a ``DeprecationWarning``.
+9. **No compatibility shims**: 0.1.0 is the first release, so no old name, alias or argument order is kept.
 10. **A wrong classifier** is a ``TypeError`` naming ``clf``; whatever reaches ``clf.check_inputs`` is an
     input (so it is named by rule 1) and is reported under the parameter's own name.
 
@@ -37,7 +37,6 @@ import importlib
 import inspect
 import re
 import types
-import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -45,7 +44,6 @@ import pytest
 import torch
 
 import boundary_widgets as bw
-from boundary_widgets.core.validation import renamed_keywords
 
 PUBLIC_MODULES = ["analysis", "directions", "dct", "curvature", "zoo", "plotting", "widgets"]
 
@@ -339,6 +337,8 @@ LONG_WORK = [
     "bw.analysis.class_hulls",
     "bw.analysis.curvature_score",
     "bw.analysis.curvature_spectrum",
+    "bw.analysis.curvature_spectra",
+    "bw.analysis.borderline_pairs",
     "bw.analysis.embedding_linearity",
     "bw.analysis.trajectory_label_changes",
     "bw.directions.make",
@@ -444,69 +444,28 @@ def test_siblings_are_exported_together():
         assert name in bw.__all__ and getattr(bw, name) is getattr(bw.core, name)
 
 
-# --- 9. renamed keywords ----------------------------------------------------------------------
-
-RENAMED = {
-    "bw.find_paths": {"A": "images_a", "B": "images_b"},
-    "bw.sparsefool": {"deepfool_iter": "max_iter"},
-    "bw.analysis.borderline_samples": {"deepfool_iter": "max_iter"},
-    "bw.analysis.trajectory_label_changes": {"starts": "images", "partners": "partner_images"},
-    "bw.analysis.hull_membership": {"features_train": "features", "z": "x"},
-    "bw.analysis.embedding_linearity": {"borderline": "borderline_images"},
-    "bw.analysis.evaluate_detector": {"clean": "clean_images", "perturbed": "perturbed_images"},
-    "bw.curvature.nearest_boundary_point": {"sample": "x"},
-    "bw.curvature.BoundaryHessian.__init__": {"z": "x"},
-    "bw.Explorer.inspect": {"image": "x"},
-}
+# --- 9. no compatibility shims -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("qualname", sorted(RENAMED))
-def test_renamed_keywords_are_declared(qualname):
-    function = CALLABLES[qualname]
-    assert getattr(function, "__renamed_keywords__", None) == RENAMED[qualname]
-    names = {p.name for p in _parameters(function)}
-    assert set(RENAMED[qualname].values()) <= names and not set(RENAMED[qualname]) & names
+def test_no_old_name_or_alias_is_kept():
+    import boundary_widgets.core.validation as validation
+
+    for module, name in ((bw, "SliceCancelled"), (bw.core.slices, "SliceCancelled"), (validation, "renamed_keywords")):
+        assert not hasattr(module, name), f"{module.__name__}.{name} is a compatibility shim"
+    for qualname, function in CALLABLES.items():
+        assert not hasattr(function, "__renamed_keywords__"), qualname
+    with pytest.raises(TypeError, match="unexpected keyword argument 'z'"):
+        bw.analysis.hull_membership(np.eye(3), z=[0.2, 0.3, 0.5])
 
 
-def test_an_old_keyword_warns_and_reaches_the_new_one():
-    simplex = np.eye(3)
-    with pytest.warns(DeprecationWarning, match="`z` is deprecated.*use `x`"):
-        old = bw.analysis.hull_membership(features_train=simplex, z=[[0.2, 0.3, 0.5], [1.0, 1.0, 1.0]])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        new = bw.analysis.hull_membership(simplex, [[0.2, 0.3, 0.5], [1.0, 1.0, 1.0]])
-    np.testing.assert_array_equal(old.inside, new.inside)
-    np.testing.assert_allclose(old.distance, new.distance)
-    with pytest.raises(TypeError, match="`z` is the old name of `x`"):
-        bw.analysis.hull_membership(simplex, x=[0.2, 0.3, 0.5], z=[0.2, 0.3, 0.5])
+def test_no_module_of_the_kit_warns_of_deprecation():
+    from pathlib import Path
 
-
-def test_old_find_paths_keywords_give_the_same_paths(linear_clf):
-    a = torch.zeros(1, 2, 3)
-    b = a + 1e-3
-    with pytest.warns(DeprecationWarning, match="`A` is deprecated"):
-        old = bw.find_paths(linear_clf, A=a, B=b)
-    new = bw.find_paths(linear_clf, images_a=a, images_b=b)
-    torch.testing.assert_close(old[0].anchors, new[0].anchors)
-
-
-def test_band_direction_in_the_old_order_warns_and_agrees(digits):
-    clf, data = digits
-    result = bw.analysis.band_margins(clf, data.images[:2], max_iter=5)
-    new = bw.analysis.band_direction(clf, result, data.images[0], 0, max_iter=5)
-    with pytest.warns(DeprecationWarning, match="classifier first"):
-        old = bw.analysis.band_direction(result, clf, data.images[0], 0, max_iter=5)
-    torch.testing.assert_close(old, new)
-
-
-def test_renamed_keywords_keep_the_new_signature():
-    @renamed_keywords(old="new")
-    def function(x: int, *, new: int = 1) -> int:
-        return x + new
-
-    assert list(inspect.signature(function).parameters) == ["x", "new"]
-    with pytest.warns(DeprecationWarning):
-        assert function(1, old=5) == 6
+    sources = sorted(Path(bw.__file__).parent.rglob("*.py"))
+    assert sources
+    for source in sources:
+        text = source.read_text()
+        assert "DeprecationWarning" not in text and "deprecated" not in text.lower(), source
 
 
 # --- numbers: NumPy and 0-d tensors are numbers; bools are not --------------------------------

@@ -264,3 +264,26 @@ def test_curvature_score_reports_blocks_and_stops_on_cancel(digits):
         bw.analysis.curvature_score(
             clf, images, n_directions=20, batch_size=100, progress=lambda *r: cancel.set(), cancel=cancel
         )
+
+
+def test_one_image_gives_one_spectrum_and_a_batch_a_list_of_the_same(quadratic):
+    """`curvature_spectrum` takes one image and returns one spectrum, whatever its keywords; a batch goes to
+    `curvature_spectra`, which returns each image's spectrum as `curvature_spectrum` gives it."""
+    _, clf = quadratic
+    images = torch.stack([torch.zeros(DIM), torch.full((DIM,), 0.1), torch.full((DIM,), -0.1)])
+    with pytest.raises(TypeError, match="executor"):
+        bw.analysis.curvature_spectrum(clf, images[0], executor=None)
+    with pytest.raises(ValueError, match=r"`x` must have shape \(12,\)"):
+        bw.analysis.curvature_spectrum(clf, images, k=2, mode="exact")
+    seen = []
+    spectra = bw.analysis.curvature_spectra(clf, images, k=2, mode="exact", progress=lambda d, t: seen.append((d, t)))
+    assert isinstance(spectra, list) and len(spectra) == 3 and seen[-1] == (3, 3)
+    for x, spectrum in zip(images, spectra, strict=True):
+        alone = bw.analysis.curvature_spectrum(clf, x, k=2, mode="exact")
+        assert isinstance(spectrum, bw.analysis.CurvatureSpectrum)
+        np.testing.assert_array_equal(spectrum.values, alone.values)
+        torch.testing.assert_close(spectrum.boundary_point, alone.boundary_point, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"`images` must have shape \(N, \*\(12,\)\)"):
+        bw.analysis.curvature_spectra(clf, images[0])
+    with pytest.raises(ValueError, match="`k` must be >= 1"):
+        bw.analysis.curvature_spectra(clf, images, k=0)

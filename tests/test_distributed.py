@@ -18,16 +18,15 @@ import torch
 
 import boundary_widgets as bw
 from boundary_widgets.core import dct
-from boundary_widgets.core.analysis import band_margins, borderline_samples, curvature_score, curvature_spectrum
-from boundary_widgets.core.executor import (
-    ImageFailure,
-    ShardError,
-    Sharding,
+from boundary_widgets.core.analysis import (
+    band_margins,
     borderline_pairs,
-    merge_results,
-    read_shard,
-    read_store,
+    borderline_samples,
+    curvature_score,
+    curvature_spectra,
+    curvature_spectrum,
 )
+from boundary_widgets.core.distributed import ShardError, Sharding, merge_results, read_shard, read_store
 
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -167,8 +166,8 @@ def test_curvature_deepfool_borderline_and_paths_equal_in_process(client, digits
         "deepfool",
     )
     few = images[:4]  # the dense spectrum costs d = 64 Hessian-vector products per image, one image at a time
-    spectra = curvature_spectrum(clf, few, k=3, executor=Sharding(client, shard_size=3))
-    assert_same(spectra, [curvature_spectrum(clf, x, k=3) for x in few], "curvature_spectrum")
+    spectra = curvature_spectra(clf, few, k=3, executor=Sharding(client, shard_size=3))
+    assert_same(spectra, [curvature_spectrum(clf, x, k=3) for x in few], "curvature_spectra")
 
     # Borderline samples for one pair, over 64 digits predicted as the source class.
     predicted = clf.predict(data.images)
@@ -323,16 +322,37 @@ def test_resume_computes_only_the_missing_shards(client, digits, tmp_path):
         band_margins(clf, images, **options, executor=Sharding(client, shard_size=4, store=store))
 
 
-def test_a_bad_image_is_named_and_the_other_results_kept(client, digits, tmp_path):
+class _Poisoned(torch.nn.Module):
+    """The digits network, raising on any batch that holds an image whose first pixel is exactly 0.125."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        if bool((x.flatten(1)[:, 0] == 0.125).any()):
+            raise RuntimeError("a poisoned image")
+        return self.net(x)
+
+
+def test_an_image_that_raises_is_named_and_the_other_results_kept(client, digits, tmp_path):
     clf, data = digits
     images = _test_images(data, 24).clone()
-    images[13, 0, 2, 2] = float("nan")
+    images[13, 0, 0, 0] = 0.125
+    poisoned = bw.Classifier(_Poisoned(clf.net), input_shape=clf.input_shape)
     options = {"bands": _cheap_bands(clf), "max_iter": 30}
     store = tmp_path / "margins"
-    with pytest.raises(ShardError, match="1 of 24 images failed") as caught:
-        band_margins(clf, images, **options, executor=Sharding(client, shard_size=8, store=store))
+    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the model's class travels by value
+    try:
+        with pytest.raises(ShardError, match="1 of 24 images failed") as caught:
+            band_margins(poisoned, images, **options, executor=Sharding(client, shard_size=8, store=store))
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     error = caught.value
-    assert error.failures == (ImageFailure(13, "ValueError", "`images` must be finite; it contains NaN or Inf."),)
+    [failure] = error.failures
+    assert (failure.index, type(failure.error), str(failure.error)) == (13, RuntimeError, "a poisoned image")
+    assert error.__cause__ is failure.error and "in forward" in failure.traceback  # where it raised, on the worker
     keep = np.delete(np.arange(24), 13)
     np.testing.assert_array_equal(error.indices, keep)
     assert_same(error.partial, band_margins(clf, images[keep], **options), "partial")
@@ -340,14 +360,10 @@ def test_a_bad_image_is_named_and_the_other_results_kept(client, digits, tmp_pat
         "shard-00000000-00000008.npz",
         "shard-00000016-00000024.npz",
     ]
-    # A function without `cancel` cannot have its arguments checked in the client: every image failing
-    # alike on the cluster is reported as the call's error.
-    with pytest.raises(ValueError, match="`max_depth` must be >= 0"):
-        bw.find_paths(clf, images[:4], images[:4], max_depth=-1, executor=Sharding(client, shard_size=2))
 
 
 def test_the_store_round_trips_every_result_without_pickle(digits, tmp_path):
-    from boundary_widgets.core.executor import _write_shard
+    from boundary_widgets.core.distributed.store import RunKey, write_shard
 
     clf, data = digits
     images = _test_images(data, 6)
@@ -357,16 +373,17 @@ def test_the_store_round_trips_every_result_without_pickle(digits, tmp_path):
         "band_margins": band_margins(clf, images, bands=_cheap_bands(clf), max_iter=10),
         "deepfool": bw.deepfool(clf, images, max_iter=10),
         "curvature_score": curvature_score(clf, images, n_directions=4),
-        "curvature_spectrum": [curvature_spectrum(clf, x, k=2, dense_limit=8) for x in images[:2]],  # NaN flat_share
+        "curvature_spectra": curvature_spectra(clf, images[:2], k=2, dense_limit=8),  # NaN flat_share
         "borderline": borderline_samples(clf, images, 3, 8),  # failures named by strings
         "paths": bw.find_paths(moons, zeros[:6], zeros.flip(0)[:6], max_depth=1),  # reasons None or text
     }
     assert any(path.reason for path in results["paths"]) and any(path.reason is None for path in results["paths"])
     for name, result in results.items():
         path = tmp_path / f"{name}.npz"
-        _write_shard(path, result)
+        rows = len(result) if isinstance(result, list) else 6
+        write_shard(path, result, RunKey(name, "options", "model", "inputs"), "inputs", 0, rows)
         with np.load(path, allow_pickle=False) as archive:
-            assert "__result__" in archive.files
+            assert {"__result__", "__meta__"} <= set(archive.files)
         assert_same(read_shard(path), result, name)
 
 
@@ -375,15 +392,27 @@ def test_bad_arguments_are_refused_before_any_work(digits):
     images = _test_images(data, 4)
     with pytest.raises(TypeError, match=r"`executor` must be a distributed\.Client"):
         band_margins(clf, images, executor="tcp://127.0.0.1:8786")
-    fake = type("FakeClient", (), {"submit": lambda *a: None, "scatter": lambda *a: None})()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("work was sent to the cluster")
+
+    fake = type("FakeClient", (), {"submit": refuse, "scatter": refuse, "scheduler_info": lambda self: {}})()
     with pytest.raises(ValueError, match="`max_iter` must be >= 1"):
         band_margins(clf, images, max_iter=0, executor=fake)  # checked in the client: nothing submitted
     with pytest.raises(ValueError, match="`shard_size` must be >= 1"):
         Sharding(fake, shard_size=0)
     with pytest.raises(ValueError, match="`dense_limit` must be >= 1"):
-        curvature_spectrum(clf, images, dense_limit=0, executor=fake)  # one image at a time, checked on the first
+        curvature_spectra(clf, images, dense_limit=0, executor=fake)
     with pytest.raises(ValueError, match=r"`images` must have shape \(N, \*\(1, 8, 8\)\)"):
         band_margins(clf, images[0, 0], executor=fake)
+    # The same errors as in-process, from the function's own check: a pair of two classes, a bad option.
+    predicted = clf.predict(data.images)
+    twos, threes = data.images[predicted == 2][:4], data.images[predicted == 3][:4]
+    for executor in (None, fake):
+        with pytest.raises(ValueError, match=r"must be classified as the same class \(pair 0\)"):
+            bw.find_paths(clf, twos, threes, executor=executor)
+        with pytest.raises(ValueError, match="`max_depth` must be >= 0"):
+            bw.find_paths(clf, twos, twos, max_depth=-1, executor=executor)
 
 
 def test_the_core_imports_and_runs_without_dask():

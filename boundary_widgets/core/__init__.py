@@ -8,7 +8,7 @@ from .deepfool import DeepFoolResult, deepfool
 from .paths import ConnectingPath, LineProfile, find_path, find_paths, line_profile
 from .plane import Plane
 from .progress import Cancelled
-from .slices import PlaneSlice, SliceCancelled, clear_slice_cache, compute_slice, iter_slice
+from .slices import PlaneSlice, clear_slice_cache, compute_slice, iter_slice
 from .sparsefool import SparseFoolResult, sparsefool
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "LineProfile",
     "Plane",
     "PlaneSlice",
-    "SliceCancelled",
     "SparseFoolResult",
     "analysis",
     "clear_slice_cache",

@@ -336,6 +336,25 @@ class Classifier:
     def input_dim(self) -> int:
         return int(np.prod(self.input_shape))
 
+    def settings(self) -> dict[str, Any]:
+        """The keyword arguments that build this classifier again over its module, on any device.
+
+        ``Classifier(clf.net, device=..., **clf.settings())``: ``input_shape``, ``bounds``, ``mean`` and
+        ``std`` (lists of floats, or None), ``class_names`` and ``output``.
+        """
+
+        def stat(value: torch.Tensor | None) -> list[float] | None:
+            return None if value is None else value.detach().cpu().flatten().tolist()
+
+        return {
+            "input_shape": self.input_shape,
+            "bounds": self.bounds,
+            "mean": stat(self._mean),
+            "std": stat(self._std),
+            "class_names": self.class_names,
+            "output": self._output,
+        }
+
     def eval_view(self) -> nn.Module:
         """The eval-mode view of the user's module that forwards run (see the class docstring).
 

@@ -26,7 +26,7 @@ import torch
 from .classifier import Classifier
 from .deepfool import deepfool
 from .progress import CancelEvent, Progress, Tracker, track
-from .validation import check_choice, check_positive_int, renamed_keywords
+from .validation import check_choice, check_positive_int
 
 if TYPE_CHECKING:  # scipy loads when curvatures are computed, not with the kit
     from scipy.sparse.linalg import LinearOperator
@@ -89,7 +89,6 @@ def default_step(clf: Classifier) -> float:
     return math.sqrt(clf.input_dim) * (high - low) / 512 * 10
 
 
-@renamed_keywords(sample="x")
 def nearest_boundary_point(
     clf: Classifier, x: torch.Tensor, *, max_iter: int = 50, cancel: CancelEvent | None = None
 ) -> BoundaryPoint:
@@ -120,7 +119,6 @@ class BoundaryHessian:
     one per product, so a cancel event is honoured between products.
     """
 
-    @renamed_keywords(z="x")
     def __init__(
         self,
         clf: Classifier,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from .classifier import Classifier
-from .dct import as_projector, check_basis
-from .executor import Executor, run_sharded
+from .dct import Projector, as_projector
+from .distributed import PER_IMAGE, Executor, shardable
 from .progress import CancelEvent, Progress, track
 from .validation import check_bool, check_choice, check_class_index, check_number, check_positive_int
 
@@ -18,14 +18,14 @@ from .validation import check_bool, check_choice, check_class_index, check_numbe
 class DeepFoolResult:
     """Per image of the batch; tensors on the CPU. ``perturbations`` include the overshoot (and clipping)."""
 
-    perturbations: torch.Tensor  # (N, *input_shape): adversarial = x + perturbations
-    distances: torch.Tensor  # (N,) L2 norm of each perturbation
-    original: torch.Tensor  # (N,) label of x
-    reached: torch.Tensor  # (N,) label of x + perturbation
-    converged: torch.Tensor  # (N,) bool: the label changed (to `target`, when given)
-    clipped: torch.Tensor  # (N,) bool: clipping to the bounds moved the point
-    iterations: torch.Tensor  # (N,) steps taken
-    normals: torch.Tensor  # (N, *input_shape) unit normal w/|w| of the last step taken (the boundary it aimed at)
+    perturbations: torch.Tensor = field(metadata=PER_IMAGE)  # (N, *input_shape): adversarial = x + perturbations
+    distances: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) L2 norm of each perturbation
+    original: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) label of x
+    reached: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) label of x + perturbation
+    converged: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) bool: the label changed (to `target`, when given)
+    clipped: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) bool: clipping to the bounds moved the point
+    iterations: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) steps taken
+    normals: torch.Tensor = field(metadata=PER_IMAGE)  # (N, *input_shape) unit normal w/|w| of the last step taken
 
     def __repr__(self) -> str:
         n = self.distances.numel()
@@ -33,11 +33,6 @@ class DeepFoolResult:
             f"DeepFoolResult(n={n}, converged={int(self.converged.sum())}/{n}, "
             f"median_distance={self.distances.median().item():.4g})"
         )
-
-
-def check_subspace(subspace: object, dim: int) -> torch.Tensor:
-    """A ``(d, m)`` basis with orthonormal columns, as float32."""
-    return check_basis(subspace, dim)
 
 
 # Memory for one chunk of images in `candidate_gradients`: the backward of K candidates holds about
@@ -121,6 +116,31 @@ def _replicated(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tupl
     return logits[::k].detach(), grads.reshape(n, k, -1)
 
 
+def _deepfool_arguments(
+    clf: Classifier,
+    x: object,
+    *,
+    candidates: int,
+    overshoot: float,
+    max_iter: int,
+    subspace: object,
+    target: int | None,
+    clip: bool,
+) -> tuple[torch.Tensor, int, float, int | None, bool, Projector | None]:
+    """:func:`deepfool`'s arguments checked (before any work) and normalised."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = clf.check_inputs(x, "x", in_bounds=True)
+    check_positive_int(max_iter, "max_iter")
+    candidates = min(check_positive_int(candidates, "candidates", minimum=2), clf.num_classes)
+    overshoot = check_number(overshoot, "overshoot", minimum=0)
+    target = check_class_index(target, "target", clf.num_classes, optional=True)
+    clip = check_bool(clip, "clip")
+    projector = None if subspace is None else as_projector(subspace, clf.input_shape)
+    return batch, candidates, overshoot, target, clip, projector
+
+
+@shardable(inputs=("x",), check=_deepfool_arguments)
 def deepfool(
     clf: Classifier,
     x: object,
@@ -142,23 +162,22 @@ def deepfool(
     :class:`~.dct.Projector`, or a ``(d, m)`` basis with orthonormal columns) projects every step
     onto it — the margin along that subspace. ``clip=True`` keeps
     iterates within the classifier's bounds and ``clipped`` says where it mattered. ``executor``: a
-    ``distributed.Client`` runs the images in shards on its cluster (see :mod:`boundary_widgets.core.executor`).
+    ``distributed.Client`` runs the images in shards on its cluster (see :mod:`boundary_widgets.core.distributed`).
     ``progress``/``cancel``: one unit per step round (at most ``max_iter``); see :mod:`~.progress`.
     Each step's ``candidates`` gradients come from :func:`candidate_gradients` (one forward pass and a
     batched backward; small batches replicate the input, which is quicker there).
     """
-    if executor is not None:
-        return run_sharded(deepfool, locals())
-    if not isinstance(clf, Classifier):
-        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    batch = clf.check_inputs(x, "x", in_bounds=True)
+    batch, candidates, overshoot, target, clip, projector = _deepfool_arguments(
+        clf,
+        x,
+        candidates=candidates,
+        overshoot=overshoot,
+        max_iter=max_iter,
+        subspace=subspace,
+        target=target,
+        clip=clip,
+    )
     n, dim = batch.shape[0], clf.input_dim
-    check_positive_int(max_iter, "max_iter")
-    candidates = min(check_positive_int(candidates, "candidates", minimum=2), clf.num_classes)
-    overshoot = check_number(overshoot, "overshoot", minimum=0)
-    target = check_class_index(target, "target", clf.num_classes, optional=True)
-    clip = check_bool(clip, "clip")
-    projector = None if subspace is None else as_projector(subspace, clf.input_shape)
 
     device = clf.device
     flat = batch.reshape(n, dim)

@@ -17,10 +17,10 @@ import torch
 
 from .classifier import Classifier
 from .deepfool import deepfool
-from .executor import Executor, run_sharded
+from .distributed import Executor, shardable
 from .plane import Plane
 from .progress import CancelEvent, Progress, Tracker, track
-from .validation import check_number, check_positive_int, renamed_keywords
+from .validation import check_number, check_positive_int
 
 _BISECTION_STEPS = 30  # refines a class change on the straight line to 2**-30 of its length
 _PUSH_STEPS = 16  # points tried along the margin's gradient when an anchor is pushed into the class
@@ -215,6 +215,39 @@ def _check_options(samples_per_segment: int, max_depth: int, overshoot: float, m
     check_number(push, "push", minimum=0)
 
 
+def _check_same_class(clf: Classifier, a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> list[int]:
+    """The class of each pair ``(a[i], b[i])`` (flat inputs); ``ValueError`` naming the first pair of two classes."""
+    n_pairs = a.shape[0]
+    start_labels = clf.predict(torch.cat([a, b]).reshape(-1, *clf.input_shape)).cpu()
+    for i in range(n_pairs):
+        la, lb = int(start_labels[i]), int(start_labels[n_pairs + i])
+        if la != lb:
+            where = f" (pair {i})" if names[0] == "images_a" else ""
+            raise ValueError(
+                f"`{names[0]}` and `{names[1]}` must be classified as the same class{where}; got "
+                f"{clf.class_names[la]!r} and {clf.class_names[lb]!r}. A connecting path joins two inputs "
+                f"of one class; use `line_profile` to see how the class changes between them."
+            )
+    return [int(k) for k in start_labels[:n_pairs]]
+
+
+def _find_paths_arguments(
+    clf: Classifier,
+    images_a: object,
+    images_b: object,
+    *,
+    max_depth: int,
+    samples_per_segment: int,
+    overshoot: float,
+    max_iter: int,
+    push: float,
+) -> None:
+    """:func:`find_paths`' arguments checked before any work (on a cluster: before sending any)."""
+    _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
+    a, b = _check_pairs(clf, images_a, images_b, batched=True)
+    _check_same_class(clf, a, b, ("images_a", "images_b"))
+
+
 def _class_margins(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     """``(..., )`` logit of ``classes`` minus the largest other logit: > 0 exactly where the point is in the class."""
     own = logits.gather(-1, classes[..., None])
@@ -258,17 +291,7 @@ def _find_paths(
 ) -> list[ConnectingPath]:
     n_pairs = a.shape[0]
     shape = clf.input_shape
-    start_labels = clf.predict(torch.cat([a, b]).reshape(-1, *shape)).cpu()
-    for i in range(n_pairs):
-        la, lb = int(start_labels[i]), int(start_labels[n_pairs + i])
-        if la != lb:
-            where = f" (pair {i})" if names[0] == "images_a" else ""
-            raise ValueError(
-                f"`{names[0]}` and `{names[1]}` must be classified as the same class{where}; got "
-                f"{clf.class_names[la]!r} and {clf.class_names[lb]!r}. A connecting path joins two inputs "
-                f"of one class; use `line_profile` to see how the class changes between them."
-            )
-    classes = [int(k) for k in start_labels[:n_pairs]]
+    classes = _check_same_class(clf, a, b, names)
     t = torch.linspace(0.0, 1.0, samples_per_segment + 1, device=clf.device)[:, None]
     segments: list[list[_Segment]] = [[_Segment(a[i], b[i])] for i in range(n_pairs)]
     reasons: list[str | None] = [None] * n_pairs
@@ -434,7 +457,7 @@ def find_path(
         )[0]
 
 
-@renamed_keywords(A="images_a", B="images_b")
+@shardable(inputs=("images_a", "images_b"), check=_find_paths_arguments)
 def find_paths(
     clf: Classifier,
     images_a: object,
@@ -452,9 +475,7 @@ def find_paths(
     """:func:`find_path` for each pair ``(images_a[i], images_b[i])``, batched: each level checks the segments
     of all pairs in one batch and runs one DeepFool per class. ``images_a`` and ``images_b`` are
     ``(N, *input_shape)``. ``executor``: a ``distributed.Client`` runs the pairs in shards on its cluster
-    (see :mod:`boundary_widgets.core.executor`). ``progress``/``cancel``: one unit per bisection level."""
-    if executor is not None:
-        return run_sharded(find_paths, locals(), inputs=2)
+    (see :mod:`boundary_widgets.core.distributed`). ``progress``/``cancel``: one unit per bisection level."""
     _check_options(samples_per_segment, max_depth, overshoot, max_iter, push)
     a, b = _check_pairs(clf, images_a, images_b, batched=True)
     with track(progress, cancel, total=max_depth, desc="find_paths") as tracker:

@@ -18,7 +18,7 @@ import torch
 from .classifier import Classifier
 from .deepfool import candidate_gradients, deepfool
 from .progress import CancelEvent, Progress, track
-from .validation import check_number, check_positive_int, renamed_keywords
+from .validation import check_number, check_positive_int
 
 _DEEPFOOL_OVERSHOOT = 0.02
 
@@ -98,7 +98,6 @@ def boundary_normals(
     return grads[:, 0] - grads[:, 1]
 
 
-@renamed_keywords(deepfool_iter="max_iter")
 def sparsefool(
     clf: Classifier,
     x: object,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -97,33 +94,3 @@ def check_bool(value: object, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"`{name}` must be True or False; got {type(value).__name__} {value!r:.40}.")
     return bool(value)
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def renamed_keywords(**renames: str) -> Callable[[_F], _F]:
-    """Accept each old keyword (``old="new"``) for one release with a ``DeprecationWarning``.
-
-    The signature seen by ``inspect`` is the new one; passing both names is a TypeError.
-    """
-
-    def decorate(function: _F) -> _F:
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            for old, new in renames.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise TypeError(f"`{old}` is the old name of `{new}`; pass `{new}` only.")
-                    warnings.warn(
-                        f"`{old}` is deprecated and will be removed in the next release; use `{new}`.",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
-                    kwargs[new] = kwargs.pop(old)
-            return function(*args, **kwargs)
-
-        wrapper.__renamed_keywords__ = dict(renames)  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
-
-    return decorate

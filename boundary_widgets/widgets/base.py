@@ -27,7 +27,6 @@ import traitlets
 from ..core import Classifier
 from ..core.extent import pixels_outside
 from ..core.progress import Cancelled
-from ..core.validation import renamed_keywords
 from .views import PointView
 from .worker import Job, StaleJob, Worker
 
@@ -384,7 +383,6 @@ class Explorer(traitlets.HasTraits):
         """Mark the main view stale (subclasses grey out their map)."""
 
     # --- point inspection ---------------------------------------------------------------------
-    @renamed_keywords(image="x")
     def inspect(self, x: torch.Tensor, alpha: float, beta: float, caption: str) -> PointSelection:
         """Classify ``x`` and show it in the preview with its top-k probabilities and ``caption`` (HTML)."""
         probabilities = self.clf.probabilities(x).double().cpu().numpy()

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..classifier import Classifier
 from ..deepfool import deepfool
-from ..executor import Executor, run_sharded
+from ..distributed import PER_IMAGE, Executor, ShardError, Sharding, shardable
+from ..distributed.sharding import prepare, run_jobs, unwritten
 from ..progress import CancelEvent, Progress, check_protocol, track
-from ..validation import (
-    check_class_index,
-    check_number,
-    check_positive_int,
-    renamed_keywords,
-)
+from ..validation import check_class_index, check_number, check_positive_int
 from .feature_space import FeatureSpace
 
 FAILURES = ("", "not source", "adversarial step did not reach target", "third class", "iteration cap")
@@ -32,15 +31,16 @@ def _nonempty(batch: torch.Tensor, name: str) -> torch.Tensor:
 class BorderlineSamples:
     """Per source image: the bisection of the pair (image, its targeted adversarial) down to the boundary."""
 
-    samples: torch.Tensor  # (N, *input_shape) the point x + t (x_adv - x) where bisection stopped
-    source_points: torch.Tensor  # (N, *input_shape) the pair's source end (the image)
-    target_points: torch.Tensor  # (N, *input_shape) the pair's target end (targeted DeepFool, clipped)
-    fraction: np.ndarray  # (N,) float64, t in [0, 1] along the pair
-    p_source: np.ndarray  # (N,) float64, softmax probability of `source` at the sample
-    p_target: np.ndarray  # (N,) float64
-    iterations: np.ndarray  # (N,) int64, bisection steps taken
-    success: np.ndarray  # (N,) bool, |p_source - p_target| < threshold with source/target the top two
-    failure: tuple[str, ...]  # (N,) "" on success, else one of FAILURES[1:] (a third class names it: "third class 7")
+    samples: torch.Tensor = field(metadata=PER_IMAGE)  # (N, *input_shape) x + t (x_adv - x) where bisection stopped
+    source_points: torch.Tensor = field(metadata=PER_IMAGE)  # (N, *input_shape) the pair's source end (the image)
+    target_points: torch.Tensor = field(metadata=PER_IMAGE)  # (N, *input_shape) target end (targeted DeepFool, clipped)
+    fraction: np.ndarray = field(metadata=PER_IMAGE)  # (N,) float64, t in [0, 1] along the pair
+    p_source: np.ndarray = field(metadata=PER_IMAGE)  # (N,) float64, softmax probability of `source` at the sample
+    p_target: np.ndarray = field(metadata=PER_IMAGE)  # (N,) float64
+    iterations: np.ndarray = field(metadata=PER_IMAGE)  # (N,) int64, bisection steps taken
+    success: np.ndarray = field(metadata=PER_IMAGE)  # (N,) bool, |p_source - p_target| < threshold, both the top two
+    # "" on success, else one of FAILURES[1:] (a third class names it: "third class 7"):
+    failure: tuple[str, ...] = field(metadata=PER_IMAGE)  # (N,)
     source: int
     target: int
     threshold: float
@@ -49,7 +49,28 @@ class BorderlineSamples:
         return f"BorderlineSamples({self.source}->{self.target}, success={int(self.success.sum())}/{self.success.size})"
 
 
-@renamed_keywords(deepfool_iter="max_iter")
+def _check_options(*, threshold: float, bisection_steps: int, max_iter: int) -> None:
+    check_number(threshold, "threshold", minimum=0, maximum=1, exclusive=True)
+    check_positive_int(bisection_steps, "bisection_steps")
+    check_positive_int(max_iter, "max_iter")
+
+
+def _borderline_arguments(
+    clf: Classifier, images: object, source: int, target: int, *, threshold: float, bisection_steps: int, max_iter: int
+) -> tuple[torch.Tensor, int, int]:
+    """:func:`borderline_samples`' arguments checked (before any work): the batch (on the CPU), source, target."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = _nonempty(clf.check_inputs(images, "images", batched=True, in_bounds=True), "images").cpu()
+    source = check_class_index(source, "source", clf.num_classes)
+    target = check_class_index(target, "target", clf.num_classes)
+    if source == target:
+        raise ValueError(f"`target` must differ from `source`; got {target} for both.")
+    _check_options(threshold=threshold, bisection_steps=bisection_steps, max_iter=max_iter)
+    return batch, source, target
+
+
+@shardable(inputs=("images",), check=_borderline_arguments)
 def borderline_samples(
     clf: Classifier,
     images: object,
@@ -70,21 +91,12 @@ def borderline_samples(
     keeping one end of each class, until ``|p_source − p_target| < threshold`` or ``bisection_steps``
     steps; ``max_iter`` bounds the DeepFool steps (as everywhere in the kit).
     A midpoint of a third class ends that pair as a failure; failures stay in the result, named.
-    ``executor``: a ``distributed.Client`` runs the images in shards on its cluster (see :mod:`~.core.executor`).
+    ``executor``: a ``distributed.Client`` runs the images in shards on its cluster (see :mod:`~.core.distributed`).
     ``progress``/``cancel``: one unit for DeepFool, then one per bisection step; see :mod:`~.core.progress`.
     """
-    if executor is not None:
-        return run_sharded(borderline_samples, locals())
-    if not isinstance(clf, Classifier):
-        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    batch = _nonempty(clf.check_inputs(images, "images", batched=True, in_bounds=True), "images").cpu()
-    source = check_class_index(source, "source", clf.num_classes)
-    target = check_class_index(target, "target", clf.num_classes)
-    if source == target:
-        raise ValueError(f"`target` must differ from `source`; got {target} for both.")
-    check_number(threshold, "threshold", minimum=0, maximum=1, exclusive=True)
-    check_positive_int(bisection_steps, "bisection_steps")
-    check_positive_int(max_iter, "max_iter")
+    batch, source, target = _borderline_arguments(
+        clf, images, source, target, threshold=threshold, bisection_steps=bisection_steps, max_iter=max_iter
+    )
     with track(progress, cancel, total=bisection_steps + 1, desc="borderline samples") as tracker:
         n = batch.shape[0]
         failure = np.full(n, "", dtype=object)
@@ -137,6 +149,63 @@ def borderline_samples(
         )
 
 
+def borderline_pairs(
+    clf: Classifier,
+    images: object,
+    classes: Sequence[int],
+    *,
+    threshold: float = 1e-4,
+    bisection_steps: int = 60,
+    max_iter: int = 50,
+    executor: Executor = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
+) -> dict[tuple[int, int], BorderlineSamples]:
+    """:func:`borderline_samples` for every ordered pair of ``classes``.
+
+    For the pair ``(source, target)`` the images are those of ``images`` predicted ``source``; a
+    class no image is predicted as has no pairs in the result. ``threshold``, ``bisection_steps`` and
+    ``max_iter`` (DeepFool steps) go to each call. With ``executor`` every pair's shards go to the cluster at once
+    (with a ``Sharding`` store, each pair in its own subfolder ``source-target``); ``progress``
+    counts pairs in-process and images on a cluster.
+    """
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True).cpu()
+    chosen = [check_class_index(k, "classes", clf.num_classes) for k in classes]
+    if len(set(chosen)) != len(chosen) or len(chosen) < 2:
+        raise ValueError(f"`classes` must hold at least two different class indices; got {list(classes)!r}.")
+    options = {"threshold": threshold, "bisection_steps": bisection_steps, "max_iter": max_iter}
+    _check_options(**options)
+    predicted = clf.predict(batch).cpu()
+    groups = {k: batch[predicted == k] for k in chosen if bool((predicted == k).any())}
+    pairs = [(s, t) for s in groups for t in chosen if s != t]
+    if executor is None:
+        results = {}
+        with track(progress, cancel, total=len(pairs), desc="borderline pairs") as tracker:
+            for s, t in pairs:
+                results[s, t] = borderline_samples(clf, groups[s], s, t, **options, cancel=tracker.cancel)
+                tracker.advance()
+        return results
+    sharding = Sharding.of(executor)
+    spec = borderline_samples.shard_spec
+    jobs = [
+        prepare(spec, spec.bind(clf, groups[s], s, t, **options), sharding.in_subfolder(f"{s}-{t}")) for s, t in pairs
+    ]
+    run_jobs(jobs, sharding, progress, cancel, "borderline pairs")
+    results: dict[tuple[int, int], Any] = {}
+    failures, indices = [], {}
+    for pair, job in zip(pairs, jobs, strict=True):
+        results[pair], failed, indices[pair] = job.merged()
+        failures += [dataclasses.replace(f, where=f"pair {pair[0]}->{pair[1]}") for f in failed]
+    if failures:
+        raise ShardError(failures, results, indices, sum(job.size for job in jobs)) from failures[0].error
+    unwritable = next((job.store_error for job in jobs if job.store_error is not None), None)
+    if unwritable is not None:
+        raise unwritten(unwritable, results)
+    return results
+
+
 @dataclass(frozen=True, eq=False)
 class TrajectoryComplexity:
     """Label changes along straight lines from each image to randomly drawn partners (DeepDIG).
@@ -160,7 +229,6 @@ class TrajectoryComplexity:
         return f"TrajectoryComplexity(images={n}, partners={k}, n_points={self.n_points}, mean_changes={self.mean_changes:.3g})"
 
 
-@renamed_keywords(starts="images", partners="partner_images")
 def trajectory_label_changes(
     clf: Classifier,
     images: object,
@@ -219,7 +287,6 @@ class EmbeddingLinearity:
         )
 
 
-@renamed_keywords(borderline="borderline_images")
 def embedding_linearity(
     space: FeatureSpace,
     source_images: object,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from ..curvature import (
     residuals,
     solve_ends,
 )
-from ..executor import Executor, run_sharded
+from ..distributed import PER_IMAGE, Executor, shardable
 from ..progress import CancelEvent, Progress, track
 from ..validation import check_choice, check_number, check_positive_int
 
@@ -50,6 +50,36 @@ class CurvatureSpectrum:
         )
 
 
+def _spectrum_options(
+    clf: Classifier,
+    *,
+    k: int,
+    mode: str,
+    step: float | None,
+    flat_tolerance: float | None,
+    dense_limit: int,
+    seed: int,
+    tol: float,
+    max_iter: int,
+) -> tuple[int, float, float | None]:
+    """The options of :func:`curvature_spectrum` checked (before any work): ``k``, ``step``, ``flat_tolerance``."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    k = check_positive_int(k, "k")
+    check_positive_int(dense_limit, "dense_limit")
+    check_positive_int(max_iter, "max_iter")
+    check_choice(mode, "mode", CURVATURE_MODES)
+    step = check_step(clf, step)
+    if isinstance(tol, bool) or not (isinstance(tol, int | float) and tol >= 0):
+        raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
+    if flat_tolerance is not None:
+        flat_tolerance = check_number(flat_tolerance, "flat_tolerance", minimum=0)
+    dim = clf.input_dim
+    if k > (dim - 1) // 2 and dim > dense_limit:
+        raise ValueError(f"`k` must be <= {(dim - 1) // 2} for this input; got {k}.")
+    return k, step, flat_tolerance
+
+
 def curvature_spectrum(
     clf: Classifier,
     x: object,
@@ -62,10 +92,9 @@ def curvature_spectrum(
     seed: int = 0,
     tol: float = 1e-4,
     max_iter: int = 50,
-    executor: Executor = None,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
-) -> CurvatureSpectrum | list[CurvatureSpectrum]:
+) -> CurvatureSpectrum:
     """The principal curvatures of the boundary nearest ``x`` (see :mod:`boundary_widgets.core.curvature`).
 
     One pipeline: the nearest boundary point (one DeepFool, ``max_iter`` steps), the curvature
@@ -75,28 +104,23 @@ def curvature_spectrum(
     ends (``tol``, start vector from ``seed``) and ``flat_share`` is NaN. ``residuals`` and
     ``lanczos_converged`` say how well each pair is resolved. ``flat_tolerance`` (default:
     1% of the largest |curvature|) decides which directions count as flat. ``progress``:
-    Hessian-vector products done / expected; ``cancel`` is honoured between products. With ``executor`` (a
-    ``distributed.Client``, see :mod:`boundary_widgets.core.executor`) ``x`` is a batch ``(N, *input_shape)`` and
-    the result a list of N spectra computed on its cluster, each as this function computes it for one image.
+    Hessian-vector products done / expected; ``cancel`` is honoured between products. Over a batch of
+    images (on a cluster too): :func:`curvature_spectra`.
     """
-    if executor is not None:
-        return run_sharded(curvature_spectrum, locals(), per_image=True)
-    if not isinstance(clf, Classifier):
-        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    k, step, flat_tolerance = _spectrum_options(
+        clf,
+        k=k,
+        mode=mode,
+        step=step,
+        flat_tolerance=flat_tolerance,
+        dense_limit=dense_limit,
+        seed=seed,
+        tol=tol,
+        max_iter=max_iter,
+    )
     sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)
-    k = check_positive_int(k, "k")
-    check_positive_int(dense_limit, "dense_limit")
-    check_positive_int(max_iter, "max_iter")
-    check_choice(mode, "mode", CURVATURE_MODES)
-    step = check_step(clf, step)
-    if isinstance(tol, bool) or not (isinstance(tol, int | float) and tol >= 0):
-        raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
-    if flat_tolerance is not None:
-        flat_tolerance = check_number(flat_tolerance, "flat_tolerance", minimum=0)
     dim = clf.input_dim
     complete = dim <= dense_limit
-    if k > (dim - 1) // 2 and not complete:
-        raise ValueError(f"`k` must be <= {(dim - 1) // 2} for this input; got {k}.")
 
     with track(progress, cancel, total=None, desc="Curvature spectrum (Hessian-vector products)") as tracker:
         boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
@@ -143,13 +167,65 @@ def curvature_spectrum(
     )
 
 
+def _spectra_arguments(clf: Classifier, images: object, **options: object) -> torch.Tensor:
+    """:func:`curvature_spectra`' arguments checked (before any work): the batch of images."""
+    _spectrum_options(clf, **options)
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
+    if batch.shape[0] == 0:
+        raise ValueError("`images` must hold at least one image; got an empty batch.")
+    return batch
+
+
+@shardable(inputs=("images",), check=_spectra_arguments)
+def curvature_spectra(
+    clf: Classifier,
+    images: object,
+    *,
+    k: int = 10,
+    mode: str = "finite_difference",
+    step: float | None = None,
+    flat_tolerance: float | None = None,
+    dense_limit: int = 1024,
+    seed: int = 0,
+    tol: float = 1e-4,
+    max_iter: int = 50,
+    executor: Executor = None,
+    progress: Progress = None,
+    cancel: CancelEvent | None = None,
+) -> list[CurvatureSpectrum]:
+    """:func:`curvature_spectrum` of each image of the batch ``images`` ``(N, *input_shape)``: a list of N spectra.
+
+    ``executor``: a ``distributed.Client`` runs the images in shards on its cluster (see
+    :mod:`boundary_widgets.core.distributed`); each spectrum is the one :func:`curvature_spectrum` gives
+    for its image (``max_iter`` bounds the DeepFool steps to the boundary point). ``progress``/``cancel``: one
+    unit per image; ``cancel`` is honoured between products.
+    """
+    options = {
+        "k": k,
+        "mode": mode,
+        "step": step,
+        "flat_tolerance": flat_tolerance,
+        "dense_limit": dense_limit,
+        "seed": seed,
+        "tol": tol,
+        "max_iter": max_iter,
+    }
+    batch = _spectra_arguments(clf, images, **options)
+    spectra = []
+    with track(progress, cancel, total=batch.shape[0], desc="Curvature spectra") as tracker:
+        for x in batch:
+            spectra.append(curvature_spectrum(clf, x, **options, cancel=tracker.cancel))
+            tracker.advance()
+    return spectra
+
+
 @dataclass(frozen=True, eq=False)
 class CurvatureScores:
     """Per image: the mean curvature of its top-1/top-2 logit-gap level set along random directions."""
 
-    scores: np.ndarray  # (N,) float64: mean_v v'H v / |grad F| (higher: more perturbed-like)
-    predicted: np.ndarray  # (N,) int64, top-1 class
-    runner_up: np.ndarray  # (N,) int64, top-2 class
+    scores: np.ndarray = field(metadata=PER_IMAGE)  # (N,) float64: mean_v v'H v / |grad F| (high: perturbed-like)
+    predicted: np.ndarray = field(metadata=PER_IMAGE)  # (N,) int64, top-1 class
+    runner_up: np.ndarray = field(metadata=PER_IMAGE)  # (N,) int64, top-2 class
     n_directions: int
     step: float
 
@@ -161,6 +237,24 @@ class CurvatureScores:
         )
 
 
+def _curvature_score_arguments(
+    clf: Classifier, images: object, *, n_directions: int, step: float | None, seed: int, batch_size: int
+) -> tuple[torch.Tensor, float]:
+    """:func:`curvature_score`'s arguments checked (before any work): the batch and the step."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
+    if batch.shape[0] == 0:
+        raise ValueError("`images` must hold at least one image; got an empty batch.")
+    check_positive_int(n_directions, "n_directions")
+    check_positive_int(batch_size, "batch_size")
+    h = default_step(clf) if step is None else float(step)
+    if not h > 0:
+        raise ValueError(f"`step` must be > 0; got {step!r}.")
+    return batch, h
+
+
+@shardable(inputs=("images",), check=_curvature_score_arguments)
 def curvature_score(
     clf: Classifier,
     images: object,
@@ -180,21 +274,12 @@ def curvature_score(
     step ``h``). A natural image sits near a peak of its class's lead, where ``F`` bends down
     (score < 0); just across a boundary, where an adversarial step lands, it does not, so a high
     score flags a perturbed image. ``executor``: a ``distributed.Client`` runs the images in shards on its cluster
-    (see :mod:`boundary_widgets.core.executor`). ``progress``/``cancel``: one unit per batch of
+    (see :mod:`boundary_widgets.core.distributed`). ``progress``/``cancel``: one unit per batch of
     ``batch_size`` shifted points (``2 · n_directions`` per image).
     """
-    if executor is not None:
-        return run_sharded(curvature_score, locals())
-    if not isinstance(clf, Classifier):
-        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
-    if batch.shape[0] == 0:
-        raise ValueError("`images` must hold at least one image; got an empty batch.")
-    check_positive_int(n_directions, "n_directions")
-    check_positive_int(batch_size, "batch_size")
-    h = default_step(clf) if step is None else float(step)
-    if not h > 0:
-        raise ValueError(f"`step` must be > 0; got {step!r}.")
+    batch, h = _curvature_score_arguments(
+        clf, images, n_directions=n_directions, step=step, seed=seed, batch_size=batch_size
+    )
     n, dim = batch.shape[0], clf.input_dim
     generator = torch.Generator().manual_seed(int(seed))
     directions = torch.randn(n_directions, dim, generator=generator)

@@ -17,7 +17,7 @@ import torch
 from ..classifier import Classifier
 from ..curvature import default_step
 from ..progress import CancelEvent, Progress, track
-from ..validation import check_number, check_positive_int, renamed_keywords
+from ..validation import check_number, check_positive_int
 from .curvature import curvature_score
 
 
@@ -203,7 +203,6 @@ def detect(
     return _flag(unflagged, threshold)
 
 
-@renamed_keywords(clean="clean_images", perturbed="perturbed_images")
 def evaluate_detector(
     clf: Classifier,
     clean_images: object,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import as_float_tensor, check_finite, check_number, renamed_keywords
+from ..validation import as_float_tensor, check_finite, check_number
 
 # Weight of the row that enforces sum(alpha) = 1 in the NNLS form of the distance problem, relative to
 # the data scale: large enough that the constraint holds to ~1e-7, small enough to keep NNLS well conditioned.
@@ -43,7 +43,6 @@ def _nearest_hull_point(points: np.ndarray, z: np.ndarray, scale: float) -> np.n
     return alpha / alpha.sum()
 
 
-@renamed_keywords(features_train="features", z="x")
 def hull_membership(features: object, x: object, *, tolerance: float = 1e-7) -> HullMembership:
     """Whether each row of ``x`` lies in the convex hull of the rows of ``features``, and its distance.
 

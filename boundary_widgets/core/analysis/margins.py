@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -13,20 +12,20 @@ from ..classifier import Classifier
 from ..dct import Band, as_projector
 from ..dct import bands as dct_bands
 from ..deepfool import deepfool
-from ..executor import Executor, run_sharded
+from ..distributed import PER_IMAGE, Executor, shardable
 from ..progress import CancelEvent, Progress, check_protocol, track
-from ..validation import check_number, check_positive_int
+from ..validation import check_bool, check_number, check_positive_int
 
 
 @dataclass(frozen=True, eq=False)
 class BandMargins:
     """The margin of each image along each band: the L2 norm of the band-constrained DeepFool perturbation."""
 
-    margins: np.ndarray  # (N, B) float64, L2 input units
-    converged: np.ndarray  # (N, B) bool, DeepFool inside the band changed the label
+    margins: np.ndarray = field(metadata=PER_IMAGE)  # (N, B) float64, L2 input units
+    converged: np.ndarray = field(metadata=PER_IMAGE)  # (N, B) bool, DeepFool inside the band changed the label
     band_names: tuple[str, ...]  # (B,)
     band_dims: np.ndarray  # (B,) int64, dimension of each band's subspace
-    labels: np.ndarray  # (N,) int64, predicted class of each image
+    labels: np.ndarray = field(metadata=PER_IMAGE)  # (N,) int64, predicted class of each image
     bands: tuple[Band, ...]  # (B,) the subspaces' descriptions (coefficient ranges, no basis), for slices along them
 
     @property
@@ -49,6 +48,42 @@ class BandMargins:
 _CHUNK_ELEMENTS = 2**22
 
 
+def _band_margins_arguments(
+    clf: Classifier,
+    images: object,
+    *,
+    bands: Sequence[Band] | None,
+    max_iter: int,
+    overshoot: float,
+    candidates: int,
+    clip: bool,
+) -> tuple[torch.Tensor, tuple[Band, ...]]:
+    """:func:`band_margins`' arguments checked (before any work): the batch and the bands."""
+    if not isinstance(clf, Classifier):
+        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
+    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
+    if batch.shape[0] == 0:
+        raise ValueError("`images` must hold at least one image; got an empty batch.")
+    check_positive_int(max_iter, "max_iter")
+    check_number(overshoot, "overshoot", minimum=0)
+    check_positive_int(candidates, "candidates", minimum=2)
+    check_bool(clip, "clip")
+    chosen = tuple(dct_bands(clf.input_shape) if bands is None else bands)
+    if not chosen or not all(isinstance(band, Band) for band in chosen):
+        raise TypeError(
+            "`bands` must be a non-empty sequence of dct.Band objects (see boundary_widgets.core.dct.bands)."
+        )
+    for band in chosen:
+        try:
+            as_projector(band, clf.input_shape)
+        except ValueError as error:
+            raise ValueError(
+                f"`bands` must be bands of the input shape {clf.input_shape}; {band!r} is of {band.shape}."
+            ) from error
+    return batch, chosen
+
+
+@shardable(inputs=("images",), check=_band_margins_arguments)
 def band_margins(
     clf: Classifier,
     images: object,
@@ -70,29 +105,11 @@ def band_margins(
     classifier's device (no dense basis). Large images go in chunks of about 2**22 input elements.
     ``progress`` counts bands × images; ``cancel`` is checked at every DeepFool step
     (see :mod:`boundary_widgets.core.progress`). ``executor``: a ``distributed.Client`` (or a ``Sharding``) runs
-    the images in shards on its cluster, with the same results (see :mod:`boundary_widgets.core.executor`).
+    the images in shards on its cluster, with the same results (see :mod:`boundary_widgets.core.distributed`).
     """
-    if executor is not None:
-        return run_sharded(band_margins, locals())
-    if not isinstance(clf, Classifier):
-        raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
-    batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
-    if batch.shape[0] == 0:
-        raise ValueError("`images` must hold at least one image; got an empty batch.")
-    check_positive_int(max_iter, "max_iter")
-    check_number(overshoot, "overshoot", minimum=0)
-    chosen = tuple(dct_bands(clf.input_shape) if bands is None else bands)
-    if not chosen or not all(isinstance(band, Band) for band in chosen):
-        raise TypeError(
-            "`bands` must be a non-empty sequence of dct.Band objects (see boundary_widgets.core.dct.bands)."
-        )
-    for band in chosen:
-        try:
-            as_projector(band, clf.input_shape)
-        except ValueError as error:
-            raise ValueError(
-                f"`bands` must be bands of the input shape {clf.input_shape}; {band!r} is of {band.shape}."
-            ) from error
+    batch, chosen = _band_margins_arguments(
+        clf, images, bands=bands, max_iter=max_iter, overshoot=overshoot, candidates=candidates, clip=clip
+    )
     check_protocol(progress, cancel)
     n = batch.shape[0]
     per_chunk = max(1, _CHUNK_ELEMENTS // clf.input_dim)
@@ -127,17 +144,7 @@ def band_margins(
 
 
 def band_direction(clf: Classifier, result: BandMargins, x: object, band: int, *, max_iter: int = 100) -> torch.Tensor:
-    """The band-constrained DeepFool perturbation of one image ``x`` along ``result.bands[band]`` (for a slice).
-
-    The old order ``band_direction(result, clf, image, band)`` still works for one release, with a warning.
-    """
-    if isinstance(clf, BandMargins) and isinstance(result, Classifier):
-        warnings.warn(
-            "band_direction(result, clf, ...) is deprecated: pass the classifier first, band_direction(clf, result, ...).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        clf, result = result, clf
+    """The band-constrained DeepFool perturbation of one image ``x`` along ``result.bands[band]`` (for a slice)."""
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     if not isinstance(result, BandMargins):

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from ..classifier import Classifier
-from ..dct import Band, Projector, as_projector
-from ..deepfool import check_subspace, deepfool
+from ..dct import Band, Projector, as_projector, check_basis
+from ..deepfool import deepfool
 from ..progress import CancelEvent, Progress, raise_if_cancelled, track
 from .params import Basis, Bool, Choice, ClassIndex, Int
 from .registry import DirectionKind, register
@@ -31,7 +31,7 @@ def random_direction(
         if isinstance(projector, Band):
             return projector.random(seed=seed).reshape(clf.input_shape), {"subspace_dim": projector.dim}
         return projector.project(torch.randn(clf.input_shape, generator=generator)), {"subspace_dim": projector.dim}
-    basis = check_subspace(subspace, clf.input_dim)
+    basis = check_basis(subspace, clf.input_dim)
     coefficients = torch.randn(basis.shape[1], generator=generator)
     return basis @ coefficients, {"subspace_dim": basis.shape[1]}
 

@@ -8,7 +8,6 @@
 - :mod:`.api`: :func:`compute_slice` and :func:`iter_slice`.
 """
 
-from ..progress import Cancelled
 from .api import check_slice_arguments, compute_slice, iter_slice
 from .cache import DEFAULT_CACHE_BYTES, clear_slice_cache
 from .frames import SLICE_METHODS
@@ -39,9 +38,6 @@ from .points import (
 )
 from .result import PlaneSlice
 
-# The name slices used before the one progress/cancel protocol; kept for existing callers.
-SliceCancelled = Cancelled
-
 __all__ = [
     "CPU_CHUNK_BYTES",
     "CPU_CONV_CHUNK_BYTES",
@@ -57,7 +53,6 @@ __all__ = [
     "PlaneSlice",
     "PointEvaluation",
     "Resolution",
-    "SliceCancelled",
     "SliceOptions",
     "check_slice_arguments",
     "chunk_budget",
