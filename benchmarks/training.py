@@ -33,7 +33,7 @@ def frames_per_second(explorer: TrainingExplorer, seconds: float) -> float:
     return (explorer.training.epoch - start_epoch) / (time.perf_counter() - started)
 
 
-def bare_epochs_per_second(clf: bw.Classifier, data: bw.zoo.Dataset, settings: dict, seconds: float) -> float:
+def bare_epochs_per_second(clf: bw.Classifier, data: bw.Dataset, settings: dict, seconds: float) -> float:
     torch.manual_seed(0)
     net = build_network(clf.input_shape, clf.num_classes, width=settings["width"], depth=settings["depth"])
     images, labels = data.split("train")

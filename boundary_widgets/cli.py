@@ -227,3 +227,14 @@ def _run(args: argparse.Namespace) -> Path:
 
 if __name__ == "__main__":
     main()
+
+
+__all__ = [
+    "DEMO_PLANES",
+    "MAX_DIRECTION_TEXT",
+    "UsageError",
+    "figure_path",
+    "main",
+    "parse_direction",
+    "render_figure",
+]

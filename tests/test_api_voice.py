@@ -294,7 +294,7 @@ def test_result_arrays_note_their_shape(qualname):
         )
 
 
-@pytest.mark.parametrize("qualname", sorted(n for n in RESULTS if n != "bw.zoo.Dataset"))
+@pytest.mark.parametrize("qualname", sorted(n for n in RESULTS if n != "bw.Dataset"))
 def test_results_hold_inputs_as_tensors_and_numbers_as_numpy(qualname):
     # The rule: things of the input space (images, perturbations, directions) are CPU tensors, ready for
     # the model; one number per item (distances, labels, flags) is a NumPy array, ready for analysis.
@@ -512,3 +512,16 @@ def test_what_a_direction_found_never_reuses_a_parameter_name(digits):
         clash = set(direction.info) & {p.name for p in kind.parameters}
         clash -= {"band"} if name == "dct" else set()  # the resolved band's name: the same thing, not another
         assert not clash, f"{name}: info keys {clash} are also parameters"
+
+
+def test_every_module_declares_its_public_names():
+    import pkgutil
+
+    for info in pkgutil.walk_packages(bw.__path__, "boundary_widgets."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        names = getattr(module, "__all__", None)
+        assert names is not None, f"{info.name} has no __all__"
+        missing = [name for name in names if not hasattr(module, name)]
+        assert not missing, f"{info.name}.__all__ names what it does not define: {missing}"

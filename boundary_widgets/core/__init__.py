@@ -4,6 +4,7 @@ from . import analysis, curvature, dct, directions
 from .analysis import FeatureSpace
 from .classifier import Classifier
 from .curvature import CurvatureResult, principal_curvatures
+from .dataset import Dataset
 from .deepfool import DeepFoolResult, deepfool
 from .paths import ConnectingPath, LineProfile, find_path, find_paths, line_profile
 from .plane import Plane
@@ -16,6 +17,7 @@ __all__ = [
     "Classifier",
     "ConnectingPath",
     "CurvatureResult",
+    "Dataset",
     "DeepFoolResult",
     "FeatureSpace",
     "LineProfile",

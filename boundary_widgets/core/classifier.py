@@ -603,3 +603,10 @@ class _Allocations(TorchDispatchMode):
                 if isinstance(tensor, torch.Tensor):
                     self.bytes += tensor.numel() * tensor.element_size()
         return out
+
+
+__all__ = [
+    "CHECKSUM_BLOCK",
+    "Classifier",
+    "OutputSelector",
+]

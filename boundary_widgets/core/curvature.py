@@ -214,12 +214,24 @@ def boundary_operator(
     return curvature_operator(hessian, normal, gradient_norm), hessian, normal, gradient_norm
 
 
+@dataclass(frozen=True, eq=False)
+class Eigenpairs:
+    """Eigenpairs of a symmetric operator from Lanczos (ARPACK), in its order (``which``)."""
+
+    values: np.ndarray  # (k,) eigenvalues
+    vectors: np.ndarray  # (d, k) unit eigenvectors, one per column
+    converged: bool  # ARPACK met `tol` (False: the pairs are its best estimates when it stopped)
+
+    def __repr__(self) -> str:
+        return f"Eigenpairs(values={np.round(self.values, 4).tolist()}, converged={self.converged})"
+
+
 def lanczos(
     operator: LinearOperator, k: int, *, which: str, tol: float, seed: int, tracker: Tracker | None = None
-) -> tuple[np.ndarray, np.ndarray, bool]:
+) -> Eigenpairs:
     """Step 3: ``k`` eigenpairs of ``operator`` (eigsh's ``which``), values ``(k,)`` and vectors ``(d, k)``.
 
-    Returns ARPACK's best estimates and ``False`` when it stopped before meeting ``tol``. The
+    Returns ARPACK's best estimates, ``converged=False``, when it stopped before meeting ``tol``. The
     tracker's ``total`` is the products expected: one Lanczos basis first, one restart more each
     time the count passes it.
     """
@@ -243,8 +255,8 @@ def lanczos(
     except ArpackNoConvergence as error:
         if error.eigenvalues.size == 0:
             raise ValueError(f"Lanczos found no eigenpair within its iterations; raise `tol` (now {tol}).") from error
-        return error.eigenvalues, error.eigenvectors, False
-    return values, vectors, True
+        return Eigenpairs(error.eigenvalues, error.eigenvectors, False)
+    return Eigenpairs(values, vectors, True)
 
 
 def solve_ends(
@@ -256,7 +268,7 @@ def solve_ends(
     seed: int,
     mode: str,
     tracker: Tracker | None = None,
-) -> tuple[np.ndarray, np.ndarray, bool]:
+) -> Eigenpairs:
     """:func:`lanczos`, with a zero operator (a ReLU network in exact mode) explained as a ValueError."""
     from scipy.sparse.linalg import ArpackError, ArpackNoConvergence
 
@@ -320,9 +332,8 @@ def principal_curvatures(
         operator, hessian, normal, gradient_norm = boundary_operator(
             clf, boundary, mode=mode, step=step, tracker=tracker
         )
-        values, vectors, converged = solve_ends(
-            operator, k, which=CURVATURE_WHICH[which], tol=tol, seed=seed, mode=mode, tracker=tracker
-        )
+        pairs = solve_ends(operator, k, which=CURVATURE_WHICH[which], tol=tol, seed=seed, mode=mode, tracker=tracker)
+        values, vectors, converged = pairs.values, pairs.vectors, pairs.converged
         order = {
             "magnitude": np.argsort(-np.abs(values)),
             "positive": np.argsort(-values),
@@ -357,3 +368,22 @@ def check_step(clf: Classifier, step: object) -> float:
     if isinstance(step, bool) or not (isinstance(step, int | float) and step > 0 and math.isfinite(step)):
         raise ValueError(f"`step` must be a number > 0; got {step!r}.")
     return float(step)
+
+
+__all__ = [
+    "CURVATURE_MODES",
+    "CURVATURE_WHICH",
+    "BoundaryHessian",
+    "BoundaryPoint",
+    "CurvatureResult",
+    "Eigenpairs",
+    "boundary_operator",
+    "check_step",
+    "curvature_operator",
+    "default_step",
+    "lanczos",
+    "nearest_boundary_point",
+    "principal_curvatures",
+    "residuals",
+    "solve_ends",
+]

@@ -312,3 +312,17 @@ def _coefficient_range(which: object, shape: object) -> tuple[tuple[int, int], t
     if not (0 <= r0 < r1 <= height and 0 <= c0 < c1 <= width):
         raise ValueError(message)
     return (r0, r1), (c0, c1)
+
+
+__all__ = [
+    "BAND_NAMES",
+    "Band",
+    "BasisProjector",
+    "Projector",
+    "as_projector",
+    "band",
+    "bands",
+    "check_basis",
+    "dct_atom",
+    "default_block",
+]

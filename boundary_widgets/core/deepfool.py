@@ -247,3 +247,11 @@ def deepfool(
         iterations=iterations.cpu(),
         normals=normals.reshape(n, *clf.input_shape).cpu(),
     )
+
+
+__all__ = [
+    "GRADIENT_STRATEGIES",
+    "DeepFoolResult",
+    "candidate_gradients",
+    "deepfool",
+]

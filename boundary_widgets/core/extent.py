@@ -179,3 +179,15 @@ def first_crossing(
         k = int(changed[0])
         inside, outside = (inside if k == 0 else float(ts[k - 1])), float(ts[k])
     return 0.5 * (inside + outside)
+
+
+__all__ = [
+    "EXTENT_MULTIPLE",
+    "box_intervals",
+    "data_square",
+    "default_extent",
+    "extent_from_distance",
+    "first_crossing",
+    "outside_box",
+    "pixels_outside",
+]

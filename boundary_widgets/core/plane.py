@@ -101,3 +101,8 @@ class Plane:
             digest.update(np.ascontiguousarray(tensor.numpy()).tobytes())
             digest.update(str(tuple(tensor.shape)).encode())
         return digest.hexdigest()
+
+
+__all__ = [
+    "Plane",
+]

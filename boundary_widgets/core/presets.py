@@ -133,3 +133,12 @@ register(
     description="A SparseFool perturbation (few pixels) against the DeepFool direction (Modas et al.).",
     reference="Modas, Moosavi-Dezfooli, Frossard, SparseFool, arXiv 1811.02248",
 )
+
+
+__all__ = [
+    "DirectionChoice",
+    "Preset",
+    "available",
+    "get",
+    "register",
+]

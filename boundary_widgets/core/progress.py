@@ -100,3 +100,15 @@ def track(
         yield tracker
     finally:
         tracker.close()
+
+
+__all__ = [
+    "CancelEvent",
+    "Cancelled",
+    "Progress",
+    "ProgressCallback",
+    "Tracker",
+    "check_protocol",
+    "raise_if_cancelled",
+    "track",
+]

@@ -168,3 +168,11 @@ def sparsefool(
         converged=(reached != original).cpu(),
         iterations=iterations.cpu(),
     )
+
+
+__all__ = [
+    "SparseFoolResult",
+    "boundary_normals",
+    "linear_solver",
+    "sparsefool",
+]

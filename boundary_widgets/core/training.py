@@ -239,3 +239,13 @@ def build_network(input_shape: tuple[int, ...], classes: int, *, width: int = 16
             channels = width
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(width * 16, classes))
     raise ValueError(f"`input_shape` must be (d,) or (C, H, W) for a fresh network; got {tuple(input_shape)}.")
+
+
+__all__ = [
+    "ADVERSARIAL_METHODS",
+    "EpochRecord",
+    "LiveTraining",
+    "build_network",
+    "deepfool_examples",
+    "pgd_examples",
+]

@@ -94,3 +94,14 @@ def check_bool(value: object, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"`{name}` must be True or False; got {type(value).__name__} {value!r:.40}.")
     return bool(value)
+
+
+__all__ = [
+    "as_float_tensor",
+    "check_bool",
+    "check_choice",
+    "check_class_index",
+    "check_finite",
+    "check_number",
+    "check_positive_int",
+]

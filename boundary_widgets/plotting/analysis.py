@@ -112,3 +112,13 @@ def plot_class_hulls(result: ClassHulls, ax: Axes | None = None) -> AnalysisDisp
     ax.set_ylabel("share")
     ax.legend(frameon=False, fontsize="small", loc="lower right")
     return AnalysisDisplay(result, ax)
+
+
+__all__ = [
+    "MAX_TICK_LABELS",
+    "AnalysisDisplay",
+    "plot_band_margins",
+    "plot_borderline_summary",
+    "plot_class_hulls",
+    "plot_curvature_spectrum",
+]

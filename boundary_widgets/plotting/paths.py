@@ -122,3 +122,10 @@ class PathDisplay:
 def plot_path(path: ConnectingPath, figure: Figure | None = None, **kwargs: object) -> PathDisplay:
     """Draw ``path`` on ``figure`` (a new one when None); returns the display, never calls ``plt.show()``."""
     return PathDisplay(path).plot(figure, **kwargs)
+
+
+__all__ = [
+    "PathDisplay",
+    "image_for_display",
+    "plot_path",
+]

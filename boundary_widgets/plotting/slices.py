@@ -124,3 +124,12 @@ def plot_top_k(
     if title is not None:
         ax.set_title(title)
     return ax
+
+
+__all__ = [
+    "LEGEND_ENTRIES",
+    "NAME_WIDTH",
+    "SliceDisplay",
+    "plot_slice",
+    "plot_top_k",
+]

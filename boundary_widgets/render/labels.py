@@ -64,3 +64,11 @@ def top_k(probabilities: object, class_names: Sequence[str], k: int = 10) -> lis
     k = check_positive_int(k, "k")
     order = np.argsort(-p, kind="stable")[:k]
     return [(int(i), str(class_names[i]), float(p[i])) for i in order]
+
+
+__all__ = [
+    "ELLIPSIS",
+    "legend_entries",
+    "shorten",
+    "top_k",
+]

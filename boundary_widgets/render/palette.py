@@ -90,3 +90,9 @@ def rgb_table(n: int) -> np.ndarray:
 def class_colors(n: int) -> list[str]:
     """``n`` hex colours ``"#RRGGBB"`` of :func:`rgb_table`."""
     return [f"#{r:02X}{g:02X}{b:02X}" for r, g, b in rgb_table(n).tolist()]
+
+
+__all__ = [
+    "class_colors",
+    "rgb_table",
+]

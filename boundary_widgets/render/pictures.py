@@ -48,3 +48,9 @@ def boundary_lines(sl: PlaneSlice) -> np.ndarray:
         for line in generator.lines(0.0):
             pieces += [line, np.full((1, 2), np.nan)]
     return np.concatenate(pieces) if pieces else np.empty((0, 2))
+
+
+__all__ = [
+    "boundary_lines",
+    "slice_rgb",
+]

@@ -398,3 +398,22 @@ class Explorer(traitlets.HasTraits):
             )
         self.point_view.show(x, probabilities, self.clf.bounds, text)
         return self.selection
+
+
+__all__ = [
+    "MAX_RESOLUTION",
+    "MAX_STATE_CHARS",
+    "SHARE_PREFIX",
+    "Check",
+    "Explorer",
+    "PointSelection",
+    "bool_field",
+    "check_argument",
+    "choice_field",
+    "encode_share",
+    "float_field",
+    "int_field",
+    "link_dropdown",
+    "parse_state",
+    "point_field",
+]

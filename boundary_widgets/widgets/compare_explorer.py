@@ -12,9 +12,9 @@ import numpy as np
 import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions
+from ..core.dataset import Dataset
 from ..core.extent import default_extent
 from ..core.slices import normalize_extent
-from ..zoo import Dataset
 from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
 from .controls import DirectionPairTraits, DirectionPicker, piecewise_linear
 from .slice_explorer import direction_field
@@ -97,7 +97,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
                 f"{clf_a.input_shape}, {clf_a.bounds}, {clf_a.num_classes}."
             )
         if dataset is not None and not isinstance(dataset, Dataset):
-            raise TypeError(f"`dataset` must be a boundary_widgets.zoo.Dataset or None; got {type(dataset).__name__}.")
+            raise TypeError(f"`dataset` must be a boundary_widgets.Dataset or None; got {type(dataset).__name__}.")
         if not (isinstance(names, tuple | list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
             raise TypeError(f"`names` must be two strings; got {names!r:.60}.")
         checked = {

@@ -386,3 +386,12 @@ class DirectionPairTraits(traitlets.HasTraits):
         if arguments.get("click") is not None:
             arguments["click"] = tuple(arguments["click"])
         return arguments
+
+
+__all__ = [
+    "DirectionPairTraits",
+    "DirectionPicker",
+    "class_from_text",
+    "class_label",
+    "piecewise_linear",
+]

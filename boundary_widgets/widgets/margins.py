@@ -275,3 +275,8 @@ class MarginExplorer(Explorer):
 
     def _show_error(self, message: str) -> None:
         self.map_view.show_error(message)
+
+
+__all__ = [
+    "MarginExplorer",
+]

@@ -371,3 +371,10 @@ class PathExplorer(Explorer):
     def select(self, alpha: float, beta: float) -> PointSelection | None:
         """The same as :meth:`select_plane_point` (every explorer's map click)."""
         return self.select_plane_point(alpha, beta)
+
+
+__all__ = [
+    "PathExplorer",
+    "path_extent",
+    "path_labels_on_grid",
+]

@@ -20,12 +20,12 @@ import torch
 import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions, presets
+from ..core.dataset import Dataset
 from ..core.directions import Direction
 from ..core.extent import data_square, default_extent, extent_from_distance, first_crossing
 from ..core.slices import SLICE_METHODS, normalize_extent, normalize_resolution
 from ..core.validation import check_bool
 from ..render import shorten
-from ..zoo import Dataset
 from .base import (
     MAX_RESOLUTION,
     Check,
@@ -150,7 +150,7 @@ class SliceExplorer(Explorer, DirectionPairTraits):
     ) -> None:
         super().__init__(clf, threaded=threaded)
         if dataset is not None and not isinstance(dataset, Dataset):
-            raise TypeError(f"`dataset` must be a boundary_widgets.zoo.Dataset or None; got {type(dataset).__name__}.")
+            raise TypeError(f"`dataset` must be a boundary_widgets.Dataset or None; got {type(dataset).__name__}.")
         if x is None and dataset is None:
             raise ValueError("`x` must be an image when no `dataset` is given; got None.")
         if sample is not None and dataset is None:

@@ -12,9 +12,9 @@ import torch
 import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice
+from ..core.dataset import Dataset
 from ..core.extent import data_square
 from ..core.training import ADVERSARIAL_METHODS, LiveTraining, build_network
-from ..zoo import Dataset
 from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
 from .views import SliceMapView, data_points_mark
 from .worker import Job
@@ -95,7 +95,7 @@ class TrainingExplorer(Explorer):
     ) -> None:
         super().__init__(clf, threaded=threaded)
         if not isinstance(dataset, Dataset):
-            raise TypeError(f"`dataset` must be a boundary_widgets.zoo.Dataset; got {type(dataset).__name__}.")
+            raise TypeError(f"`dataset` must be a boundary_widgets.Dataset; got {type(dataset).__name__}.")
         settings = {
             "start": start,
             "width": width,

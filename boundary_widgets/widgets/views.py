@@ -387,3 +387,23 @@ class PointView:
             self.bars.y = np.array([p for _, _, p in self.top], dtype=float)
             self.bars.colors = [colours[index] for index, _, _ in self.top]
         self.caption.value = caption
+
+
+__all__ = [
+    "LEGEND_ENTRIES",
+    "MARKER_HELP",
+    "NAME_WIDTH",
+    "TOP_K",
+    "PointView",
+    "SliceMapView",
+    "bar_labels",
+    "data_points_mark",
+    "encode_png",
+    "hatch_pixels",
+    "input_picture",
+    "legend_html",
+    "picture_png",
+    "placeholder_png",
+    "show_png",
+    "slice_png",
+]

@@ -136,3 +136,11 @@ class Worker:
         """Block until no work is pending or running; False when ``timeout`` seconds passed first."""
         with self._condition:
             return self._condition.wait_for(lambda: self._pending is None and self._current is None, timeout)
+
+
+__all__ = [
+    "Job",
+    "StaleJob",
+    "Worker",
+    "close_all_workers",
+]

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from ..core.classifier import Classifier
+from ..core.dataset import Dataset
 from . import data
-from .data import Dataset
 from .models import MLP, DigitsCNN
 
 
@@ -145,4 +145,4 @@ def load(name: str = "digits-cnn", *, device: str | torch.device | None = None) 
     return clf, dataset
 
 
-__all__ = ["Dataset", "ZooEntry", "available", "get", "load"]
+__all__ = ["ZooEntry", "available", "get", "load"]

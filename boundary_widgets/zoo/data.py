@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from ..core import dct
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """Images in the classifier's input space, their labels and a fixed train/test split."""
-
-    images: torch.Tensor  # (N, *input_shape) float32
-    labels: torch.Tensor  # (N,) int64
-    class_names: tuple[str, ...]
-    train_indices: np.ndarray  # (N_train,) int64
-    test_indices: np.ndarray  # (N_test,) int64
-
-    def __len__(self) -> int:
-        return int(self.labels.numel())
-
-    def __repr__(self) -> str:
-        return (
-            f"Dataset(n={len(self)}, input_shape={tuple(self.images.shape[1:])}, classes={len(self.class_names)}, "
-            f"train={self.train_indices.size}, test={self.test_indices.size})"
-        )
-
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(images, labels)`` of the ``"train"`` or ``"test"`` part."""
-        if name not in ("train", "test"):
-            raise ValueError(f"`name` must be 'train' or 'test'; got {name!r}.")
-        indices = torch.as_tensor(self.train_indices if name == "train" else self.test_indices)
-        return self.images[indices], self.labels[indices]
+from ..core.dataset import Dataset
 
 
 def _split(labels: np.ndarray, test_size: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -89,3 +61,10 @@ def dct_band(n: int = 2000, *, band: int = 3, signal: float = 0.3, noise: float 
     images = torch.as_tensor(np.clip(0.5 + pixels, 0.0, 1.0).reshape(n, 1, 8, 8), dtype=torch.float32)
     train, test = _split(labels)
     return Dataset(images, torch.as_tensor(labels.astype(np.int64)), ("minus", "plus"), train, test)
+
+
+__all__ = [
+    "dct_band",
+    "digits",
+    "moons",
+]

@@ -53,3 +53,10 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+__all__ = [
+    "MLP",
+    "POOLS",
+    "DigitsCNN",
+]

@@ -336,3 +336,15 @@ def embedding_linearity(
         class_distance_median=float(np.median(np.abs(svm.decision_function(features)) / norm)),
         borderline_side=svm.predict(border).astype(np.int64),
     )
+
+
+__all__ = [
+    "FAILURES",
+    "BorderlineSamples",
+    "EmbeddingLinearity",
+    "TrajectoryComplexity",
+    "borderline_pairs",
+    "borderline_samples",
+    "embedding_linearity",
+    "trajectory_label_changes",
+]

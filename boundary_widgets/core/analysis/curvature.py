@@ -138,9 +138,8 @@ def curvature_spectrum(
             largest, smallest = values[:k], values[::-1][:k]
         else:
             # "BE": k from each end in one Lanczos run (ascending).
-            values, vectors, converged = solve_ends(
-                operator, 2 * k, which="BE", tol=tol, seed=seed, mode=mode, tracker=tracker
-            )
+            pairs = solve_ends(operator, 2 * k, which="BE", tol=tol, seed=seed, mode=mode, tracker=tracker)
+            values, vectors, converged = pairs.values, pairs.vectors, pairs.converged
             order = np.argsort(-values)
             values, vectors = values[order], vectors[:, order]
             errors = residuals(operator, values, vectors)
@@ -312,3 +311,12 @@ def curvature_score(
         n_directions=int(n_directions),
         step=h,
     )
+
+
+__all__ = [
+    "CurvatureScores",
+    "CurvatureSpectrum",
+    "curvature_score",
+    "curvature_spectra",
+    "curvature_spectrum",
+]

@@ -253,3 +253,14 @@ def evaluate_detector(
         clean=clean_result,
         perturbed=perturbed_result,
     )
+
+
+__all__ = [
+    "ClassCurvatures",
+    "Detection",
+    "DetectionReport",
+    "class_curvatures",
+    "detect",
+    "evaluate_detector",
+    "roc_auc",
+]

@@ -264,3 +264,10 @@ def _class_hull_row(
     outside = ~membership.inside
     median = float(np.median(membership.distance[outside])) if outside.any() else 0.0
     return accuracy, float(outside.mean()), median, points.shape[0], queries.shape[0]
+
+
+__all__ = [
+    "ClassHulls",
+    "FeatureSpace",
+    "class_hulls",
+]

@@ -86,3 +86,9 @@ def hull_membership(features: object, x: object, *, tolerance: float = 1e-7) -> 
             weights[i] = _nearest_hull_point(points, query, scale)
             distance[i] = float(np.linalg.norm(points.T @ weights[i] - query))
     return HullMembership(inside=inside, distance=distance, weights=weights)
+
+
+__all__ = [
+    "HullMembership",
+    "hull_membership",
+]

@@ -155,3 +155,10 @@ def band_direction(clf: Classifier, result: BandMargins, x: object, band: int, *
         raise ValueError(f"`band` must be in [0, {len(result.bands)}); got {band}.")
     found = deepfool(clf, x, subspace=result.bands[band], max_iter=max_iter)
     return found.perturbations[0]
+
+
+__all__ = [
+    "BandMargins",
+    "band_direction",
+    "band_margins",
+]

@@ -156,6 +156,7 @@ register(
 register(
     DirectionKind(
         name="adversarial",
+        takes_protocol=True,
         factory=adversarial_direction,
         batch_factory=_adversarial_batch,
         description="Toward the nearest decision boundary (DeepFool or the logit-gap gradient).",
@@ -168,3 +169,12 @@ register(
         ),
     )
 )
+
+
+__all__ = [
+    "MAX_CANDIDATES",
+    "MAX_SEED",
+    "MAX_STEPS",
+    "adversarial_direction",
+    "random_direction",
+]

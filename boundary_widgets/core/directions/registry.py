@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,13 +29,17 @@ class Direction:
 
 @dataclass(frozen=True)
 class DirectionKind:
-    """``factory(clf, x, **params) -> (vector, info)`` for one image ``x`` of the input shape."""
+    """``factory(clf, x, **params) -> (vector, info)`` for one image ``x`` of the input shape.
+
+    ``takes_protocol``: the factory (and the batch factory) take ``progress=``/``cancel=`` (long work).
+    """
 
     name: str
     factory: Callable[..., tuple[torch.Tensor, dict[str, Any]]]
     description: str
     parameters: tuple[Parameter, ...] = field(default=())
     batch_factory: Callable[..., list[tuple[torch.Tensor, dict[str, Any]]]] | None = None
+    takes_protocol: bool = False
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
@@ -143,16 +146,6 @@ def _finish(
     return Direction(vector=(vector.double() / norm).float(), kind=spec.name, params=params, info=info)
 
 
-def takes_protocol(factory: Callable[..., Any]) -> bool:
-    """Whether ``factory`` takes the ``progress=``/``cancel=`` keywords (by name, or through ``**kwargs``)."""
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    names = {p.name for p in parameters}
-    return {"progress", "cancel"} <= names or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-
-
 def make(
     kind: str,
     clf: Classifier,
@@ -173,7 +166,7 @@ def make(
     check_protocol(progress, cancel)
     spec, params = _resolve(kind, params, clf)
     sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)[0]
-    if takes_protocol(spec.factory):
+    if spec.takes_protocol:
         vector, info = spec.factory(clf, sample, **params, progress=progress, cancel=cancel)
     else:
         with track(progress, cancel, total=1, desc=f"{spec.name} direction") as tracker:
@@ -201,17 +194,32 @@ def make_batch(
     check_protocol(progress, cancel)
     spec, params = _resolve(kind, params, clf)
     batch = clf.check_inputs(images, "images", batched=True, in_bounds=True)
-    if spec.batch_factory is not None and takes_protocol(spec.batch_factory):
+    if spec.batch_factory is not None and spec.takes_protocol:
         results = spec.batch_factory(clf, batch, **params, progress=progress, cancel=cancel)
     elif spec.batch_factory is not None:
         with track(progress, cancel, total=1, desc=f"{spec.name} directions") as tracker:
             results = spec.batch_factory(clf, batch, **params)
             tracker.advance()
     else:
-        nested = {"cancel": cancel} if takes_protocol(spec.factory) else {}
+        nested = {"cancel": cancel} if spec.takes_protocol else {}
         with track(progress, cancel, total=batch.shape[0], desc=f"{spec.name} directions") as tracker:
             results = []
             for sample in batch:
                 results.append(spec.factory(clf, sample, **params, **nested))
                 tracker.advance()
     return [_finish(spec, params, vector, info, clf.input_shape) for vector, info in results]
+
+
+__all__ = [
+    "Direction",
+    "DirectionKind",
+    "available",
+    "check_parameters",
+    "direction_from_json",
+    "direction_to_json",
+    "get",
+    "kinds",
+    "make",
+    "make_batch",
+    "register",
+]

@@ -186,6 +186,7 @@ def sparse_direction(clf: Classifier, x: torch.Tensor, **params: Any) -> tuple[t
 register(
     DirectionKind(
         name="dct",
+        takes_protocol=True,
         factory=dct_direction,
         batch_factory=_dct_batch,
         description="Within one DCT frequency band (Hold me tight): band-constrained DeepFool, or noise in the band.",
@@ -203,6 +204,7 @@ register(
 register(
     DirectionKind(
         name="curvature",
+        takes_protocol=True,
         factory=curvature_direction,
         description="A principal curvature direction of the nearest boundary (pair it with 'adversarial').",
         parameters=(
@@ -226,6 +228,7 @@ register(
 register(
     DirectionKind(
         name="sparse",
+        takes_protocol=True,
         factory=sparse_direction,
         batch_factory=_sparse_batch,
         description="A SparseFool perturbation (Modas et al.): few pixels changed, within the bounds.",
@@ -236,3 +239,16 @@ register(
         ),
     )
 )
+
+
+__all__ = [
+    "DCT_METHODS",
+    "MAX_BLOCK",
+    "MAX_CURVATURES",
+    "MAX_LAM",
+    "MAX_ROUNDS",
+    "curvature_direction",
+    "dct_direction",
+    "image_direction",
+    "sparse_direction",
+]

@@ -191,3 +191,10 @@ def _run(
             if frame.is_final and key is not None:
                 CACHE.put(key, clf, frame)
             yield frame
+
+
+__all__ = [
+    "check_slice_arguments",
+    "compute_slice",
+    "iter_slice",
+]

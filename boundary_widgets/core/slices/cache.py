@@ -68,3 +68,12 @@ def clear_slice_cache() -> None:
 def cache_key(clf: Classifier, plane: Plane, options: SliceOptions) -> tuple:
     """The classifier object and the values of its parameters and buffers, the plane's values, and the options."""
     return (id(clf), clf.state_checksum(), plane.fingerprint(), options.key())
+
+
+__all__ = [
+    "CACHE",
+    "DEFAULT_CACHE_BYTES",
+    "SliceCache",
+    "cache_key",
+    "clear_slice_cache",
+]

@@ -279,3 +279,18 @@ SLICE_METHODS: dict[str, Callable[[SliceRequest], Iterator[PlaneSlice]]] = {
     "adaptive": adaptive_frames,
     "dense": dense_frames,
 }
+
+
+__all__ = [
+    "MIN_COARSE_SAMPLES",
+    "REFINE_SAFETY",
+    "SLICE_METHODS",
+    "SLOPE_QUANTILE",
+    "Lattice",
+    "SliceRequest",
+    "adaptive_frames",
+    "coarse_step",
+    "dense_frames",
+    "lattice_indices",
+    "total_units",
+]

@@ -110,3 +110,19 @@ class SliceOptions:
     def key(self) -> tuple:
         """What a cached result must agree on (the memory budget changes only how the work is chunked)."""
         return (self.extent, self.resolution, self.method, self.clip, self.precision)
+
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "MAX_RESOLUTION",
+    "MAX_RESULT_BYTES",
+    "PRECISIONS",
+    "RESULT_BYTES_PER_CELL",
+    "SLICE_METHOD_NAMES",
+    "Extent",
+    "Resolution",
+    "SliceOptions",
+    "grid_axes",
+    "normalize_extent",
+    "normalize_resolution",
+]

@@ -288,3 +288,21 @@ def evaluate_plane_points(
     """
     evaluator = PointEvaluator(clf, plane, clip=clip, memory_budget=memory_budget, precision=precision)
     return evaluator(alphas, betas, cancel=cancel)
+
+
+__all__ = [
+    "CPU_CHUNK_BYTES",
+    "CPU_CONV_CHUNK_BYTES",
+    "CUDA_FREE_SHARE",
+    "DEFAULT_MEMORY_BUDGET",
+    "DEFAULT_RESOLUTION",
+    "MAX_CHUNK_POINTS",
+    "RECHECK_SHARE",
+    "PointEvaluation",
+    "PointEvaluator",
+    "chunk_budget",
+    "chunk_size",
+    "default_resolution",
+    "evaluate_plane_points",
+    "input_memory_format",
+]

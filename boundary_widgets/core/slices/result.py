@@ -67,3 +67,8 @@ class PlaneSlice:
         arrays = (self.labels, self.confidence, self.margin, self.evaluated, self.alphas, self.betas)
         planes = (self.plane.origin, self.plane.u, self.plane.v)
         return sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in planes)
+
+
+__all__ = [
+    "PlaneSlice",
+]
