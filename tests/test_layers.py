@@ -47,3 +47,56 @@ def test_import_loads_nothing_above_its_layer(statement):
 def test_lazy_names_load_their_layer_on_first_use(statement, library):
     """The probe above can see a library load: these statements do load one."""
     assert loaded_after(statement, (library,)) == [library]
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """Each module of ``boundary_widgets.core`` -> the core modules it imports, at the top or inside a function."""
+    import ast
+    from pathlib import Path
+
+    import boundary_widgets
+
+    root = Path(boundary_widgets.__file__).parent.parent
+    files = {}
+    for path in (root / "boundary_widgets").rglob("*.py"):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in files.items():
+        if not name.startswith("boundary_widgets.core"):
+            continue
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join([*base, node.module] if node.module else base)
+                edges |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                edges |= {alias.name for alias in node.names}
+        graph[name] = {e for e in edges if e in files and e.startswith("boundary_widgets.core") and e != name}
+    return graph
+
+
+def test_core_has_no_import_circle():
+    graph = _core_imports()
+    assert "boundary_widgets.core.deepfool" in graph["boundary_widgets.core.analysis.borderline"]
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for imported in sorted(graph[module]):
+            if state.get(imported) == 1:
+                circles.append(" -> ".join([*stack[stack.index(imported) :], imported]))
+            elif imported not in state:
+                visit(imported)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert not circles, circles
