@@ -287,3 +287,16 @@ def test_one_image_gives_one_spectrum_and_a_batch_a_list_of_the_same(quadratic):
         bw.analysis.curvature_spectra(clf, images[0])
     with pytest.raises(ValueError, match="`k` must be >= 1"):
         bw.analysis.curvature_spectra(clf, images, k=0)
+
+
+def test_lanczos_returns_frozen_eigenpairs_of_a_known_operator():
+    from scipy.sparse.linalg import aslinearoperator
+
+    diagonal = np.linspace(-3.0, 2.0, 30)
+    pairs = curvature.lanczos(aslinearoperator(np.diag(diagonal)), 2, which="BE", tol=1e-10, seed=0)
+    assert isinstance(pairs, curvature.Eigenpairs) and pairs.converged
+    np.testing.assert_allclose(np.sort(pairs.values), [-3.0, 2.0], atol=1e-8)
+    assert pairs.vectors.shape == (30, 2)
+    np.testing.assert_allclose(np.abs(pairs.vectors[[0, -1]]).max(0), [1.0, 1.0], atol=1e-6)
+    with pytest.raises(AttributeError):
+        pairs.converged = False

@@ -276,3 +276,29 @@ def test_thousand_classes_at_64x64_within_memory(imagenet_like_64, kind, params)
         assert direction.info["converged"] and direction.info["reached_class"] != direction.info["original"]
     if kind == "curvature":
         assert np.isfinite(direction.info["curvature"]) and np.isfinite(direction.info["residual"])
+
+
+def test_a_kind_gets_progress_and_cancel_only_when_it_declares_them(digits, monkeypatch):
+    """The registry reads `takes_protocol` from the kind, never from the factory's signature."""
+    from boundary_widgets.core.directions import registry
+
+    clf, data = digits
+    seen = {}
+
+    def quick(clf, x, **params):
+        seen["quick"] = sorted(params)
+        return torch.ones(clf.input_shape), {}
+
+    def slow(clf, x, *, progress=None, cancel=None):
+        seen["slow"] = (progress, cancel)
+        return torch.ones(clf.input_shape), {}
+
+    for name, factory, declared in (("quick", quick, False), ("slow", slow, True)):
+        kind = registry.DirectionKind(name, factory, f"a {name} test kind", takes_protocol=declared)
+        monkeypatch.setitem(registry._REGISTRY, name, kind)
+    reports = []
+    cancel = threading.Event()
+    bw.directions.make("quick", clf, data.images[0], progress=lambda *r: reports.append(r), cancel=cancel)
+    assert seen["quick"] == [] and reports == [(1, 1)]  # counted for it: one call
+    bw.directions.make("slow", clf, data.images[0], progress=print, cancel=cancel)
+    assert seen["slow"] == (print, cancel)
