@@ -12,6 +12,7 @@ from typing import Any
 
 from .core import (
     Cancelled,
+    Certificate,
     Classifier,
     ConnectingPath,
     CurvatureResult,
@@ -21,6 +22,7 @@ from .core import (
     LineProfile,
     Plane,
     PlaneSlice,
+    ProofOptions,
     SparseFoolResult,
     analysis,
     clear_slice_cache,
@@ -94,6 +96,8 @@ __all__ = [
     "DeepFoolResult",
     "Plane",
     "PlaneSlice",
+    "Certificate",
+    "ProofOptions",
     "compute_slice",
     "clear_slice_cache",
     "iter_slice",

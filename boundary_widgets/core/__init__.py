@@ -9,11 +9,12 @@ from .deepfool import DeepFoolResult, deepfool
 from .paths import ConnectingPath, LineProfile, find_path, find_paths, line_profile
 from .plane import Plane
 from .progress import Cancelled
-from .slices import PlaneSlice, clear_slice_cache, compute_slice, iter_slice
+from .slices import Certificate, PlaneSlice, ProofOptions, clear_slice_cache, compute_slice, iter_slice
 from .sparsefool import SparseFoolResult, sparsefool
 
 __all__ = [
     "Cancelled",
+    "Certificate",
     "Classifier",
     "ConnectingPath",
     "CurvatureResult",
@@ -23,6 +24,7 @@ __all__ = [
     "LineProfile",
     "Plane",
     "PlaneSlice",
+    "ProofOptions",
     "SparseFoolResult",
     "analysis",
     "clear_slice_cache",

@@ -4,6 +4,7 @@
 - :mod:`.points`: point evaluation in chunks sized to a memory budget and chosen by speed, autocast,
   channels_last;
 - :mod:`.frames`: the dense and the adaptive (coarse-to-fine lattice) computations;
+- :mod:`.certified`: the certified computation (proven cells, by :mod:`boundary_widgets.core.bounds`);
 - :mod:`.cache`: the process-wide cache of finished slices;
 - :mod:`.api`: :func:`compute_slice` and :func:`iter_slice`.
 """
@@ -13,11 +14,13 @@ from .cache import DEFAULT_CACHE_BYTES, clear_slice_cache
 from .frames import SLICE_METHODS
 from .options import (
     DEFAULT_METHOD,
+    DEFAULT_SAFETY_MARGIN,
     MAX_RESOLUTION,
     MAX_RESULT_BYTES,
     PRECISIONS,
     RESULT_BYTES_PER_CELL,
     Extent,
+    ProofOptions,
     Resolution,
     SliceOptions,
     grid_axes,
@@ -36,7 +39,7 @@ from .points import (
     evaluate_plane_points,
     input_memory_format,
 )
-from .result import PlaneSlice
+from .result import Certificate, PlaneSlice
 
 __all__ = [
     "CPU_CHUNK_BYTES",
@@ -44,14 +47,17 @@ __all__ = [
     "DEFAULT_CACHE_BYTES",
     "DEFAULT_MEMORY_BUDGET",
     "DEFAULT_METHOD",
+    "DEFAULT_SAFETY_MARGIN",
     "MAX_RESOLUTION",
     "MAX_RESULT_BYTES",
     "PRECISIONS",
     "RESULT_BYTES_PER_CELL",
     "SLICE_METHODS",
+    "Certificate",
     "Extent",
     "PlaneSlice",
     "PointEvaluation",
+    "ProofOptions",
     "Resolution",
     "SliceOptions",
     "check_slice_arguments",

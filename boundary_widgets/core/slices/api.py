@@ -11,8 +11,9 @@ from ..classifier import Classifier
 from ..plane import Plane
 from ..progress import CancelEvent, Progress, check_protocol, track
 from .cache import CACHE, cache_key
+from .certified import bounder
 from .frames import SLICE_METHODS, SliceRequest, total_units
-from .options import DEFAULT_METHOD, Extent, Resolution, SliceOptions
+from .options import DEFAULT_METHOD, Extent, ProofOptions, Resolution, SliceOptions
 from .points import PointEvaluator, default_resolution
 from .result import PlaneSlice
 
@@ -34,10 +35,11 @@ def iter_slice(
     *,
     extent: Extent,
     resolution: Resolution | None = None,
-    method: Literal["adaptive", "dense"] = DEFAULT_METHOD,
+    method: Literal["adaptive", "dense", "certified"] = DEFAULT_METHOD,
     clip: bool = False,
     memory_budget: int | None = None,
     precision: str = "float32",
+    proof: ProofOptions | None = None,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
     cache: bool = True,
@@ -51,7 +53,7 @@ def iter_slice(
     abandoned one is not. Raises :class:`~boundary_widgets.Cancelled` from ``next`` once
     ``cancel.is_set()``.
     """
-    options = _options(clf, plane, extent, resolution, method, clip, precision, memory_budget)
+    options = _options(clf, plane, extent, resolution, method, clip, precision, memory_budget, proof)
     return _frames(clf, plane, options, progress=progress, cancel=cancel, cache=cache, progressive=True)
 
 
@@ -61,10 +63,11 @@ def compute_slice(
     *,
     extent: Extent,
     resolution: Resolution | None = None,
-    method: Literal["adaptive", "dense"] = DEFAULT_METHOD,
+    method: Literal["adaptive", "dense", "certified"] = DEFAULT_METHOD,
     clip: bool = False,
     memory_budget: int | None = None,
     precision: str = "float32",
+    proof: ProofOptions | None = None,
     on_frame: Callable[[PlaneSlice], object] | None = None,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
@@ -82,6 +85,16 @@ def compute_slice(
     inside; other cells take their corners' label, and margin/confidence by bilinear
     interpolation. ``evaluated`` marks the cells the model was run on. ``method="dense"``
     evaluates every cell, for exact work.
+
+    ``method="certified"`` proves the map: the adaptive map first, then, coarse to fine, boxes of the
+    plane whose margin is proven positive over their whole area by bound propagation
+    (:mod:`boundary_widgets.core.bounds`), as ``proof`` (a :class:`ProofOptions`) says; the result's
+    ``certificate`` holds per cell the share of its area proven single-label, the proven class and a
+    lower bound of the margin, and the unproven leaves (boundary boxes). Cells not wholly proven are
+    evaluated at their centre; a wholly proven cell takes its proven label. Its frames: the adaptive
+    levels (no certificate yet), then one per level of the proof (``certificate.is_complete`` False).
+    A model with an operator that has no bound, or that ``torch.fx`` cannot trace, raises
+    :class:`~boundary_widgets.core.bounds.UnsupportedModelError` (a ``ValueError``) before any work.
 
     Images are built on the classifier's device one chunk at a time. ``memory_budget`` bounds the
     *activations* of one forward chunk (its inputs plus every leaf module's output), not the result
@@ -114,7 +127,7 @@ def compute_slice(
     """
     if on_frame is not None and not callable(on_frame):
         raise TypeError(f"`on_frame` must be callable or None; got {type(on_frame).__name__}.")
-    options = _options(clf, plane, extent, resolution, method, clip, precision, memory_budget)
+    options = _options(clf, plane, extent, resolution, method, clip, precision, memory_budget, proof)
     frames = _frames(
         clf, plane, options, progress=progress, cancel=cancel, cache=cache, progressive=on_frame is not None
     )
@@ -133,6 +146,7 @@ def _options(
     clip: object,
     precision: object,
     memory_budget: object,
+    proof: object,
 ) -> SliceOptions:
     check_slice_arguments(clf, plane)
     if resolution is None:
@@ -144,6 +158,7 @@ def _options(
         clip=clip,
         precision=precision,
         memory_budget=memory_budget,
+        proof=proof,
     )
 
 
@@ -161,6 +176,8 @@ def _frames(
     check_protocol(progress, cancel)
     if not isinstance(cache, bool | np.bool_):
         raise TypeError(f"`cache` must be a bool; got {type(cache).__name__}.")
+    if options.method == "certified":
+        bounder(clf, plane, options)  # an operator without a bound, or a model fx cannot trace: refused before any work
     key = cache_key(clf, plane, options) if cache else None
     return _run(clf, plane, options, key, progress=progress, cancel=cancel, progressive=progressive)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import numpy as np
 from ..classifier import Classifier
 from ..plane import Plane
 from ..progress import Tracker
+from .certified import certified_frames, proof_units
 from .options import SliceOptions
 from .points import PointEvaluation, PointEvaluator
 from .result import PlaneSlice
@@ -73,11 +75,13 @@ class SliceRequest:
 
 
 def total_units(options: SliceOptions, chunk: int) -> int:
-    """Units of progress of a slice: chunks of the full grid (dense) or levels (adaptive)."""
+    """Units of progress of a slice: chunks of the full grid (dense) or levels (adaptive; certified: the adaptive
+    levels, then the proof's)."""
     ra, rb = options.resolution
     if options.method == "dense":
         return -(-ra * rb // chunk)
-    return int(np.log2(coarse_step(ra, rb))) + 1
+    levels = int(np.log2(coarse_step(ra, rb))) + 1
+    return levels + proof_units(options) if options.method == "certified" else levels
 
 
 def dense_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
@@ -278,6 +282,7 @@ def adaptive_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
 SLICE_METHODS: dict[str, Callable[[SliceRequest], Iterator[PlaneSlice]]] = {
     "adaptive": adaptive_frames,
     "dense": dense_frames,
+    "certified": functools.partial(certified_frames, sampled=adaptive_frames),
 }
 
 
