@@ -3,6 +3,7 @@ proof runs coarse to fine with the slices' protocol."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -576,3 +577,59 @@ def test_users_module_is_not_changed():
     bw.compute_slice(clf, plane_for(clf), extent=1, resolution=8, method="certified", cache=False)
     assert model_state(net) == before
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths and drawing
+
+
+class Affine3(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(3, 2)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[1.0, 0.5, 0.3], [-1.0, 0.0, -0.2]]))
+            self.head.bias.zero_()
+
+    def forward(self, x):
+        return self.head(x)
+
+
+def test_a_path_in_proven_cells_of_its_class_is_proven():
+    """g = 2 a + 0.5 b on the plane z = 0: class 0 where g > 0."""
+    clf = bw.Classifier(Affine3(), input_shape=(3,), bounds=(-4.0, 4.0))
+    plane = bw.Plane.through(torch.zeros(3), torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]))
+    sl = bw.compute_slice(clf, plane, extent=2, resolution=32, method="certified")
+    far = bw.find_path(clf, torch.tensor([1.0, -1.5, 0.0]), torch.tensor([1.5, 1.5, 0.0]))
+    certificate = bw.certify_path(sl, far)
+    assert certificate.proven and certificate.label == 0 and certificate.segments.all() and certificate.reason is None
+    # The same path with an anchor beside the boundary: that segment crosses cells not wholly proven.
+    anchors = torch.stack([far.anchors[0], torch.tensor([0.02, 0.0, 0.0]), far.anchors[-1]])
+    near = bw.certify_path(sl, dataclasses.replace(far, anchors=anchors))
+    assert not near.proven and list(near.segments) == [False, False] and "not wholly proven" in near.reason
+    outside = dataclasses.replace(far, anchors=torch.stack([far.anchors[0], torch.tensor([3.0, 0.0, 0.0])]))
+    assert "leaves the slice's extent" in bw.certify_path(sl, outside).reason
+    off_plane = dataclasses.replace(far, anchors=far.anchors + torch.tensor([0.0, 0.0, 0.1]))
+    with pytest.raises(ValueError, match="`path` must lie in the slice's plane"):
+        bw.certify_path(sl, off_plane)
+    with pytest.raises(ValueError, match="method='certified'"):
+        bw.certify_path(bw.compute_slice(clf, plane, extent=2, resolution=8), far)
+
+
+def test_plot_shades_unproven_area_and_outlines_boundary_leaves(mlp):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clf, plane = mlp
+    sl = bw.compute_slice(clf, plane, extent=3, resolution=32, method="certified")
+    display = bw.plot_slice(sl)
+    alpha = display.proof_image_.get_array()[..., 3]
+    assert np.allclose(alpha, 0.7 * (1 - sl.certificate.proven))
+    outlines = display.proof_boxes_.get_xydata()
+    assert len(outlines) == 6 * len(sl.certificate.boundary)
+    plain = bw.plot_slice(sl, proof=False)
+    assert plain.proof_image_ is None and plain.proof_boxes_ is None
+    assert bw.plot_slice(bw.compute_slice(clf, plane, extent=3, resolution=8)).proof_image_ is None
+    plt.close("all")

@@ -9,7 +9,16 @@ from .deepfool import DeepFoolResult, deepfool
 from .paths import ConnectingPath, LineProfile, find_path, find_paths, line_profile
 from .plane import Plane
 from .progress import Cancelled
-from .slices import Certificate, PlaneSlice, ProofOptions, clear_slice_cache, compute_slice, iter_slice
+from .slices import (
+    Certificate,
+    PathCertificate,
+    PlaneSlice,
+    ProofOptions,
+    certify_path,
+    clear_slice_cache,
+    compute_slice,
+    iter_slice,
+)
 from .sparsefool import SparseFoolResult, sparsefool
 
 __all__ = [
@@ -22,11 +31,13 @@ __all__ = [
     "DeepFoolResult",
     "FeatureSpace",
     "LineProfile",
+    "PathCertificate",
     "Plane",
     "PlaneSlice",
     "ProofOptions",
     "SparseFoolResult",
     "analysis",
+    "certify_path",
     "clear_slice_cache",
     "compute_slice",
     "curvature",

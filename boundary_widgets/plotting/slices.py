@@ -10,14 +10,24 @@ from matplotlib.patches import Patch
 
 from ..core.slices import PlaneSlice
 from ..core.validation import check_positive_int
-from ..render import boundary_lines, class_colors, legend_entries, shorten, slice_rgb, top_k
+from ..render import (
+    boundary_boxes,
+    boundary_lines,
+    class_colors,
+    legend_entries,
+    shorten,
+    slice_rgb,
+    top_k,
+    unproven_rgba,
+)
 
 LEGEND_ENTRIES = 12  # classes named in a slice's legend; the rest are counted in one "and N more" line
 NAME_WIDTH = 24  # characters of a class name shown in a legend or a panel
 
 
 class SliceDisplay:
-    """A slice drawn on matplotlib axes; ``ax_``, ``figure_``, ``image_``, ``lines_`` and ``legend_`` after :meth:`plot`."""
+    """A slice drawn on matplotlib axes; ``ax_``, ``figure_``, ``image_``, ``lines_`` and ``legend_`` after :meth:`plot`,
+    and for a certified slice ``proof_image_`` (the unproven area shaded) and ``proof_boxes_`` (the boundary leaves)."""
 
     def __init__(self, sl: PlaneSlice) -> None:
         if not isinstance(sl, PlaneSlice):
@@ -34,8 +44,13 @@ class SliceDisplay:
         max_legend_entries: int = LEGEND_ENTRIES,
         markers: Mapping[str, tuple[float, float]] | None = None,
         title: str | None = None,
+        proof: bool = True,
     ) -> SliceDisplay:
         """Draw the slice's classes (the pixels of :func:`~boundary_widgets.render.slice_rgb`) and boundaries.
+
+        ``proof`` (a slice of ``method="certified"`` only): shade each cell by its unproven share
+        (:func:`~boundary_widgets.render.unproven_rgba`) and outline the unproven leaves in red
+        (:func:`~boundary_widgets.render.boundary_boxes`).
 
         The legend names the classes present (shortened), largest area first; beyond ``max_legend_entries`` one line says how many more there are.
         """
@@ -54,6 +69,14 @@ class SliceDisplay:
             aspect="auto",
             interpolation="nearest",
         )
+        self.proof_image_ = self.proof_boxes_ = None
+        if proof and sl.certificate is not None:
+            self.proof_image_ = ax.imshow(
+                unproven_rgba(sl), origin="lower", extent=(a0, a1, b0, b1), aspect="auto", interpolation="nearest"
+            )
+            boxes = boundary_boxes(sl)
+            if boxes.size:
+                (self.proof_boxes_,) = ax.plot(boxes[:, 0], boxes[:, 1], color="red", linewidth=0.5)
         self.lines_ = None
         if boundaries:
             lines = boundary_lines(sl)

@@ -4,6 +4,16 @@ draw from here, so the two views cannot drift apart."""
 
 from .labels import legend_entries, shorten, top_k
 from .palette import class_colors, rgb_table
-from .pictures import boundary_lines, slice_rgb
+from .pictures import boundary_boxes, boundary_lines, slice_rgb, unproven_rgba
 
-__all__ = ["boundary_lines", "class_colors", "legend_entries", "rgb_table", "shorten", "slice_rgb", "top_k"]
+__all__ = [
+    "boundary_boxes",
+    "boundary_lines",
+    "class_colors",
+    "legend_entries",
+    "rgb_table",
+    "shorten",
+    "slice_rgb",
+    "top_k",
+    "unproven_rgba",
+]

@@ -50,7 +50,36 @@ def boundary_lines(sl: PlaneSlice) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.empty((0, 2))
 
 
+def _certificate(sl: PlaneSlice):
+    if sl.certificate is None:
+        raise ValueError("`sl` must be a slice of method='certified' (its certificate is None).")
+    return sl.certificate
+
+
+def unproven_rgba(
+    sl: PlaneSlice, *, color: tuple[float, float, float] = (0.45, 0.45, 0.45), opacity: float = 0.7
+) -> np.ndarray:
+    """``(Rb, Ra, 4)`` float32 RGBA over a certified slice: ``color`` at ``opacity`` times the share of each cell
+    left unproven (transparent where a cell is wholly proven)."""
+    unproven = 1.0 - _certificate(sl).proven.astype(np.float32)
+    rgba = np.empty((*unproven.shape, 4), dtype=np.float32)
+    rgba[..., :3] = color
+    rgba[..., 3] = opacity * unproven
+    return rgba
+
+
+def boundary_boxes(sl: PlaneSlice) -> np.ndarray:
+    """The outlines of a certified slice's unproven leaves, ``(5K + K, 2)`` (alpha, beta) vertices: each box closed,
+    boxes split by NaN rows."""
+    a, b, ha, hb = _certificate(sl).boundary.T
+    corners_a = np.stack([a - ha, a + ha, a + ha, a - ha, a - ha, np.full_like(a, np.nan)], axis=1)
+    corners_b = np.stack([b - hb, b - hb, b + hb, b + hb, b - hb, np.full_like(b, np.nan)], axis=1)
+    return np.stack([corners_a.ravel(), corners_b.ravel()], axis=1)
+
+
 __all__ = [
+    "boundary_boxes",
     "boundary_lines",
     "slice_rgb",
+    "unproven_rgba",
 ]

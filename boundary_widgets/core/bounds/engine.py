@@ -14,8 +14,7 @@ import torch
 from ..classifier import Classifier
 from ..plane import Plane
 from ..progress import CancelEvent, raise_if_cancelled
-from . import affine
-from .affine import Bounds
+from .affine import Bounds, box_min, clamp
 from .graph import Program, UnsupportedModelError
 
 # A box in flight holds its three coefficients twice (midpoint and radius) for every activation, plus the
@@ -168,7 +167,7 @@ class CellBounder:
         mid = torch.stack([const, ha[:, None] * self._u, hb[:, None] * self._v])
         x = Bounds(mid.reshape(-1, *clf.input_shape), None)
         if self.clip:
-            x = affine.clamp(x, *clf.bounds)
+            x = clamp(x, *clf.bounds)
         # The classifier's normalisation is affine with a positive diagonal: its offset goes to the constants.
         offset = clf.normalise(torch.zeros(1, *clf.input_shape, device=a.device))
         scaled = lambda t: clf.normalise(t) - offset  # noqa: E731
@@ -204,7 +203,7 @@ class CellBounder:
                 bound[0] += bias[c] - bias
             if rad is not None:
                 bound = bound - torch.einsum("knh,ch->knc", rad[:, rows], difference.abs())
-            per_class = affine.box_min(bound)
+            per_class = box_min(bound)
             per_class[:, c] = float("inf")
             lower[rows] = per_class.amin(dim=1)
         return labels, lower, centre.abs().amax(dim=1)

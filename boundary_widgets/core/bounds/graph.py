@@ -1,7 +1,7 @@
 """The network as a graph of bounded operators: traced with ``torch.fx``, checked before any work.
 
 Every node of the traced graph is either computed on constants (shapes, parameters) as torch would,
-or maps the :class:`~.affine.Bounds` of its input to bounds of its output. A node whose operator has
+or maps the :class:`~.Bounds` of its input to bounds of its output. A node whose operator has
 no bound here is refused when the graph is built, with the operator's name.
 """
 
@@ -16,8 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from . import affine
-from .affine import Bounds
+from .affine import (
+    Bounds,
+    Lines,
+    clamp,
+    gelu_lines,
+    relaxed,
+    relu,
+    sigmoid_lines,
+    silu_lines,
+    softplus_lines,
+    tanh_lines,
+)
 
 
 class UnsupportedModelError(ValueError):
@@ -129,12 +139,12 @@ def _nonnegative_linear(module: nn.Module, x: Bounds) -> Bounds:
     return x.map(module)
 
 
-def _activation(lines: Callable[[nn.Module], Callable[[torch.Tensor, torch.Tensor], affine.Lines]]):
-    return lambda module, x: affine.relaxed(x, lines(module))
+def _activation(lines: Callable[[nn.Module], Callable[[torch.Tensor, torch.Tensor], Lines]]):
+    return lambda module, x: relaxed(x, lines(module))
 
 
 def _clamp_module(module: nn.Hardtanh, x: Bounds) -> Bounds:
-    return affine.clamp(x, module.min_val, module.max_val)
+    return clamp(x, module.min_val, module.max_val)
 
 
 MODULE_BOUNDS: dict[type[nn.Module], Callable[[Any, Bounds], Bounds]] = {
@@ -143,15 +153,15 @@ MODULE_BOUNDS: dict[type[nn.Module], Callable[[Any, Bounds], Bounds]] = {
     nn.Conv2d: _conv,
     nn.BatchNorm1d: _batch_norm,
     nn.BatchNorm2d: _batch_norm,
-    nn.ReLU: lambda module, x: affine.relu(x),
-    nn.LeakyReLU: lambda module, x: affine.relu(x, module.negative_slope),
+    nn.ReLU: lambda module, x: relu(x),
+    nn.LeakyReLU: lambda module, x: relu(x, module.negative_slope),
     nn.ReLU6: _clamp_module,
     nn.Hardtanh: _clamp_module,
-    nn.Softplus: _activation(lambda m: lambda lo, hi: affine.softplus_lines(lo, hi, m.beta, m.threshold)),
-    nn.Tanh: _activation(lambda m: affine.tanh_lines),
-    nn.Sigmoid: _activation(lambda m: affine.sigmoid_lines),
-    nn.SiLU: _activation(lambda m: affine.silu_lines),
-    nn.GELU: _activation(lambda m: lambda lo, hi: affine.gelu_lines(lo, hi, m.approximate)),
+    nn.Softplus: _activation(lambda m: lambda lo, hi: softplus_lines(lo, hi, m.beta, m.threshold)),
+    nn.Tanh: _activation(lambda m: tanh_lines),
+    nn.Sigmoid: _activation(lambda m: sigmoid_lines),
+    nn.SiLU: _activation(lambda m: silu_lines),
+    nn.GELU: _activation(lambda m: lambda lo, hi: gelu_lines(lo, hi, m.approximate)),
     nn.MaxPool1d: _max_pool,
     nn.MaxPool2d: _max_pool,
     nn.AvgPool1d: _nonnegative_linear,
@@ -258,16 +268,16 @@ def _shape_method(name: str) -> Callable[..., Bounds]:
     return apply
 
 
-def _functional(lines: Callable[..., affine.Lines]) -> Callable[..., Bounds]:
-    return lambda x, *args, **kwargs: affine.relaxed(x, lambda lo, hi: lines(lo, hi, *args, **kwargs))
+def _functional(lines: Callable[..., Lines]) -> Callable[..., Bounds]:
+    return lambda x, *args, **kwargs: relaxed(x, lambda lo, hi: lines(lo, hi, *args, **kwargs))
 
 
 def _functional_relu(x: Bounds, inplace: bool = False) -> Bounds:
-    return affine.relu(x)
+    return relu(x)
 
 
 def _functional_leaky_relu(x: Bounds, negative_slope: float = 0.01, inplace: bool = False) -> Bounds:
-    return affine.relu(x, negative_slope)
+    return relu(x, negative_slope)
 
 
 def _functional_linear(x: Bounds, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Bounds:
@@ -307,15 +317,13 @@ FUNCTION_BOUNDS: dict[object, Callable[..., Bounds]] = {
     torch.relu: _functional_relu,
     F.relu: _functional_relu,
     F.leaky_relu: _functional_leaky_relu,
-    torch.tanh: _functional(affine.tanh_lines),
-    F.tanh: _functional(affine.tanh_lines),
-    torch.sigmoid: _functional(affine.sigmoid_lines),
-    F.sigmoid: _functional(affine.sigmoid_lines),
-    F.silu: lambda x, inplace=False: affine.relaxed(x, affine.silu_lines),
-    F.gelu: lambda x, approximate="none": affine.relaxed(x, lambda lo, hi: affine.gelu_lines(lo, hi, approximate)),
-    F.softplus: lambda x, beta=1.0, threshold=20.0: affine.relaxed(
-        x, lambda lo, hi: affine.softplus_lines(lo, hi, beta, threshold)
-    ),
+    torch.tanh: _functional(tanh_lines),
+    F.tanh: _functional(tanh_lines),
+    torch.sigmoid: _functional(sigmoid_lines),
+    F.sigmoid: _functional(sigmoid_lines),
+    F.silu: lambda x, inplace=False: relaxed(x, silu_lines),
+    F.gelu: lambda x, approximate="none": relaxed(x, lambda lo, hi: gelu_lines(lo, hi, approximate)),
+    F.softplus: lambda x, beta=1.0, threshold=20.0: relaxed(x, lambda lo, hi: softplus_lines(lo, hi, beta, threshold)),
     F.linear: _functional_linear,
     F.max_pool2d: _functional_max_pool2d,
     F.avg_pool1d: _functional_pool(F.avg_pool1d),
@@ -338,8 +346,8 @@ METHOD_BOUNDS: dict[str, Callable[..., Bounds]] = {
     "sum": _reduce("sum"),
     "relu": _functional_relu,
     "relu_": _functional_relu,
-    "sigmoid": _functional(affine.sigmoid_lines),
-    "tanh": _functional(affine.tanh_lines),
+    "sigmoid": _functional(sigmoid_lines),
+    "tanh": _functional(tanh_lines),
     "add": _add,
     "add_": _add,
     "sub": _sub,

@@ -11,6 +11,7 @@
 
 from .api import check_slice_arguments, compute_slice, iter_slice
 from .cache import DEFAULT_CACHE_BYTES, clear_slice_cache
+from .certified import PathCertificate, certify_path
 from .frames import SLICE_METHODS
 from .options import (
     DEFAULT_METHOD,
@@ -55,11 +56,13 @@ __all__ = [
     "SLICE_METHODS",
     "Certificate",
     "Extent",
+    "PathCertificate",
     "PlaneSlice",
     "PointEvaluation",
     "ProofOptions",
     "Resolution",
     "SliceOptions",
+    "certify_path",
     "check_slice_arguments",
     "chunk_budget",
     "chunk_candidates",

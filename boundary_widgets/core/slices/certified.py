@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from ..bounds import CellBounder
 from ..classifier import Classifier
+from ..paths import ConnectingPath
 from ..plane import Plane
 from .options import ProofOptions, SliceOptions
 from .points import chunk_budget
+from .request import SliceRequest
 from .result import Certificate, PlaneSlice
-
-if TYPE_CHECKING:
-    from .frames import SliceRequest
 
 # The proof starts from blocks of cells such that each axis has at least this many blocks.
 COARSE_BLOCKS = 16
+# A path lies in a slice's plane when each anchor is this close to its projection, relative to its norm.
+PLANE_TOLERANCE = 1e-4
 
 
 def bounder(clf: Classifier, plane: Plane, options: SliceOptions) -> CellBounder:
@@ -208,10 +209,97 @@ def _final(request: SliceRequest, sampled_map: PlaneSlice, certificate: Certific
     return dataclasses.replace(final, certificate=certificate)
 
 
+@dataclasses.dataclass(frozen=True)
+class PathCertificate:
+    """Whether a connecting path is *proven* to stay in its class: every segment lies in wholly proven cells of it."""
+
+    proven: bool
+    label: int  # the path's class
+    segments: np.ndarray  # (K - 1,) bool, segment k (anchor k to k + 1) lies in wholly proven cells of `label`
+    reason: str | None  # why it is not proven; None when it is
+
+    def __repr__(self) -> str:
+        status = "proven" if self.proven else f"not proven: {self.reason}"
+        return (
+            f"PathCertificate(label={self.label}, segments={int(self.segments.sum())}/{self.segments.size}, {status})"
+        )
+
+
+def _segment_cells(sl: PlaneSlice, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The grid cells a straight segment of the plane passes through (rows, cols), or None if it leaves the grid.
+
+    The segment is cut wherever it crosses a cell edge; the middle of each piece lies inside one cell, and the
+    crossings themselves lie on the closed boxes of the cells before and after them.
+    """
+    da, db = sl.alphas[1] - sl.alphas[0], sl.betas[1] - sl.betas[0]
+    edges_a = sl.alphas[0] - da / 2 + da * np.arange(sl.alphas.size + 1)
+    edges_b = sl.betas[0] - db / 2 + db * np.arange(sl.betas.size + 1)
+    low, high = np.array([edges_a[0], edges_b[0]]), np.array([edges_a[-1], edges_b[-1]])
+    if (np.minimum(start, end) < low).any() or (np.maximum(start, end) > high).any():
+        return None
+    cuts = [np.array([0.0, 1.0])]
+    for axis, edges in ((0, edges_a), (1, edges_b)):
+        if end[axis] != start[axis]:
+            t = (edges - start[axis]) / (end[axis] - start[axis])
+            cuts.append(t[(t > 0) & (t < 1)])
+    t = np.unique(np.concatenate(cuts))
+    middle = start + ((t[:-1] + t[1:]) / 2)[:, None] * (end - start)
+    cols = np.clip(np.floor((middle[:, 0] - edges_a[0]) / da).astype(int), 0, sl.alphas.size - 1)
+    rows = np.clip(np.floor((middle[:, 1] - edges_b[0]) / db).astype(int), 0, sl.betas.size - 1)
+    return rows, cols
+
+
+def certify_path(sl: PlaneSlice, path: ConnectingPath) -> PathCertificate:
+    """Whether ``path`` is proven to stay in its class by the certified slice ``sl``.
+
+    The path must lie in the slice's plane (each anchor within ``PLANE_TOLERANCE`` of its projection, relative to
+    its norm; a ``ValueError`` otherwise: a path off the plane is not covered by the slice's proof). A segment is
+    proven when every cell it passes through is wholly proven to be of the path's class; a cell only partly proven
+    does not count, nor does a segment that leaves the slice's cells.
+    """
+    if not isinstance(sl, PlaneSlice):
+        raise TypeError(f"`sl` must be a PlaneSlice; got {type(sl).__name__}.")
+    if sl.certificate is None or not sl.certificate.is_complete:
+        raise ValueError("`sl` must be a finished slice of method='certified' (it has no complete certificate).")
+    if not isinstance(path, ConnectingPath):
+        raise TypeError(f"`path` must be a ConnectingPath; got {type(path).__name__}.")
+    plane = sl.plane
+    if tuple(path.anchors.shape[1:]) != plane.shape:
+        raise ValueError(
+            f"`path` must live in the slice's input shape {plane.shape}; got {tuple(path.anchors.shape[1:])}."
+        )
+    anchors = path.anchors.reshape(len(path.anchors), -1).double()
+    origin, u, v = (t.reshape(-1).double() for t in (plane.origin, plane.u, plane.v))
+    delta = anchors - origin
+    coordinates = torch.stack([delta @ u, delta @ v], dim=1)
+    residual = (delta - coordinates[:, :1] * u - coordinates[:, 1:] * v).norm(dim=1)
+    if bool((residual > PLANE_TOLERANCE * (1 + anchors.norm(dim=1))).any()):
+        raise ValueError(
+            f"`path` must lie in the slice's plane; an anchor is {float(residual.max()):.3g} (L2) away from it."
+        )
+    points = coordinates.numpy()
+    certificate = sl.certificate
+    wholly = (certificate.proven >= 1) & (certificate.proven_label == path.label)
+    segments = np.zeros(len(points) - 1, dtype=bool)
+    reason = None
+    for k in range(len(points) - 1):
+        cells = _segment_cells(sl, points[k], points[k + 1])
+        if cells is None:
+            reason = reason or f"segment {k} leaves the slice's extent"
+            continue
+        segments[k] = bool(wholly[cells].all())
+        if not segments[k]:
+            reason = reason or f"segment {k} crosses a cell not wholly proven to be class {path.label}"
+    return PathCertificate(bool(segments.all()), int(path.label), segments, None if segments.all() else reason)
+
+
 __all__ = [
     "COARSE_BLOCKS",
+    "PLANE_TOLERANCE",
+    "PathCertificate",
     "bounder",
     "certified_frames",
+    "certify_path",
     "proof_units",
     "start_size",
 ]

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..classifier import Classifier
-from ..plane import Plane
-from ..progress import Tracker
 from .certified import certified_frames, proof_units
 from .options import SliceOptions
-from .points import PointEvaluation, PointEvaluator
+from .points import PointEvaluation
+from .request import SliceRequest
 from .result import PlaneSlice
 
 # Adaptive refinement: samples per axis of the first (coarse) level, and how close to a boundary
@@ -21,57 +19,6 @@ from .result import PlaneSlice
 MIN_COARSE_SAMPLES = 33
 REFINE_SAFETY = 0.75
 SLOPE_QUANTILE = 0.8
-
-
-@dataclass(frozen=True)
-class SliceRequest:
-    """One slice computation: the checked options, and how it reports progress and honours ``cancel``."""
-
-    clf: Classifier
-    plane: Plane
-    options: SliceOptions
-    tracker: Tracker  # its units: chunks of forward passes (dense) or levels (adaptive)
-    progressive: bool  # whether intermediate frames are wanted (built only then)
-    evaluator: PointEvaluator
-
-    @property
-    def alphas(self) -> np.ndarray:
-        return self.options.alphas
-
-    @property
-    def betas(self) -> np.ndarray:
-        return self.options.betas
-
-    def make_slice(
-        self,
-        labels: np.ndarray,
-        confidence: np.ndarray,
-        margin: np.ndarray,
-        evaluated: np.ndarray,
-        *,
-        n_clipped: int,
-        is_final: bool,
-    ) -> PlaneSlice:
-        n_evaluated = int(evaluated.sum())
-        options = self.options
-        return PlaneSlice(
-            alphas=options.alphas,
-            betas=options.betas,
-            labels=labels,
-            confidence=confidence,
-            margin=margin,
-            evaluated=evaluated,
-            n_evaluated=n_evaluated,
-            plane=self.plane,
-            class_names=self.clf.class_names,
-            extent=options.extent,
-            resolution=options.resolution,
-            method=options.method,
-            clip=options.clip,
-            clipped_fraction=n_clipped / max(n_evaluated, 1),
-            precision=options.precision,
-            is_final=is_final,
-        )
 
 
 def total_units(options: SliceOptions, chunk: int) -> int:
