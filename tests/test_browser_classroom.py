@@ -20,9 +20,11 @@ from test_browser import (
     NOTEBOOK_RUN_S,
     OUTPUT,
     WIDGET_UPDATE_S,
+    _assert_no_console_errors,
     _assert_no_error_outputs,
+    _check_compare_fits,
+    _check_training_layout,
     _free_port,
-    _inside_viewport,
     _script,
     _server,
     _server_env,
@@ -46,7 +48,7 @@ def _write_classroom_notebook(path: Path) -> None:
         "robust, _ = bw.zoo.load('digits-cnn-robust', device='cpu')\n"
         "x = digits.split('test')[0][0]\n"
         "compare = bw.CompareExplorer(standard, robust, x, dataset=digits, resolution=48, "
-        "names=('standard', 'robust'))\ncompare",
+        "names=('standard', 'adversarially trained'))\ncompare",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -61,11 +63,9 @@ def _epoch(root) -> int:
 def _exercise_training(page) -> None:
     root = page.locator(".bw-training-explorer").first
     root.wait_for(state="visible", timeout=NOTEBOOK_RUN_S * 1000)
-    root.scroll_into_view_if_needed()
+    _check_training_layout(page, root, "voila-training")
     figure = root.locator(".bw-slice-map").first
     before = _wait_for_colours(figure, "training: the untrained map")
-    _inside_viewport(page, figure, "training: the map")
-    _inside_viewport(page, root.locator(".bw-preview").first, "training: the preview")
     page.screenshot(path=str(OUTPUT / "voila-training-epoch0.png"))
     root.get_by_role("button", name="step").click()
     _wait_for_text(root.locator(".bw-epoch").first, "epoch 1", "training: one step")
@@ -75,17 +75,20 @@ def _exercise_training(page) -> None:
     while _epoch(root) < 6:
         assert time.monotonic() < deadline, "training: play did not advance the epochs"
         time.sleep(0.2)
+    shown_at_pause = _epoch(root)
     root.get_by_role("button", name="pause").click()
     time.sleep(1.0)
     stopped = _epoch(root)
     time.sleep(1.0)
     assert _epoch(root) == stopped, "training: epochs went on after pause"
+    # Frames are drawn no faster than the browser shows them: pause stops what the student sees.
+    assert stopped - shown_at_pause <= 3, f"training: pause took effect {stopped - shown_at_pause} epochs late"
     page.screenshot(path=str(OUTPUT / "voila-training-paused.png"))
 
 
 def _exercise_compare(page) -> None:
     root = page.locator(".bw-compare").first
-    root.scroll_into_view_if_needed()
+    _check_compare_fits(page, root, "voila-compare")
     maps = root.locator(".bw-slice-map")
     _wait_for_colours(maps.nth(0), "compare: the standard model's map", 1)
     _wait_for_colours(maps.nth(1), "compare: the robust model's map", 1)
@@ -97,7 +100,9 @@ def _exercise_compare(page) -> None:
     deadline = time.monotonic() + WIDGET_UPDATE_S
     while True:
         captions = [caption.inner_text() for caption in root.locator(".bw-caption").all()]
-        if any(text.startswith("robust:") for text in captions) and any("· standard" in text for text in captions):
+        if any(text.startswith("adversarially trained:") for text in captions) and any(
+            "· standard" in text for text in captions
+        ):
             break
         assert time.monotonic() < deadline, f"compare: a click did not inspect both models; captions {captions}"
         time.sleep(0.2)
@@ -115,3 +120,4 @@ def test_training_and_compare_explorers_in_voila(workdir: Path, browser_page) ->
         _exercise_training(page)
         _exercise_compare(page)
         _assert_no_error_outputs(page)
+    _assert_no_console_errors(page)

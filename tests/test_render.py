@@ -202,3 +202,12 @@ def test_plot_top_k_bars(clf_1000):
     labels = {t.get_text() for t in ax.get_yticklabels()}
     assert labels == {shorten(name, 24) for _, name, _ in entries}
     ax.figure.clf()
+
+
+def test_boundary_lines_start_and_end_on_a_vertex(two_slices):
+    """bqplot's Lines places its (hidden) curve label at the last vertex: a NaN there logs
+    `translate(undefined,undefined)` errors in the browser console at every redraw."""
+    for sl in two_slices:
+        lines = boundary_lines(sl)
+        assert np.isnan(lines[:, 0]).sum() >= 1, "several segments, split by NaN rows"
+        assert np.isfinite(lines[0]).all() and np.isfinite(lines[-1]).all()

@@ -30,6 +30,9 @@ def slice_rgb(sl: PlaneSlice, *, shading: str = "labels") -> np.ndarray:
 def boundary_lines(sl: PlaneSlice) -> np.ndarray:
     """Decision boundaries as one ``(M, 2)`` array of (alpha, beta) vertices, segments split by NaN rows.
 
+    The array never starts or ends with a NaN row: a line drawer that places something at the last
+    vertex (bqplot's ``Lines`` puts its curve label there) gets a finite point.
+
     For each class present, the field ``+margin`` inside the class and ``-margin`` outside changes
     sign exactly at the class's border and is smooth across it; its zero contour is the boundary.
     Each class's field is contoured only over its bounding box grown by one cell, where all of its
@@ -46,8 +49,8 @@ def boundary_lines(sl: PlaneSlice) -> np.ndarray:
         signed = np.where(inside[r0:r1, c0:c1], margin, -margin)
         generator = contourpy.contour_generator(sl.alphas[c0:c1], sl.betas[r0:r1], signed)
         for line in generator.lines(0.0):
-            pieces += [line, np.full((1, 2), np.nan)]
-    return np.concatenate(pieces) if pieces else np.empty((0, 2))
+            pieces += [np.full((1, 2), np.nan), line]
+    return np.concatenate(pieces[1:]) if pieces else np.empty((0, 2))
 
 
 def _certificate(sl: PlaneSlice):

@@ -239,14 +239,18 @@ class Explorer(traitlets.HasTraits):
         self.ui: widgets.Box = widgets.VBox()
 
     # --- layout and display -------------------------------------------------------------------
-    def _build_ui(self, controls: widgets.Widget | None, main: widgets.Widget, css_class: str) -> None:
+    def _build_ui(
+        self, controls: widgets.Widget | None, main: widgets.Widget, css_class: str, *, preview: bool = True
+    ) -> None:
         """Status on top (always in view), then controls, the main view and the preview side by side.
 
-        The three fit in about 920 px (JupyterLab at 1280 px with the file browser open) and wrap
-        below that.
+        The three fit in about 845 px (JupyterLab's output column at 1280 px with the file browser
+        open) and wrap below that. ``preview=False``: ``main`` places :attr:`point_view` itself.
         """
         header = widgets.HBox([self.progress, self.status], layout=widgets.Layout(align_items="center"))
-        panels = [main, self.point_view.ui] if controls is None else [controls, main, self.point_view.ui]
+        panels = [main, self.point_view.ui] if preview else [main]
+        if controls is not None:
+            panels.insert(0, controls)
         body = widgets.HBox(panels, layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         share = widgets.HBox([self.share_text, self.share_button])
         self.ui = widgets.VBox([header, body, share])

@@ -25,7 +25,20 @@ __all__ = ["CompareExplorer", "difference_mask"]
 
 _MODELS = ("a", "b")
 _SAME = np.array([235, 235, 235], dtype=np.uint8)
+_MAP_PIXELS = 270  # two maps beside the controls' 265 px fill JupyterLab's 845-px output column
+_DIFFERENCE_PIXELS = 210
+_COMPACT_TOP_K = 5
 _DIFFERENT = np.array([176, 0, 32], dtype=np.uint8)
+
+
+def _compact(view: PointView) -> None:
+    """Lay ``view`` out as the picture and the bars side by side over the caption (about 210 px tall)."""
+    view.picture.layout.width = "72px"
+    view.chart.layout.width = "195px"
+    view.ui = widgets.VBox(
+        [widgets.HBox([view.picture, view.chart], layout={"align_items": "flex-start"}), view.caption],
+        layout={"width": f"{_MAP_PIXELS}px"},
+    )
 
 
 def difference_mask(slice_a: PlaneSlice, slice_b: PlaneSlice) -> np.ndarray:
@@ -144,16 +157,30 @@ class CompareExplorer(Explorer, DirectionPairTraits):
 
     # --- controls -----------------------------------------------------------------------------
     def _build_controls(self) -> None:
-        self.point_view_b = PointView(self.models["b"].class_names)
-        self.from_toggle = widgets.ToggleButtons(
+        """Controls in tabs beside both maps; below them the difference map and both previews.
+
+        The two rows fit JupyterLab's 845-px output column at 1280×800, so a click on a map
+        updates previews that are in view.
+        """
+        self.point_view = PointView(self.models["a"].class_names, k=_COMPACT_TOP_K)
+        self.point_view_b = PointView(self.models["b"].class_names, k=_COMPACT_TOP_K)
+        for view in (self.point_view, self.point_view_b):
+            _compact(view)
+        self.from_dropdown = widgets.Dropdown(
             options=[(self.names[m], m) for m in _MODELS],
             value=self.directions_from,
             description="directions of",
-            style={"button_width": "80px", "description_width": "initial"},
+            style={"description_width": "initial"},
+            layout={"width": "226px"},
         )
-        widgets.link((self, "directions_from"), (self.from_toggle, "value"))
+        widgets.link((self, "directions_from"), (self.from_dropdown, "value"))
         self.extent_text = widgets.BoundedFloatText(
-            value=0.0 if self.extent is None else self.extent, min=0.0, max=1e9, description="extent (0: auto)"
+            value=0.0 if self.extent is None else self.extent,
+            min=0.0,
+            max=1e9,
+            description="extent (0 = auto)",
+            style={"description_width": "initial"},
+            layout={"width": "226px"},
         )
         self.extent_text.observe(
             lambda change: setattr(self, "extent", change["new"] if change["new"] > 0 else None), names="value"
@@ -164,18 +191,19 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         widgets.link((self, "resolution"), (self.resolution_dropdown, "value"))
         self.boundaries_checkbox = widgets.Checkbox(value=self.boundaries, description="boundary lines", indent=False)
         widgets.link((self, "boundaries"), (self.boundaries_checkbox, "value"))
-        controls = widgets.VBox(
-            [
-                self.u_picker.ui,
-                self.v_picker.ui,
-                self.from_toggle,
-                self.extent_text,
-                self.resolution_dropdown,
-                self.boundaries_checkbox,
+        tabs = widgets.Tab(
+            children=[
+                widgets.VBox([self.u_picker.ui, self.v_picker.ui, self.from_dropdown]),
+                widgets.VBox([self.extent_text, self.resolution_dropdown, self.boundaries_checkbox]),
             ],
-            layout={"width": "330px"},
+            layout={"width": "265px"},
         )
-        self.map_views = {m: SliceMapView(self.models[m].class_names, on_click=self.select, size=300) for m in _MODELS}
+        tabs.set_title(0, "plane")
+        tabs.set_title(1, "view")
+        self.controls_tabs = tabs
+        self.map_views = {
+            m: SliceMapView(self.models[m].class_names, on_click=self.select, size=_MAP_PIXELS) for m in _MODELS
+        }
         self.diff_x = bq.LinearScale(min=-1.0, max=1.0)
         self.diff_y = bq.LinearScale(min=-1.0, max=1.0)
         self.diff_image = bq.Image(
@@ -190,31 +218,32 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         self.diff_figure = bq.Figure(
             marks=[self.diff_image, self.diff_cross],
             axes=[
-                bq.Axis(scale=self.diff_x, label="α along u (L2)"),
-                bq.Axis(scale=self.diff_y, orientation="vertical", label="β along v (L2)"),
+                bq.Axis(scale=self.diff_x, label="α along u (L2)", num_ticks=5, tick_format=".1f"),
+                bq.Axis(
+                    scale=self.diff_y, orientation="vertical", label="β along v (L2)", num_ticks=5, tick_format=".1f"
+                ),
             ],
             title="where the labels differ",
             animation_duration=0,
             display_toolbar=False,
             fig_margin={"top": 30, "bottom": 42, "left": 52, "right": 8},
-            layout=widgets.Layout(width="300px", height="300px", min_width="300px"),
+            title_style={"font-size": "12px"},
+            layout=widgets.Layout(width=f"{_DIFFERENCE_PIXELS}px", height=f"{_DIFFERENCE_PIXELS}px", flex="0 0 auto"),
         )
         self.diff_figure.add_class("bw-difference-map")
-        self.diff_text = widgets.HTML()
+        self.diff_text = widgets.HTML(layout={"width": "255px"})
         self.diff_text.add_class("bw-difference")
-        titles = {m: widgets.HTML(f"<b>{html.escape(self.names[m])}</b>") for m in _MODELS}
-        maps = widgets.HBox(
+        column = widgets.Layout(width=f"{_MAP_PIXELS + 4}px")
+        maps = widgets.HBox([self.map_views["a"].ui, self.map_views["b"].ui])
+        below = widgets.HBox(
             [
-                widgets.VBox([titles["a"], self.map_views["a"].ui]),
-                widgets.VBox([titles["b"], self.map_views["b"].ui]),
-                widgets.VBox([widgets.HTML("<b>difference</b>"), self.diff_figure, self.diff_text]),
-            ],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
+                widgets.VBox([self.diff_figure, self.diff_text], layout={"width": "265px"}),
+                widgets.VBox([self.point_view.ui], layout=column),
+                widgets.VBox([self.point_view_b.ui], layout=column),
+            ]
         )
-        previews = widgets.VBox(
-            [widgets.HTML(f"<b>{html.escape(self.names['b'])}</b> at the point"), self.point_view_b.ui]
-        )
-        self._build_ui(controls, widgets.HBox([maps, previews], layout={"flex_flow": "row wrap"}), "bw-compare")
+        main = widgets.VBox([widgets.HBox([tabs, maps], layout={"align_items": "flex-start"}), below])
+        self._build_ui(None, main, "bw-compare", preview=False)
 
     def _picked(self, which: str) -> None:
         picker = self.u_picker if which == "u" else self.v_picker
@@ -293,9 +322,9 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             self.diff_y.min, self.diff_y.max = float(b0), float(b1)
         share = float(self.difference.mean())
         self.diff_text.value = (
-            f"labels differ on <b>{share:.1%}</b> of the map (red); the origin is "
+            f'<div style="line-height:1.3">labels differ on <b>{share:.1%}</b> of the map (red); the origin is '
             f"{self._name(sl.label_at(0, 0))} for {html.escape(self.names['a'])} and "
-            f"{self._name(self.slices['b'].label_at(0, 0))} for {html.escape(self.names['b'])}"
+            f"{self._name(self.slices['b'].label_at(0, 0))} for {html.escape(self.names['b'])}</div>"
         )
 
     def _name(self, label: int) -> str:

@@ -188,13 +188,13 @@ class DirectionPicker:
             options=offered,
             value=kind,
             description=label,
-            layout={"width": "165px"},
+            layout={"width": "150px"},
             style={"description_width": "initial"},
         )
         if css_class:
             self.kind_dropdown.add_class(css_class)
         self.redraw_button = widgets.Button(
-            description="next", icon="refresh", tooltip="the next random seed", layout={"width": "62px"}
+            description="next", icon="refresh", tooltip="the next random seed", layout={"width": "76px"}
         )
         self.redraw_button.on_click(lambda _: self.redraw_seed())
         self.note = widgets.HTML()

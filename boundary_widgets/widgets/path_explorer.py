@@ -189,7 +189,12 @@ class PathExplorer(Explorer):
                 self.position_line,
             ],
             axes=[
-                bq.Axis(scale=self.t_scale, label="fraction of the way from x_a to x_b", tick_format=".0%"),
+                bq.Axis(
+                    scale=self.t_scale,
+                    label="fraction of the way from x_a to x_b",
+                    tick_format=".0%",
+                    tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],  # d3's ten ticks run together at 320 px
+                ),
                 bq.Axis(
                     scale=self.p_scale,
                     orientation="vertical",

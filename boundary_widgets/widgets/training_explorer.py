@@ -24,6 +24,7 @@ __all__ = ["TrainingExplorer"]
 _STARTS = ("fresh", "copy")
 _DATA_POINTS = 400  # training points drawn over a 2-D model's map
 _PADDING = 0.35  # of the span of the three images, around them, for an image model's plane
+_PLAY_FRAMES_PER_SECOND = 12.0  # while playing, epochs between two frames are trained but not drawn
 
 
 class TrainingExplorer(Explorer):
@@ -183,11 +184,11 @@ class TrainingExplorer(Explorer):
 
     # --- controls -----------------------------------------------------------------------------
     def _build_controls(self) -> None:
-        self.play_button = widgets.ToggleButton(value=False, description="play", icon="play", layout={"width": "90px"})
+        self.play_button = widgets.ToggleButton(value=False, description="play", icon="play", layout={"width": "86px"})
         widgets.link((self, "playing"), (self.play_button, "value"))
-        self.step_button = widgets.Button(description="step", icon="step-forward", layout={"width": "90px"})
+        self.step_button = widgets.Button(description="step", icon="step-forward", layout={"width": "86px"})
         self.step_button.on_click(lambda _: self.step())
-        self.reset_button = widgets.Button(description="reset", icon="undo", layout={"width": "90px"})
+        self.reset_button = widgets.Button(description="reset", icon="undo", layout={"width": "86px"})
         self.reset_button.on_click(lambda _: self.reset())
         self.epoch_label = widgets.HTML()
         self.epoch_label.add_class("bw-epoch")
@@ -213,6 +214,8 @@ class TrainingExplorer(Explorer):
         for name, control in controls.items():
             control.value = getattr(self, name)
             control.style.description_width = "initial"
+            if name != "start":
+                control.layout.width = "260px"  # the panel, map and preview fit side by side in 845 px
             widgets.link((self, name), (control, "value"))
         self.controls = controls
         self._sync_architecture_controls()
@@ -225,7 +228,12 @@ class TrainingExplorer(Explorer):
             overlays = [lambda scales: data_points_mark(scales, self.template.num_classes, points, labels)]
         labels = ("x₁", "x₂") if self.planar else ("α (L2)", "β (L2)")
         self.map_view = SliceMapView(
-            self.template.class_names, on_click=self.select, overlays=overlays, x_label=labels[0], y_label=labels[1]
+            self.template.class_names,
+            on_click=self.select,
+            overlays=overlays,
+            x_label=labels[0],
+            y_label=labels[1],
+            size=300,
         )
         self.epoch_scale = bq.LinearScale(min=0.0)
         self.metric_scale = bq.LinearScale(min=0.0)
@@ -244,11 +252,11 @@ class TrainingExplorer(Explorer):
             display_toolbar=False,
             legend_location="top-right",
             fig_margin={"top": 10, "bottom": 35, "left": 40, "right": 10},
-            layout=widgets.Layout(width="300px", height="170px"),
+            layout=widgets.Layout(width="265px", height="160px"),
         )
         buttons = widgets.HBox([self.play_button, self.step_button, self.reset_button])
         panel = widgets.VBox(
-            [buttons, self.epoch_label, *controls.values(), self.history_chart], layout={"width": "310px"}
+            [buttons, self.epoch_label, *controls.values(), self.history_chart], layout={"width": "270px"}
         )
         self._build_ui(panel, self.map_view.ui, "bw-training-explorer")
 
@@ -308,19 +316,32 @@ class TrainingExplorer(Explorer):
 
     # --- work -----------------------------------------------------------------------------------
     def _train(self, job: Job, epochs: int | None) -> None:
-        done = 0
+        """Train ``epochs`` epochs drawing each, or (None) play until paused drawing at most
+        ``_PLAY_FRAMES_PER_SECOND``: a browser that falls behind the frames would show "pause"
+        taking effect many epochs late."""
+        done, drawn_at, undrawn = 0, time.perf_counter(), False
         while epochs is None or done < epochs:
             if epochs is None and not self.playing:
                 break
             job.check()
-            started = time.perf_counter()
             self.training.train_epoch(cancel=job.cancel)
-            self._draw_frame(job)
             done += 1
-            self._frame_times = [*self._frame_times[-9:], time.perf_counter() - started]
-            self.frames_per_second = len(self._frame_times) / sum(self._frame_times)
+            now = time.perf_counter()
+            undrawn = epochs is None and now - drawn_at < 1.0 / _PLAY_FRAMES_PER_SECOND
+            if not undrawn:
+                drawn_at = self._timed_frame(job, drawn_at)
+        if undrawn:
+            self._timed_frame(job, drawn_at)  # the epoch the pause stopped at
         if epochs is not None and self.playing:
             self.playing = False
+
+    def _timed_frame(self, job: Job, since: float) -> float:
+        """Draw a frame, count it in ``frames_per_second`` (frames since ``since``); the time it was drawn."""
+        self._draw_frame(job)
+        now = time.perf_counter()
+        self._frame_times = [*self._frame_times[-9:], now - since]
+        self.frames_per_second = len(self._frame_times) / sum(self._frame_times)
+        return now
 
     def _draw_frame(self, job: Job) -> None:
         sl = compute_slice(

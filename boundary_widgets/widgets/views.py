@@ -19,6 +19,7 @@ from ..render import boundary_lines, class_colors, legend_entries, shorten, slic
 
 _PREVIEW_PIXELS = 128
 _HATCH_PIXELS = 192  # the outside-the-box overlay is drawn at this resolution whatever the map's
+_HATCH_PERIOD = 12  # hatch pixels between two stripes: about 8 % of the outside region is striped
 LEGEND_ENTRIES = 12
 TOP_K = 10
 NAME_WIDTH = 24
@@ -68,15 +69,16 @@ def slice_png(sl: PlaneSlice, *, shading: str, greyed: bool = False) -> bytes:
 def hatch_pixels(outside: np.ndarray) -> np.ndarray:
     """RGBA ``(H, W, 4)`` overlay: thin dark diagonal stripes where ``outside`` (row 0 at the top), clear elsewhere.
 
-    Thin stripes leave most of each class colour untouched: on images with pixels at the bounds
-    (digits' black background) most of a plane lies outside the box.
+    Sparse, half-transparent stripes (one pixel in ``_HATCH_PERIOD`` along each row) leave the
+    regions readable: on images with pixels at the bounds (digits' black background) almost all
+    of a plane lies outside the box.
     """
     height, width = outside.shape
     rows, cols = np.indices((height, width))
-    stripe = (rows + cols) % 6 == 0
+    stripe = (rows + cols) % _HATCH_PERIOD == 0
     rgba = np.zeros((height, width, 4), dtype=np.uint8)
     rgba[..., :3] = 30
-    rgba[..., 3] = np.where(outside & stripe, 130, 0)
+    rgba[..., 3] = np.where(outside & stripe, 110, 0)
     return rgba
 
 
@@ -294,7 +296,11 @@ class SliceMapView:
         items.append("<b>+</b>: the point shown on the right")
         if hatched and getattr(self, "outside_share", 0.0) > 0:
             items.append("hatched: outside the input box (some pixel out of bounds)")
-        return '<div class="bw-marker-legend" style="font-size:11px;color:#444">' + "; ".join(items) + "</div>"
+        return (
+            '<div class="bw-marker-legend" style="font-size:11px;color:#444;line-height:1.3">'
+            + "; ".join(items)
+            + "</div>"
+        )
 
     def show_error(self, message: str) -> None:
         """Grey out the map on display and say beside it why it is stale."""
