@@ -215,8 +215,8 @@ def _console_error(page, message) -> None:
         page.console_errors.append(f"{message.text[:300]} ({url})")
 
 
-def _assert_no_console_errors(page) -> None:
-    errors = page.console_errors
+def _assert_no_console_errors(page, front_end: str = "") -> None:
+    errors = [error for error in page.console_errors if error not in FRONT_END_ERRORS.get(front_end, ())]
     assert not errors, f"{len(errors)} error(s) in the browser console, the first: {errors[:3]}"
 
 
@@ -319,6 +319,10 @@ FRONT_ENDS = {  # front end -> (console script, its app's config prefix, the URL
     "jupyterlab": ("jupyter-lab", "LabApp", "lab/tree"),
     "notebook7": ("jupyter-notebook", "JupyterNotebookApp", "notebooks"),
 }
+# Errors of the front end itself, each seen with nothing of ours in the page. Notebook 7.6.5's
+# shortcuts plugin reads the settings schema of a plugin it has not loaded when the widget
+# manager loads its settings: a notebook with one `ipywidgets.IntSlider()` logs it too.
+FRONT_END_ERRORS = {"notebook7": ("uncaught: Cannot read properties of undefined (reading 'schema')",)}
 
 
 @contextmanager
@@ -371,7 +375,7 @@ def test_quickstart_in_jupyterlab_and_notebook_7(workdir: Path, browser_page, fr
     with _notebook_page(workdir, browser_page, NOTEBOOK.name, front_end):
         _assert_plain_numbers(browser_page)
         _exercise_slice_explorer(browser_page, front_end)
-    _assert_no_console_errors(browser_page)
+    _assert_no_console_errors(browser_page, front_end)
 
 
 def test_quickstart_in_voila(workdir: Path, browser_page) -> None:
@@ -591,7 +595,7 @@ def test_every_explorer_in_jupyterlab_and_notebook_7_at_1280x800(workdir: Path, 
     """JupyterLab with its file browser open (the narrowest output column); Notebook 7 as it opens."""
     with _notebook_page(workdir, browser_page, EXPLORERS_NOTEBOOK, front_end, file_browser=front_end == "jupyterlab"):
         _exercise_explorers(browser_page, f"{front_end}-explorers")
-    _assert_no_console_errors(browser_page)
+    _assert_no_console_errors(browser_page, front_end)
 
 
 def test_every_explorer_in_voila_at_1280x800(workdir: Path, browser_page) -> None:
