@@ -198,7 +198,10 @@ def test_cache_follows_model_changes_and_clear():
 def test_cache_is_bounded_in_bytes(linear_clf):
     plane = linear_plane()
     made = [bw.compute_slice(linear_clf, plane, extent=3.0, resolution=r, cache=False) for r in (30, 31, 32)]
-    size = sum(made[0].__dict__[k].nbytes for k in ("labels", "confidence", "margin", "evaluated", "alphas", "betas"))
+    size = sum(
+        made[0].__dict__[k].nbytes
+        for k in ("labels", "confidence", "margin", "evaluated", "undefined", "alphas", "betas")
+    )
     size += 3 * plane.origin.numel() * 4
     assert made[0].nbytes == size
     cache = slice_cache.SliceCache(max_bytes=int(2.6 * size))

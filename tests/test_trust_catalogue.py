@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from conftest import model_state
@@ -477,3 +478,187 @@ def test_a_removed_hook_no_longer_runs_inside_the_classifier():
     doubled = clf.logits(x)
     handle.remove()
     torch.testing.assert_close(clf.logits(x), doubled / 2.0)
+
+
+# --- one map, one model state ------------------------------------------------------------------------
+
+
+def _bias_in_place(net: nn.Sequential) -> None:
+    with torch.no_grad():
+        net[-1].bias.add_(0.7)
+
+
+def _data_assignment(net: nn.Sequential) -> None:
+    net[-1].weight.data = net[-1].weight.data.flip(0).clone()
+
+
+def _load_state(net: nn.Sequential) -> None:
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state["5.bias"] = state["5.bias"] - 0.9
+    net.load_state_dict(state)
+
+
+EDITS: dict[str, Callable[[nn.Sequential], None]] = {
+    "bias-in-place": _bias_in_place,
+    "data-assignment": _data_assignment,
+    "load-state-dict": _load_state,
+}
+STATE_CASES = [
+    (edit, method, when) for edit in EDITS for method in ("dense", "adaptive") for when in ("once", "always")
+]
+
+
+def _slice(clf: bw.Classifier, plane: bw.Plane, method: str, **options: Any) -> bw.PlaneSlice:
+    budget = 40 * clf.bytes_per_sample()  # several chunks, so that an edit can fall between two of them
+    return bw.compute_slice(clf, plane, extent=3.0, resolution=33, method=method, memory_budget=budget, **options)
+
+
+@pytest.mark.parametrize(("edit", "method", "when"), STATE_CASES, ids=["-".join(c) for c in STATE_CASES])
+def test_a_map_is_of_one_model_state_and_a_mixed_one_is_never_cached(edit, method, when):
+    from boundary_widgets.core.slices import ModelChangedError
+    from boundary_widgets.core.slices.cache import CACHE
+
+    net = _warmed(_mlp(seed=3)).eval()
+    clf = bw.Classifier(net, input_shape=SHAPE)
+    x = _images(1, seed=4)[0]
+    plane = bw.Plane.through(x, torch.randn(SHAPE, generator=torch.Generator().manual_seed(1)), x - 0.5)
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    old = _slice(clf, plane, method, cache=False)
+    calls = [0]
+
+    def meddle(_module: nn.Module, _inputs: Any, _output: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 2 or when == "always":  # another thread editing the model mid-computation
+            EDITS[edit](net)
+
+    handle = net.register_forward_hook(meddle)
+    cached_before = len(CACHE)
+    if when == "always":
+        with pytest.raises(ModelChangedError, match="one model state"):
+            _slice(clf, plane, method)
+        handle.remove()
+        assert len(CACHE) == cached_before, "a mixed map was cached"
+    else:
+        result = _slice(clf, plane, method)
+        handle.remove()
+        fresh = _slice(clf, plane, method, cache=False)  # the model as it is now, computed alone
+        assert (result.labels == fresh.labels).all()
+        assert (result.margin == fresh.margin).all()
+    net.load_state_dict(saved)
+    again = _slice(clf, plane, method)  # from the cache if one is held for this state: it must be the old map
+    assert (again.labels == old.labels).all()
+    assert (again.margin == old.margin).all()
+
+
+def test_iter_slice_keys_its_cache_when_the_work_starts_not_when_it_was_called():
+    net = _mlp(seed=3).eval()
+    clf = bw.Classifier(net, input_shape=SHAPE)
+    x = _images(1, seed=4)[0]
+    plane = bw.Plane.through(x, torch.randn(SHAPE, generator=torch.Generator().manual_seed(1)), x - 0.5)
+    frames = bw.iter_slice(clf, plane, extent=3.0, resolution=17, method="dense")
+    _bias_in_place(net)
+    (late,) = list(frames)
+    fresh = bw.compute_slice(clf, plane, extent=3.0, resolution=17, method="dense", cache=False)
+    assert (late.labels == fresh.labels).all() and (late.margin == fresh.margin).all()
+    assert bw.compute_slice(clf, plane, extent=3.0, resolution=17, method="dense") is late
+
+
+# --- numbers that lie --------------------------------------------------------------------------------
+
+
+class PartlyUndefined(nn.Module):
+    """Finite logits except where pixel 0 exceeds 0.7: NaN there (``"nan"``) or one logit +inf (``"inf"``)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(64, CLASSES)
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x.flatten(1))
+        broken = x.flatten(1)[:, :1] > 0.7
+        if self.kind == "nan":
+            return torch.where(broken, torch.full_like(out, float("nan")), out)
+        return torch.where(broken & (torch.arange(CLASSES) == 3), torch.full_like(out, float("inf")), out)
+
+
+UNDEFINED_CASES = [(kind, method) for kind in ("nan", "inf") for method in ("dense", "adaptive")]
+
+
+@pytest.mark.parametrize(("kind", "method"), UNDEFINED_CASES, ids=["-".join(c) for c in UNDEFINED_CASES])
+def test_cells_with_nan_logits_are_undefined_counted_and_drawn_hatched(kind, method):
+    from boundary_widgets.plotting import plot_slice
+    from boundary_widgets.render import boundary_lines, legend_entries, rgb_table, slice_rgb, undefined_entry
+
+    clf = bw.Classifier(PartlyUndefined(kind), input_shape=SHAPE)
+    x = torch.full(SHAPE, 0.5)
+    u = torch.zeros(SHAPE)
+    u[0, 0, 0] = 1.0
+    plane = bw.Plane.through(x, u, torch.randn(SHAPE, generator=torch.Generator().manual_seed(2)))
+    sl = bw.compute_slice(clf, plane, extent=0.5, resolution=65, method=method, cache=False)
+    exact = (0.5 + sl.alphas[None, :] > 0.7) & (sl.betas[:, None] == sl.betas[:, None])  # pixel 0 is 0.5 + alpha
+    assert (sl.undefined == exact).all()
+    assert sl.n_undefined == int(exact.sum()) > 0
+    assert set(sl.classes_present) == set(sl.labels[~exact].ravel().tolist())
+    pixels = slice_rgb(sl)
+    colours = {tuple(c) for c in rgb_table(CLASSES).tolist()}
+    assert all(tuple(p) not in colours for p in pixels[exact].tolist()), "an undefined cell drawn as a class"
+    assert all(tuple(p) in colours for p in pixels[~exact].tolist())
+    assert sum(share for _, _, share, _ in legend_entries(sl)) == pytest.approx(1 - exact.mean())
+    assert undefined_entry(sl)[1] == pytest.approx(exact.mean())
+    lines = boundary_lines(sl)
+    drawn = lines[~np.isnan(lines[:, 0])]
+    assert (drawn[:, 0] <= 0.2 + 2 * (sl.alphas[1] - sl.alphas[0])).all(), "no boundary drawn inside the undefined part"
+    figure = plot_slice(sl)
+    assert "undefined" in " ".join(t.get_text() for t in figure.legend_.get_texts())
+
+
+def test_an_explorer_legend_names_the_undefined_cells():
+    views = pytest.importorskip("boundary_widgets.widgets.views")
+    clf = bw.Classifier(PartlyUndefined("nan"), input_shape=SHAPE)
+    u = torch.zeros(SHAPE)
+    u[0, 0, 0] = 1.0
+    plane = bw.Plane.through(torch.full(SHAPE, 0.5), u, torch.randn(SHAPE))
+    sl = bw.compute_slice(clf, plane, extent=0.5, resolution=16, method="dense", cache=False)
+    assert "undefined (NaN logits)" in views.legend_html(sl)
+
+
+def test_the_default_extent_has_a_floor_when_the_image_lies_on_a_boundary():
+    from boundary_widgets.core.extent import EXTENT_FLOOR_SHARE, default_extent
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    clf = bw.Classifier(net, input_shape=SHAPE)
+    x = _images(1)[0]
+    w = (net[1].weight[0] - net[1].weight[1]).detach().reshape(SHAPE)
+    gap = float(clf.logits(x)[0] - clf.logits(x)[1])
+    on_boundary = x - (gap - 1e-4) * w / w.norm() ** 2  # logit gap 1e-4: a DeepFool distance of ~1e-5
+    assert torch.equal(on_boundary, on_boundary.clamp(0, 1))
+    assert default_extent(clf, on_boundary) == pytest.approx(EXTENT_FLOOR_SHARE * 1.0)
+
+
+def test_live_training_that_diverges_says_so_and_undoes_the_epoch():
+    from boundary_widgets.core.training import LiveTraining, TrainingDiverged
+
+    clf, data = bw.zoo.load("moons-mlp", device="cpu")
+    images, labels = data.split("train")
+    training = LiveTraining(clf.with_module(bw.core.training.build_network((2,), 2, width=64, depth=4)), images, labels)
+    training.learning_rate = 10.0
+    start = model_state(training.net)[3]
+    with pytest.raises(TrainingDiverged, match=r"diverged.*lower `learning_rate`"):
+        for _ in range(5):
+            training.train_epoch()
+    assert all(bool(p.isfinite().all()) for p in training.net.parameters())
+    assert training.epoch < 5
+    if training.epoch == 0:
+        assert model_state(training.net)[3] == start
+
+
+def test_the_training_explorer_shows_an_error_when_training_diverges():
+    widgets = pytest.importorskip("boundary_widgets.widgets")
+    clf, data = bw.zoo.load("moons-mlp", device="cpu")
+    explorer = widgets.TrainingExplorer(clf, data, learning_rate=10.0, width=256, depth=6, threaded=False)
+    explorer.step(5)
+    assert explorer.error is not None and "diverged" in explorer.error
+    assert all(bool(p.isfinite().all()) for p in explorer.training.net.parameters())

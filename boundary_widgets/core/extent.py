@@ -25,6 +25,9 @@ _CHUNK_ELEMENTS = 2**21  # rows × pixels per chunk: about 16 MB per float64 tem
 
 
 EXTENT_MULTIPLE = 3.0
+# The smallest default half-width, as a share of the input range (high - low): an image lying on a
+# boundary (DeepFool distance ~0) would otherwise give a map that is a point.
+EXTENT_FLOOR_SHARE = 0.05
 
 
 def _round_2_significant(value: float) -> float:
@@ -58,7 +61,9 @@ def default_extent(
        data set), a scale at which the map shows other samples' regions;
     3. otherwise the width of the input range, ``high - low`` (one pixel's full swing).
 
-    Rounded to two significant figures, so that a slider shows a plain number.
+    Never below ``EXTENT_FLOOR_SHARE`` × ``high - low`` (the data's scale: one pixel's full swing
+    is ``high - low``), so that an image lying on a boundary still gets a map around it. Rounded to
+    two significant figures, so that a slider shows a plain number.
     """
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
@@ -72,15 +77,16 @@ def default_extent(
         found = deepfool(clf, sample, candidates=min(10, clf.num_classes))
         tracker.advance()
         distance = float(found.distances[0])
+        low, high = clf.bounds
+        floor = _round_2_significant(EXTENT_FLOOR_SHARE * (high - low))
         if bool(found.converged[0]) and math.isfinite(distance) and distance > 0:
-            return extent_from_distance(distance, multiple)
+            return max(extent_from_distance(distance, multiple), floor)
         if others is not None and others.shape[0] > 0:
             gaps = (others.flatten(1) - sample.cpu().flatten(1)).norm(dim=1)
             gaps = gaps[gaps > 0]
             tracker.advance()
             if gaps.numel():
-                return _round_2_significant(multiple / 2 * float(gaps.min()))
-        low, high = clf.bounds
+                return max(_round_2_significant(multiple / 2 * float(gaps.min())), floor)
         return _round_2_significant(high - low)
 
 
@@ -182,6 +188,7 @@ def first_crossing(
 
 
 __all__ = [
+    "EXTENT_FLOOR_SHARE",
     "EXTENT_MULTIPLE",
     "box_intervals",
     "data_square",

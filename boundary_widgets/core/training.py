@@ -14,6 +14,7 @@ batch by perturbed images: ``"pgd"`` is L2 projected gradient ascent on the loss
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +78,10 @@ def deepfool_examples(clf: Classifier, images: torch.Tensor, *, epsilon: float) 
     result = deepfool(clf, images, max_iter=10)
     scale = (epsilon / result.distances.clamp_min(1e-12)).clamp(max=1.0)
     return clf.clip(images + result.perturbations * _per_sample(scale, images))
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights stopped being finite: the epoch is undone and the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -192,14 +197,17 @@ class LiveTraining:
         """One pass over the training images in a seeded random order; the copy's weights change.
 
         ``progress``/``cancel`` follow the one protocol (units: batches); a cancelled epoch keeps
-        the batches already trained and records nothing.
+        the batches already trained and records nothing. When the loss or a weight stops being
+        finite (a learning rate too large for the model), the epoch is undone (weights and
+        optimiser state as they were before it) and :class:`TrainingDiverged` is raised.
         """
         order = torch.randperm(self.labels.numel(), generator=self.generator).to(self.labels.device)
         batches = order.split(self.batch_size)
         loss_fn = nn.CrossEntropyLoss()
         losses = []
+        weights, optimiser_state = copy.deepcopy(self.net.state_dict()), copy.deepcopy(self.optimiser.state_dict())
         with track(progress, cancel, total=len(batches), desc="epoch") as tracker:
-            for batch in batches:
+            for number, batch in enumerate(batches, start=1):
                 inputs = self._training_batch(batch)
                 self.net.train()
                 self.optimiser.zero_grad()
@@ -208,6 +216,15 @@ class LiveTraining:
                 loss.backward()
                 self.optimiser.step()
                 losses.append(float(loss.detach()))
+                if not (math.isfinite(losses[-1]) and all(bool(p.isfinite().all()) for p in self.net.parameters())):
+                    self.net.load_state_dict(weights)
+                    self.optimiser.load_state_dict(optimiser_state)
+                    self.net.eval()
+                    raise TrainingDiverged(
+                        f"training diverged in epoch {self.epoch + 1} (batch {number}): the loss or the weights "
+                        f"are no longer finite at learning rate {self.learning_rate:g}. The epoch was undone; "
+                        "lower `learning_rate` (or reset the model) and train again."
+                    )
                 tracker.advance()
         self.net.eval()
         accuracy = float((self.classifier.predict(self.images) == self.labels).float().mean())
@@ -245,6 +262,7 @@ __all__ = [
     "ADVERSARIAL_METHODS",
     "EpochRecord",
     "LiveTraining",
+    "TrainingDiverged",
     "build_network",
     "deepfool_examples",
     "pgd_examples",

@@ -18,6 +18,7 @@ from ..render import (
     shorten,
     slice_rgb,
     top_k,
+    undefined_entry,
     unproven_rgba,
 )
 
@@ -95,6 +96,10 @@ class SliceDisplay:
             more = len(sl.classes_present) - len(entries)
             if more > 0:
                 handles.append(Patch(facecolor="none", edgecolor="none", label=f"and {more} more"))
+            undefined = undefined_entry(sl)
+            if undefined is not None:
+                name, share, colour = undefined
+                handles.append(Patch(facecolor=colour, edgecolor="black", hatch="//", label=f"{name} {share:.0%}"))
             self.legend_ = ax.legend(
                 handles=handles,
                 title="class",

@@ -2,7 +2,7 @@
 boundary lines, legends and top-k lists. ``plotting`` (matplotlib) and ``widgets`` (bqplot) both
 draw from here, so the two views cannot drift apart."""
 
-from .labels import legend_entries, shorten, top_k
+from .labels import legend_entries, shorten, top_k, undefined_entry
 from .palette import class_colors, rgb_table
 from .pictures import boundary_boxes, boundary_lines, slice_rgb, unproven_rgba
 
@@ -15,5 +15,6 @@ __all__ = [
     "shorten",
     "slice_rgb",
     "top_k",
+    "undefined_entry",
     "unproven_rgba",
 ]

@@ -8,7 +8,9 @@ import numpy as np
 
 from ..core.slices import PlaneSlice
 from ..core.validation import check_positive_int
-from .palette import class_colors
+from .palette import UNDEFINED_COLOR, class_colors
+
+UNDEFINED_NAME = "undefined (NaN logits)"
 
 ELLIPSIS = "…"
 
@@ -35,7 +37,7 @@ def legend_entries(sl: PlaneSlice, *, max_entries: int | None = None) -> list[tu
         raise TypeError(f"`sl` must be a PlaneSlice; got {type(sl).__name__}.")
     if max_entries is not None:
         max_entries = check_positive_int(max_entries, "max_entries")
-    counts = np.bincount(sl.labels.ravel(), minlength=len(sl.class_names))
+    counts = np.bincount(sl.labels[~sl.undefined], minlength=len(sl.class_names))
     present = np.flatnonzero(counts)
     order = present[np.lexsort((present, -counts[present]))]
     if max_entries is not None:
@@ -43,6 +45,18 @@ def legend_entries(sl: PlaneSlice, *, max_entries: int | None = None) -> list[tu
     colours = class_colors(len(sl.class_names))
     total = sl.labels.size
     return [(int(k), sl.class_names[k], float(counts[k] / total), colours[k]) for k in order]
+
+
+def undefined_entry(sl: PlaneSlice) -> tuple[str, float, str] | None:
+    """``(name, share_of_area, hex_colour)`` of the slice's undefined cells (NaN logits), or None if there are none.
+
+    Views list it after the classes of :func:`legend_entries`, with a hatched swatch.
+    """
+    if not isinstance(sl, PlaneSlice):
+        raise TypeError(f"`sl` must be a PlaneSlice; got {type(sl).__name__}.")
+    if not sl.n_undefined:
+        return None
+    return UNDEFINED_NAME, sl.n_undefined / sl.labels.size, UNDEFINED_COLOR
 
 
 def top_k(probabilities: object, class_names: Sequence[str], k: int = 10) -> list[tuple[int, str, float]]:
@@ -68,7 +82,9 @@ def top_k(probabilities: object, class_names: Sequence[str], k: int = 10) -> lis
 
 __all__ = [
     "ELLIPSIS",
+    "UNDEFINED_NAME",
     "legend_entries",
     "shorten",
     "top_k",
+    "undefined_entry",
 ]

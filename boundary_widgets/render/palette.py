@@ -21,6 +21,8 @@ _TOL_MUTED = (
     "#AA4499",
     "#DDDDDD",
 )
+# The legend swatch of undefined cells (NaN logits), which slices draw hatched in two greys.
+UNDEFINED_COLOR = "#B4B4B4"
 _GOLDEN = 0.618033988749895
 # Consecutive classes (often related ones, e.g. dog breeds) differ in hue by the golden angle and
 # in lightness; the saturation cycles more slowly, which keeps far-apart classes from coinciding.
@@ -93,6 +95,7 @@ def class_colors(n: int) -> list[str]:
 
 
 __all__ = [
+    "UNDEFINED_COLOR",
     "class_colors",
     "rgb_table",
 ]

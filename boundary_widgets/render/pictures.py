@@ -9,22 +9,30 @@ from ..core.slices import PlaneSlice
 from ..core.validation import check_choice
 from .palette import rgb_table
 
+# Undefined cells (NaN logits) are hatched: diagonal stripes of two greys, HATCH_PERIOD pixels apart.
+HATCH_PERIOD = 4
+_HATCH_RGB = np.array([[150, 150, 150], [205, 205, 205]], dtype=np.uint8)
+
 
 def slice_rgb(sl: PlaneSlice, *, shading: str = "labels") -> np.ndarray:
     """``(Rb, Ra, 3)`` uint8 picture of the slice, row 0 at beta_min; every view draws these pixels.
 
     ``shading="confidence"`` fades each class colour toward white as the top-1 probability drops
-    to chance.
+    to chance. Undefined cells (NaN logits, ``sl.undefined``) are hatched in two greys, whatever
+    their label.
     """
     check_choice(shading, "shading", ("labels", "confidence"))
     table = rgb_table(len(sl.class_names))
     if shading == "labels":
-        return table[sl.labels]
-    rgb = table[sl.labels].astype(np.float32)
-    chance = 1.0 / len(sl.class_names)
-    strength = np.clip((sl.confidence - chance) / (1.0 - chance), 0.0, 1.0)[..., None]
-    rgb = 255.0 - strength * (255.0 - rgb)
-    return rgb.round().astype(np.uint8)
+        rgb = table[sl.labels]
+    else:
+        chance = 1.0 / len(sl.class_names)
+        strength = np.clip((sl.confidence - chance) / (1.0 - chance), 0.0, 1.0)[..., None]
+        rgb = (255.0 - strength * (255.0 - table[sl.labels].astype(np.float32))).round().astype(np.uint8)
+    if sl.n_undefined:
+        rows, cols = np.nonzero(sl.undefined)
+        rgb[rows, cols] = _HATCH_RGB[((rows + cols) // (HATCH_PERIOD // 2)) % 2]
+    return rgb
 
 
 def boundary_lines(sl: PlaneSlice) -> np.ndarray:
@@ -40,13 +48,16 @@ def boundary_lines(sl: PlaneSlice) -> np.ndarray:
     """
     pieces: list[np.ndarray] = []
     n_rows, n_cols = sl.labels.shape
+    undefined = sl.undefined
     for k in sl.classes_present:
-        inside = sl.labels == k
+        inside = (sl.labels == k) & ~undefined
         rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
         r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, n_rows)
         c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, n_cols)
         margin = sl.margin[r0:r1, c0:c1].astype(np.float64)
         signed = np.where(inside[r0:r1, c0:c1], margin, -margin)
+        if sl.n_undefined:  # no line through cells without a class
+            signed = np.ma.masked_array(signed, mask=undefined[r0:r1, c0:c1].copy())
         generator = contourpy.contour_generator(sl.alphas[c0:c1], sl.betas[r0:r1], signed)
         for line in generator.lines(0.0):
             pieces += [np.full((1, 2), np.nan), line]
@@ -81,6 +92,7 @@ def boundary_boxes(sl: PlaneSlice) -> np.ndarray:
 
 
 __all__ = [
+    "HATCH_PERIOD",
     "boundary_boxes",
     "boundary_lines",
     "slice_rgb",

@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 from ..core.extent import outside_box
 from ..core.plane import Plane
 from ..core.slices import PlaneSlice
-from ..render import boundary_lines, class_colors, legend_entries, shorten, slice_rgb, top_k
+from ..render import boundary_lines, class_colors, legend_entries, shorten, slice_rgb, top_k, undefined_entry
 
 _PREVIEW_PIXELS = 128
 _HATCH_PIXELS = 192  # the outside-the-box overlay is drawn at this resolution whatever the map's
@@ -119,6 +119,14 @@ def legend_html(sl: PlaneSlice, *, max_entries: int = LEGEND_ENTRIES, width: int
     )
     more = len(sl.classes_present) - len(entries)
     tail = f' <span class="bw-legend-more" style="color:#666">and {more} more</span>' if more > 0 else ""
+    undefined = undefined_entry(sl)
+    if undefined is not None:
+        name, share, colour = undefined
+        tail += (
+            f' <span class="bw-legend-undefined" style="white-space:nowrap"><span style="display:inline-block;'
+            f"width:12px;height:12px;border:1px solid #333;vertical-align:middle;background:repeating-linear-gradient("
+            f'45deg,{colour} 0 3px,#eeeeee 3px 6px)"></span> {name} <span style="color:#666">{share:.0%}</span></span>'
+        )
     return f'<div class="bw-legend" style="max-width:{width}px;line-height:1.3"><b>classes:</b> {items}{tail}</div>'
 
 

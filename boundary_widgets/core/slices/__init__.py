@@ -40,6 +40,7 @@ from .points import (
     evaluate_plane_points,
     input_memory_format,
 )
+from .request import ModelChangedError
 from .result import Certificate, PlaneSlice
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "SLICE_METHODS",
     "Certificate",
     "Extent",
+    "ModelChangedError",
     "PathCertificate",
     "PlaneSlice",
     "PointEvaluation",

@@ -15,7 +15,11 @@ from .certified import bounder
 from .frames import SLICE_METHODS, SliceRequest, total_units
 from .options import DEFAULT_METHOD, Extent, ProofOptions, Resolution, SliceOptions
 from .points import PointEvaluator, default_resolution
+from .request import ModelChangedError
 from .result import PlaneSlice
+
+# A slice whose model changed while it was computed is computed again from the start, this many times in all.
+STATE_TRIES = 2
 
 
 def check_slice_arguments(clf: object, plane: object) -> None:
@@ -124,6 +128,10 @@ def compute_slice(
     buffers (:meth:`Classifier.state_checksum`), the plane's values, extent, resolution, method,
     clip and precision: a repeated call runs no forward pass. Results have read-only arrays,
     whether they came from the cache or not.
+
+    A map is of one model state: the state checksum is compared after every chunk (dense) or level
+    (adaptive), and a model changed meanwhile (by another thread) restarts the computation, once;
+    a second change raises :class:`ModelChangedError`. A mixed map is never returned nor cached.
     """
     if on_frame is not None and not callable(on_frame):
         raise TypeError(f"`on_frame` must be callable or None; got {type(on_frame).__name__}.")
@@ -178,39 +186,56 @@ def _frames(
         raise TypeError(f"`cache` must be a bool; got {type(cache).__name__}.")
     if options.method == "certified":
         bounder(clf, plane, options)  # an operator without a bound, or a model fx cannot trace: refused before any work
-    key = cache_key(clf, plane, options) if cache else None
-    return _run(clf, plane, options, key, progress=progress, cancel=cancel, progressive=progressive)
+    return _run(clf, plane, options, bool(cache), progress=progress, cancel=cancel, progressive=progressive)
 
 
 def _run(
     clf: Classifier,
     plane: Plane,
     options: SliceOptions,
-    key: tuple | None,
+    cache: bool,
     *,
     progress: Progress,
     cancel: CancelEvent | None,
     progressive: bool,
 ) -> Iterator[PlaneSlice]:
-    cached = CACHE.get(key, clf) if key is not None else None
-    if cached is not None:
-        with track(progress, cancel, total=1, desc="slice (cached)") as tracker:
-            tracker.advance()
-        yield cached
-        return
-    evaluator = PointEvaluator(
-        clf, plane, clip=options.clip, memory_budget=options.memory_budget, precision=options.precision
+    """One model state per map: the state checksum is compared after every chunk (dense) or level
+    (adaptive); a change restarts the computation (the cache is looked up again, for the new
+    state), up to ``STATE_TRIES`` times in all, then raises :class:`ModelChangedError`. A map is
+    cached only under the state it was computed with."""
+    for _ in range(STATE_TRIES):
+        # The key is taken when the work starts (the first ``next``), not when iter_slice was called.
+        key = cache_key(clf, plane, options) if cache else None
+        cached = CACHE.get(key, clf) if key is not None else None
+        if cached is not None:
+            with track(progress, cancel, total=1, desc="slice (cached)") as tracker:
+                tracker.advance()
+            yield cached
+            return
+        evaluator = PointEvaluator(
+            clf, plane, clip=options.clip, memory_budget=options.memory_budget, precision=options.precision
+        )
+        total = total_units(options, evaluator.chunk)
+        state = key[1] if key is not None else clf.state_checksum()
+        try:
+            with track(progress, cancel, total=total, desc=f"{options.method} slice") as tracker:
+                request = SliceRequest(clf, plane, options, tracker, progressive, evaluator, state)
+                for frame in SLICE_METHODS[options.method](request):
+                    if frame.is_final and key is not None:
+                        CACHE.put(key, clf, frame)
+                    yield frame
+            return
+        except ModelChangedError:
+            continue
+    raise ModelChangedError(
+        f"the classifier's parameters or buffers changed while the slice was computed, {STATE_TRIES} times in a "
+        "row: a map must be of one model state. Pause what changes the model (training, another thread) and "
+        "compute it again."
     )
-    total = total_units(options, evaluator.chunk)
-    with track(progress, cancel, total=total, desc=f"{options.method} slice") as tracker:
-        request = SliceRequest(clf, plane, options, tracker, progressive, evaluator)
-        for frame in SLICE_METHODS[options.method](request):
-            if frame.is_final and key is not None:
-                CACHE.put(key, clf, frame)
-            yield frame
 
 
 __all__ = [
+    "STATE_TRIES",
     "check_slice_arguments",
     "compute_slice",
     "iter_slice",

@@ -39,6 +39,7 @@ def dense_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
     unit, n_points = request.evaluator.chunk, grid_a.size
 
     def advance(done: int) -> None:
+        request.check_state()
         units = tracker.total if done == n_points else done // unit
         if units > tracker.done:
             tracker.advance(units - tracker.done)
@@ -83,13 +84,20 @@ def _nearest(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
 def _bilinear(
     values: np.ndarray, rows: np.ndarray, cols: np.ndarray, to_rows: np.ndarray, to_cols: np.ndarray
 ) -> np.ndarray:
-    """``values`` sampled at ``(rows, cols)`` interpolated to ``(to_rows, to_cols)``, one axis after the other."""
+    """``values`` sampled at ``(rows, cols)`` interpolated to ``(to_rows, to_cols)``, one axis after the other.
+
+    A target on a source node takes that node's value exactly (a NaN neighbour, from NaN logits, does
+    not leak into it through a zero weight).
+    """
     k, t = _linear_weights(rows, to_rows)
-    t = t.astype(np.float32)[:, None]
-    by_rows = values[k] * (1 - t) + values[k + 1] * t
+    by_rows = _lerp(values[k], values[k + 1], t.astype(np.float32)[:, None])
     k, t = _linear_weights(cols, to_cols)
-    t = t.astype(np.float32)
-    return by_rows[:, k] * (1 - t) + by_rows[:, k + 1] * t
+    return _lerp(by_rows[:, k], by_rows[:, k + 1], t.astype(np.float32))
+
+
+def _lerp(low: np.ndarray, high: np.ndarray, t: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):  # inf margins (an infinite logit) give NaN between nodes: undefined there
+        return np.where(t == 0, low, np.where(t == 1, high, low * (1 - t) + high * t))
 
 
 def _covering_cells(cell_edges: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,19 +149,21 @@ class Lattice:
         slopes = []
         for axis, coords in ((1, alphas[self.cols]), (0, betas[self.rows])):
             both = np.logical_and(*_pairs(self.evaluated, axis))
-            change = np.abs(np.diff(self.margin, axis=axis)) / np.expand_dims(np.diff(coords), 1 - axis)
-            slopes.append(change[both])
+            with np.errstate(invalid="ignore"):  # inf - inf between two cells with an infinite logit
+                change = np.abs(np.diff(self.margin, axis=axis)) / np.expand_dims(np.diff(coords), 1 - axis)
+            slopes.append(change[both & np.isfinite(change)])  # NaN logits give NaN margins: no slope there
         slopes = np.concatenate(slopes)
         return float(np.quantile(slopes, SLOPE_QUANTILE)) if slopes.size else 0.0
 
     def cells_to_refine(self, alphas: np.ndarray, betas: np.ndarray, slope: float) -> np.ndarray:
-        """``(nr - 1, nc - 1)`` bool: corners disagree, or a corner is within reach of a boundary at ``slope``."""
+        """``(nr - 1, nc - 1)`` bool: corners disagree, a corner is within reach of a boundary at ``slope``, or
+        a corner's margin is NaN (NaN logits: the edge of an undefined region is refined like a boundary)."""
         corners = lambda field: (field[:-1, :-1], field[1:, :-1], field[:-1, 1:], field[1:, 1:])  # noqa: E731
         first, *others = corners(self.labels)
         disagree = np.logical_or.reduce([first != other for other in others])
         lowest_margin = np.minimum.reduce(corners(self.margin))
         diagonal = np.hypot(np.diff(betas[self.rows])[:, None], np.diff(alphas[self.cols])[None, :])
-        return disagree | (lowest_margin < REFINE_SAFETY * slope * diagonal)
+        return disagree | (lowest_margin < REFINE_SAFETY * slope * diagonal) | np.isnan(lowest_margin)
 
     def frame(self, request: SliceRequest, n_clipped: int, *, is_final: bool) -> PlaneSlice:
         all_rows, all_cols = np.arange(request.betas.size), np.arange(request.alphas.size)
@@ -187,7 +197,9 @@ def adaptive_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
     rows, cols = lattice_indices(betas.size, step), lattice_indices(alphas.size, step)
     tracker.check()
     grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
-    result = request.evaluator(alphas[grid_cols.ravel()], betas[grid_rows.ravel()], cancel=tracker.cancel)
+    result = request.evaluator(
+        alphas[grid_cols.ravel()], betas[grid_rows.ravel()], cancel=tracker.cancel, on_chunk=request.check_state
+    )
     shape = grid_rows.shape
     lattice = Lattice(
         rows,
@@ -199,7 +211,7 @@ def adaptive_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
     )
     n_clipped = result.n_clipped
     slope = lattice.margin_slope(alphas, betas)
-    tracker.advance()
+    request.advance()
     if request.progressive or step == 1:
         yield lattice.frame(request, n_clipped, is_final=step == 1)
     while step > 1:
@@ -215,13 +227,18 @@ def adaptive_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
         todo = in_refined_cell & ~finer.evaluated
         tracker.check()
         todo_rows, todo_cols = np.nonzero(todo)
-        result = request.evaluator(alphas[finer.cols[todo_cols]], betas[finer.rows[todo_rows]], cancel=tracker.cancel)
+        result = request.evaluator(
+            alphas[finer.cols[todo_cols]],
+            betas[finer.rows[todo_rows]],
+            cancel=tracker.cancel,
+            on_chunk=request.check_state,
+        )
         finer.store(todo, result)
         n_clipped += result.n_clipped
         lattice = finer
         if step > 1:  # the slope only guides the next refinement
             slope = max(slope, lattice.margin_slope(alphas, betas))
-        tracker.advance()
+        request.advance()
         if request.progressive or step == 1:
             yield lattice.frame(request, n_clipped, is_final=step == 1)
 

@@ -14,6 +14,10 @@ from .points import PointEvaluator
 from .result import PlaneSlice
 
 
+class ModelChangedError(RuntimeError):
+    """The classifier's parameters or buffers changed while a slice was computed: its map would mix two models."""
+
+
 @dataclass(frozen=True)
 class SliceRequest:
     """One slice computation: the checked options, and how it reports progress and honours ``cancel``."""
@@ -24,6 +28,18 @@ class SliceRequest:
     tracker: Tracker  # its units: chunks of forward passes (dense) or levels (adaptive)
     progressive: bool  # whether intermediate frames are wanted (built only then)
     evaluator: PointEvaluator
+    state: tuple[float, ...]  # the classifier's state checksum when the computation started
+
+    def check_state(self, _points_done: int = 0) -> None:
+        """Raises ModelChangedError unless the model is in the state the computation started with; called
+        after every forward chunk. The checksum reads the weights once, as a chunk's forward does."""
+        if self.clf.state_checksum() != self.state:
+            raise ModelChangedError("the classifier's parameters or buffers changed while the slice was computed")
+
+    def advance(self) -> None:
+        """One unit of work done, of the model state the computation started with."""
+        self.check_state()
+        self.tracker.advance()
 
     @property
     def alphas(self) -> np.ndarray:
@@ -45,6 +61,8 @@ class SliceRequest:
     ) -> PlaneSlice:
         n_evaluated = int(evaluated.sum())
         options = self.options
+        # NaN logits give a NaN confidence (softmax) and margin: such cells have no class.
+        undefined = np.isnan(confidence) | np.isnan(margin)
         return PlaneSlice(
             alphas=options.alphas,
             betas=options.betas,
@@ -52,6 +70,7 @@ class SliceRequest:
             confidence=confidence,
             margin=margin,
             evaluated=evaluated,
+            undefined=undefined,
             n_evaluated=n_evaluated,
             plane=self.plane,
             class_names=self.clf.class_names,
@@ -65,4 +84,4 @@ class SliceRequest:
         )
 
 
-__all__ = ["SliceRequest"]
+__all__ = ["ModelChangedError", "SliceRequest"]

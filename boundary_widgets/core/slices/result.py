@@ -75,6 +75,7 @@ class PlaneSlice:
     confidence: np.ndarray  # (Rb, Ra) float32, top-1 probability
     margin: np.ndarray  # (Rb, Ra) float32, top-1 minus top-2 logit (>= 0)
     evaluated: np.ndarray  # (Rb, Ra) bool, cells the model was run on (all for "dense")
+    undefined: np.ndarray  # (Rb, Ra) bool, cells whose logits were not finite (NaN): no class; label meaningless
     n_evaluated: int
     plane: Plane
     class_names: tuple[str, ...]
@@ -88,7 +89,7 @@ class PlaneSlice:
     certificate: Certificate | None = None  # what method="certified" proved; None for the other methods
 
     def __post_init__(self) -> None:
-        _freeze(self, ("alphas", "betas", "labels", "confidence", "margin", "evaluated"))
+        _freeze(self, ("alphas", "betas", "labels", "confidence", "margin", "evaluated", "undefined"))
 
     def __setstate__(self, state: dict) -> None:
         # Unpickled arrays (e.g. a slice sent back by a Dask worker) are writeable again: freeze them.
@@ -99,12 +100,19 @@ class PlaneSlice:
     def __repr__(self) -> str:
         return (
             f"PlaneSlice(resolution={self.resolution}, extent={self.extent}, method={self.method!r}, "
-            f"classes_present={len(self.classes_present)}, n_evaluated={self.n_evaluated}, is_final={self.is_final})"
+            f"classes_present={len(self.classes_present)}, n_evaluated={self.n_evaluated}, "
+            f"n_undefined={self.n_undefined}, is_final={self.is_final})"
         )
 
     @property
     def classes_present(self) -> list[int]:
-        return [int(k) for k in np.unique(self.labels)]
+        """The classes of the defined cells."""
+        return [int(k) for k in np.unique(self.labels[~self.undefined])]
+
+    @property
+    def n_undefined(self) -> int:
+        """Cells whose logits were NaN (evaluated, or interpolated from such a cell): drawn hatched grey."""
+        return int(self.undefined.sum())
 
     def label_at(self, alpha: float, beta: float) -> int:
         """The label of the grid cell nearest to (alpha, beta)."""
@@ -115,7 +123,7 @@ class PlaneSlice:
     @property
     def nbytes(self) -> int:
         """Bytes of the slice's arrays and of its plane's tensors."""
-        arrays = (self.labels, self.confidence, self.margin, self.evaluated, self.alphas, self.betas)
+        arrays = (self.labels, self.confidence, self.margin, self.evaluated, self.undefined, self.alphas, self.betas)
         planes = (self.plane.origin, self.plane.u, self.plane.v)
         certified = 0 if self.certificate is None else self.certificate.nbytes
         return sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in planes) + certified
