@@ -139,7 +139,7 @@ def test_the_walk_sees_the_whole_public_api():
     assert len(CALLABLES) > 60
     checked = [m for f in CALLABLES.values() for m in CHECKED_INPUT.findall(_source(f))]
     assert len(checked) > 15, "the source scan for check_inputs finds nothing"
-    assert len(_array_fields(bw.DeepFoolResult)) == 8 and len(_array_fields(bw.PlaneSlice)) >= 6
+    assert len(_array_fields(bw.DeepFoolResult)) == 9 and len(_array_fields(bw.PlaneSlice)) >= 6
 
 
 @pytest.mark.parametrize("qualname", sorted(CALLABLES))

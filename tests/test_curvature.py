@@ -300,3 +300,38 @@ def test_lanczos_returns_frozen_eigenpairs_of_a_known_operator():
     np.testing.assert_allclose(np.abs(pairs.vectors[[0, -1]]).max(0), [1.0, 1.0], atol=1e-6)
     with pytest.raises(AttributeError):
         pairs.converged = False
+
+
+class SphereGap(nn.Module):
+    """Logits ``[(r² − |x − c|²) / 2r, 0]``: class 0 inside the sphere of radius r, whose principal
+    curvatures are all 1/r; ``|∇F| = 1`` on it."""
+
+    def __init__(self, centre: torch.Tensor, radius: float) -> None:
+        super().__init__()
+        self.register_buffer("centre", centre)
+        self.radius = radius
+
+    def forward(self, x):
+        gap = (self.radius**2 - ((x.flatten(1) - self.centre) ** 2).sum(1)) / (2 * self.radius)
+        return torch.stack([gap, torch.zeros_like(gap)], dim=1)
+
+
+@pytest.mark.parametrize("mode", ["exact", "finite_difference"])
+@pytest.mark.parametrize("radius", [0.5, 2.0, 5.0])
+@pytest.mark.parametrize("start", [0.3, 0.9, 1.5])
+def test_sphere_curvatures_are_one_over_the_radius(mode, radius, start):
+    """From 0.3 r one DeepFool step lands at 1.82 r; bisection brings z back onto the sphere. Inside,
+    the original region is convex: every curvature is −1/r; outside it is +1/r (the kit's sign). An
+    error δ in |z − c| gives 1/(r + δ): bisection's tolerance (1e-6 of the distance) and float32
+    gradients (~1e-6 relative, over the step h ≈ 0.8 in finite differences) stay well inside 1e-4."""
+    centre = torch.linspace(-1.0, 1.0, 8)
+    direction = torch.randn(8, generator=torch.Generator().manual_seed(1))
+    x = centre + start * radius * direction / direction.norm()
+    clf = bw.Classifier(SphereGap(centre, radius), input_shape=(8,), bounds=(-10.0, 10.0))
+    result = curvature.principal_curvatures(clf, x, k=3, mode=mode, tol=1e-10)
+    sign = -1.0 if start < 1 else 1.0
+    assert result.converged and result.original == (0 if start < 1 else 1)
+    assert float((result.boundary_point - centre).norm()) == pytest.approx(radius, rel=1e-5)
+    assert result.distance == pytest.approx(abs(1 - start) * radius, rel=1e-5)
+    assert abs(result.gap) / result.gradient_norm < 1e-5 * radius
+    np.testing.assert_allclose(result.values, sign / radius, rtol=1e-4)

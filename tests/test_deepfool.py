@@ -13,15 +13,15 @@ import boundary_widgets as bw
 
 
 def linear_distance(w: np.ndarray, b: np.ndarray, x: np.ndarray) -> tuple[float, int, np.ndarray]:
-    """DeepFool's one step on argmax(Wx + b): distance to the nearest boundary plus its 1e-4 logit
-    push (1e-4 / |w_k - w_k0|), the class across, and the unit normal."""
+    """DeepFool's one step on argmax(Wx + b): distance to the nearest boundary plus its 1e-4 push
+    (in input units, as LTS4/DeepFool and foolbox), the class across, and the unit normal."""
     scores = w @ x + b
     k0 = int(scores.argmax())
     best = (np.inf, -1, None)
     for k in range(len(b)):
         if k != k0:
             dw = w[k] - w[k0]
-            d = (abs(scores[k] - scores[k0]) + 1e-4) / np.linalg.norm(dw)
+            d = abs(scores[k] - scores[k0]) / np.linalg.norm(dw) + 1e-4
             if d < best[0]:
                 best = (d, k, dw / np.linalg.norm(dw))
     return best
@@ -221,3 +221,51 @@ def test_a_network_vmap_cannot_batch_falls_back_to_replication():
     expected = torch.zeros(2, 2, 4)
     expected[0, 0, 0], expected[0, 1, 1], expected[1, 0, 2], expected[1, 1, 1] = 2.0, -2.0, 1.0, -2.0
     torch.testing.assert_close(grads, expected)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-4, 1.0, 1e4, 1e12, 1e20])
+def test_distance_does_not_depend_on_the_scale_of_the_logits(scale):
+    """A binary linear model whose boundary is 0.3 away: one step of 0.3 + 1e-4 (the stabiliser, in
+    input units) times 1 + overshoot, whatever the logits' scale (|w|² of 1e20 would overflow float32)."""
+    net = nn.Linear(4, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]]) * scale / 2)
+        net.bias.copy_(torch.tensor([0.3, -0.3]) * scale / 2)
+    clf = bw.Classifier(net, input_shape=(4,), bounds=(-10.0, 10.0))
+    result = bw.deepfool(clf, torch.zeros(4))
+    assert bool(result.converged[0]) and int(result.iterations[0]) == 1
+    assert result.distances[0].item() == pytest.approx((0.3 + 1e-4) * 1.02, rel=1e-3)
+    torch.testing.assert_close(result.normals[0], torch.tensor([-1.0, 0, 0, 0]))
+
+
+class _Recorder(nn.Module):
+    """Records the batch size of every forward pass (what a step holds in memory at once)."""
+
+    def __init__(self, net: nn.Module, sizes: list[int]) -> None:
+        super().__init__()
+        self.net, self.sizes = net, sizes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return self.net(x)
+
+
+def test_a_thousand_candidates_go_in_groups_with_the_same_result(monkeypatch):
+    """``candidates=num_classes`` on 1000 classes: the gradients go in groups of
+    ``candidate_columns`` (a memory budget), so no forward pass holds more than one group, and the
+    result equals the one computed with every candidate at once (the same first smallest ratio)."""
+    module = importlib.import_module("boundary_widgets.core.deepfool")
+    torch.manual_seed(0)
+    sizes: list[int] = []
+    net = _Recorder(nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 1000)), sizes)
+    clf = bw.Classifier(net, input_shape=(1, 4, 4), bounds=(-10.0, 10.0))
+    images = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    whole = bw.deepfool(clf, images, candidates=1000)
+    budget = 40 * (2 * clf.bytes_per_sample() + 4 * clf.input_dim)
+    monkeypatch.setattr(module, "_CHUNK_BYTES", budget)
+    assert module.candidate_columns(clf, 1000) == 40
+    sizes.clear()
+    grouped = bw.deepfool(clf, images, candidates=1000)
+    assert max(sizes) <= 40 < 1000
+    assert whole.converged.all() and torch.equal(whole.reached, grouped.reached)
+    torch.testing.assert_close(whole.perturbations, grouped.perturbations, atol=1e-5, rtol=1e-4)

@@ -59,7 +59,7 @@ def test_ring_path_found_and_stays_in_class_at_10x_density(ring):
 
     path = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16)
     assert path.valid and path.reason is None
-    # Measured: one anchor pushed to radius 1.31 suffices (DeepFool's point alone, on the boundary, needed 69).
+    # Measured: one anchor pushed to radius 1.31 suffices (DeepFool's point alone, on the boundary, needed 55).
     assert 1 <= path.n_anchors <= 2 and path.depth <= 2
     assert path.anchors.shape == (path.n_anchors + 2, 4)
     torch.testing.assert_close(path.anchors[0], RING_A)
@@ -77,8 +77,11 @@ def test_ring_path_found_and_stays_in_class_at_10x_density(ring):
 
 
 def test_anchors_pushed_into_the_class_need_far_fewer_levels(ring):
-    """DeepFool alone leaves each anchor on the boundary (margin ~0); the push puts it well inside."""
-    on_boundary = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16, push=0.0)
+    """DeepFool alone leaves each anchor on the boundary (margin ~0); the push puts it well inside.
+
+    An anchor left on the boundary sits one stabiliser step (1e-4) past the linearised boundary, which the
+    ring's curvature can all but cancel (margins down to ~5e-7): the levels it needs vary, so it gets 12."""
+    on_boundary = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16, push=0.0, max_depth=12)
     pushed = bw.find_path(ring, RING_A, RING_B, samples_per_segment=16)
     assert on_boundary.valid and pushed.valid
     assert on_boundary.n_anchors > 30 and pushed.n_anchors <= 2

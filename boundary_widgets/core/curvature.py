@@ -1,6 +1,6 @@
 """Principal curvatures of the decision boundary (Fawzi et al., *Classification regions of deep networks*).
 
-At the DeepFool boundary point ``z`` of ``x``, with ``F = f_original − f_reached`` and unit
+At the boundary point ``z`` of ``x`` (DeepFool, then bisection onto the boundary), with ``F = f_original − f_reached`` and unit
 normal ``n = ∇F(z)/‖∇F(z)‖``, the principal curvatures and directions are the eigenpairs of
 ``P ∇²F(z) P / ‖∇F(z)‖`` with ``P = I − n nᵀ``. The eigenpairs come from Lanczos (scipy
 ``eigsh``) on a Hessian-vector-product operator; the Hessian itself is never formed.
@@ -45,11 +45,12 @@ class CurvatureResult:
     values: np.ndarray  # (k,) principal curvatures, L2 input units^-1
     directions: torch.Tensor  # (k, *input_shape) unit principal directions, orthogonal to `normal`
     normal: torch.Tensor  # input_shape, unit ∇F(z), pointing toward the original class
-    boundary_point: torch.Tensor  # input_shape, z = x + DeepFool perturbation
+    boundary_point: torch.Tensor  # input_shape, z: DeepFool's point bisected onto F = 0 (see nearest_boundary_point)
     original: int  # class of x
     reached: int  # class across the boundary at z
     distance: float  # ‖z − x‖
     converged: bool  # DeepFool reached another class
+    gap: float  # F(z), logit units; |gap| / gradient_norm ≈ how far z is off the boundary (input units)
     gradient_norm: float  # ‖∇F(z)‖
     which: str  # "magnitude", "positive" or "negative"
     mode: str  # "finite_difference" or "exact"
@@ -57,29 +58,35 @@ class CurvatureResult:
     n_hvp: int  # Hessian-vector products used (Lanczos and the residual check)
     residuals: np.ndarray  # (k,) ‖A v − λ v‖ of each pair, A the curvature operator (same units as values)
     lanczos_converged: bool  # ARPACK met `tol` (False: the pairs are its best estimates when it stopped)
+    spread: np.ndarray  # (k,) largest |λ' − λ| / |λ| over the other Lanczos starts (rank by rank); NaN: one start
+    starts: int  # Lanczos runs from different start vectors (seeds seed, seed + 1, ...)
 
     def __repr__(self) -> str:
         values = ", ".join(f"{v:.4g}" for v in self.values)
         return (
             f"CurvatureResult(values=[{values}], {self.original}->{self.reached}, mode={self.mode!r}, "
-            f"n_hvp={self.n_hvp}, max_residual={self.residuals.max(initial=0.0):.2g})"
+            f"n_hvp={self.n_hvp}, max_residual={self.residuals.max(initial=0.0):.2g}"
+            + ("" if self.starts == 1 else f", max_spread={np.nanmax(self.spread):.2g}")
+            + ")"
         )
 
 
 @dataclass(frozen=True, eq=False)
 class BoundaryPoint:
-    """Step 1 of the pipeline: the DeepFool boundary point ``z`` of ``x`` and the logit gap ``F`` there."""
+    """Step 1 of the pipeline: the boundary point ``z`` of ``x`` (DeepFool, then bisection onto ``F = 0``)."""
 
     point: torch.Tensor  # input_shape, z on the CPU
     original: int  # class of x
     reached: int  # class across the boundary (the runner-up at z when DeepFool did not cross)
     distance: float  # ‖z − x‖
     converged: bool  # DeepFool reached another class
+    gap: float  # F(z) = f_original − f_reached at z, logit units (0 on the boundary)
+    bracket: float  # length of the final bisection bracket around F = 0, L2 input units (inf: not refined)
 
     def __repr__(self) -> str:
         return (
             f"BoundaryPoint(original={self.original}, reached={self.reached}, distance={self.distance:.4g}, "
-            f"converged={self.converged})"
+            f"converged={self.converged}, gap={self.gap:.2g})"
         )
 
 
@@ -89,23 +96,75 @@ def default_step(clf: Classifier) -> float:
     return math.sqrt(clf.input_dim) * (high - low) / 512 * 10
 
 
+# Bisection onto F = 0 stops when the bracket is this share of the DeepFool distance (or when float32
+# cannot split it further): the boundary point is then within that much of F = 0 along the segment.
+BOUNDARY_TOLERANCE = 1e-6
+_BISECTION_STEPS = 64
+
+
+def _gap(clf: Classifier, points: torch.Tensor, classes: tuple[int, int]) -> torch.Tensor:
+    logits = clf.logits(points.float())
+    return (logits[:, classes[0]] - logits[:, classes[1]]).double().cpu()
+
+
 def nearest_boundary_point(
     clf: Classifier, x: torch.Tensor, *, max_iter: int = 50, cancel: CancelEvent | None = None
 ) -> BoundaryPoint:
-    """DeepFool without overshoot from one checked input ``x`` ``(1, *input_shape)``: where ``F`` is (nearly) zero."""
+    """The boundary point of one checked input ``x`` ``(1, *input_shape)``, on ``F = 0`` to a stated tolerance.
+
+    DeepFool without overshoot ends past the boundary (one linearised step from deep inside a curved
+    region can overshoot it by far); the segment between its last two iterates (the second-to-last
+    on the original side) is then bisected on the logit gap ``F = f_original − f_reached`` until the
+    bracket is ``BOUNDARY_TOLERANCE`` × the DeepFool distance. ``z`` is the bracket's end with the
+    smaller ``|F|``; ``gap`` reports ``F(z)`` and ``bracket`` the final bracket's length.
+    """
     found = deepfool(clf, x, overshoot=0.0, max_iter=max_iter, cancel=cancel)
-    z = (x.cpu() + found.perturbations)[0]
+    x = x.cpu().reshape(1, *clf.input_shape)
+    z = (x + found.perturbations)[0]
     original, reached = int(found.original[0]), int(found.reached[0])
-    if original == reached:
+    converged = bool(found.converged[0])
+    if not converged:
         # No boundary crossed: use the runner-up class so that F is still a logit gap.
         ranked = clf.logits(z).argsort(descending=True)
         reached = int(ranked[1]) if int(ranked[0]) == original else int(ranked[0])
+        return BoundaryPoint(
+            point=z,
+            original=original,
+            reached=reached,
+            distance=float(found.distances[0]),
+            converged=False,
+            gap=float(_gap(clf, z[None], (original, reached))[0]),
+            bracket=math.inf,
+        )
+    inside = z - float(found.last_steps[0]) * found.normals[0]  # the iterate before the last step
+    classes = (original, reached)
+    low, high = inside.double(), z.double()
+    gap_low, gap_high = _gap(clf, torch.stack([low, high]), classes).tolist()
+    if not gap_low > 0:  # rounding put the earlier iterate across: bracket from x itself
+        low = x[0].double()
+        gap_low = float(_gap(clf, low[None], classes)[0])
+    tolerance = BOUNDARY_TOLERANCE * max(float(found.distances[0]), float(torch.finfo(torch.float32).eps))
+    for _ in range(_BISECTION_STEPS):
+        if float((high - low).norm()) <= tolerance:
+            break
+        middle = (low + high) / 2
+        if torch.equal(middle.float(), low.float()) or torch.equal(middle.float(), high.float()):
+            break
+        gap_middle = float(_gap(clf, middle[None], classes)[0])
+        if gap_middle > 0:
+            low, gap_low = middle, gap_middle
+        else:
+            high, gap_high = middle, gap_middle
+    point, gap = (low, gap_low) if abs(gap_low) < abs(gap_high) else (high, gap_high)
+    point = point.float()
     return BoundaryPoint(
-        point=z,
+        point=point,
         original=original,
         reached=reached,
-        distance=float(found.distances[0]),
-        converged=bool(found.converged[0]),
+        distance=float((point - x[0]).norm()),
+        converged=True,
+        gap=gap,
+        bracket=float((high - low).norm()),
     )
 
 
@@ -298,6 +357,7 @@ def principal_curvatures(
     step: float | None = None,
     tol: float = 1e-4,
     seed: int = 0,
+    starts: int = 1,
     max_iter: int = 50,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
@@ -311,6 +371,12 @@ def principal_curvatures(
     positive / negative first). ``mode``: ``"finite_difference"`` (default; step ``h`` =
     :func:`default_step` unless ``step`` is given) or ``"exact"`` (double backward, smooth
     models). ``tol`` is eigsh's relative accuracy; ``seed`` fixes its start vector.
+    ``starts`` > 1 runs Lanczos again from the start vectors of ``seed + 1``, … (``starts − 1`` more
+    runs, as many more products) and reports in ``spread`` how far their values stray from the first
+    run's, rank by rank: on a smooth model (a linear operator) it is at the level of ``tol``; on a ReLU
+    network the finite-difference product is not linear in ``v`` and Lanczos' answer depends on its
+    start (digits-cnn: a median 0.2–2× between two seeds, see ``benchmarks/references.py``), which
+    ``residuals`` and ``spread`` say. The values and directions are always the first run's.
     ``max_iter`` bounds the DeepFool steps that find the boundary point. ``progress``:
     Hessian-vector products done / expected; ``cancel`` is honoured between products.
     """
@@ -326,6 +392,7 @@ def principal_curvatures(
     if isinstance(tol, bool) or not (isinstance(tol, int | float) and tol >= 0):
         raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
     check_positive_int(max_iter, "max_iter")
+    check_positive_int(starts, "starts")
 
     with track(progress, cancel, total=None, desc="Principal curvatures (Hessian-vector products)") as tracker:
         boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
@@ -334,13 +401,19 @@ def principal_curvatures(
         )
         pairs = solve_ends(operator, k, which=CURVATURE_WHICH[which], tol=tol, seed=seed, mode=mode, tracker=tracker)
         values, vectors, converged = pairs.values, pairs.vectors, pairs.converged
-        order = {
-            "magnitude": np.argsort(-np.abs(values)),
-            "positive": np.argsort(-values),
-            "negative": np.argsort(values),
-        }[which]
+        order = _order(values, which)
         values, vectors = values[order], vectors[:, order]
         errors = residuals(operator, values, vectors)
+        spread = np.full(k, np.nan)
+        if starts > 1:
+            spread[:] = 0.0
+            for other in range(seed + 1, seed + starts):
+                again = solve_ends(
+                    operator, k, which=CURVATURE_WHICH[which], tol=tol, seed=other, mode=mode, tracker=tracker
+                ).values
+                again = again[_order(again, which)]
+                deviation = np.abs(again - values) / np.maximum(np.abs(values), np.finfo(float).tiny)
+                spread = np.maximum(spread, deviation)
     directions = torch.from_numpy(vectors.T.copy()).float().reshape(-1, *clf.input_shape)
     return CurvatureResult(
         values=values,
@@ -351,6 +424,7 @@ def principal_curvatures(
         reached=boundary.reached,
         distance=boundary.distance,
         converged=boundary.converged,
+        gap=boundary.gap,
         gradient_norm=gradient_norm,
         which=which,
         mode=mode,
@@ -358,7 +432,15 @@ def principal_curvatures(
         n_hvp=hessian.n_hvp,
         residuals=errors,
         lanczos_converged=converged,
+        spread=spread,
+        starts=int(starts),
     )
+
+
+def _order(values: np.ndarray, which: str) -> np.ndarray:
+    """Indices putting ``values`` most curved first, per ``which``."""
+    key = {"magnitude": -np.abs(values), "positive": -values, "negative": values}[which]
+    return np.argsort(key, kind="stable")
 
 
 def check_step(clf: Classifier, step: object) -> float:

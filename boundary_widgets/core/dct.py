@@ -18,12 +18,12 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import torch
 
-from .validation import as_float_tensor, check_positive_int
+from .validation import as_float_tensor, check_choice, check_positive_int
 
 BAND_NAMES = ("low", "mid", "high")
 
@@ -236,19 +236,46 @@ def _band_basis(shape: object, rows: tuple[int, int], cols: tuple[int, int]) -> 
     return torch.kron(torch.eye(channels, dtype=torch.float64), atoms).float()
 
 
+# The reference's grids (LTS4/hold-me-tight): image side -> (K, stride).
+HOLD_ME_TIGHT_GRIDS = {28: (8, 1), 32: (8, 2), 224: (16, 16)}
+Grid = Literal["kit", "hold-me-tight"]
+GRIDS: tuple[str, ...] = get_args(Grid)
+
+
+def hold_me_tight_block(shape: object) -> tuple[int, int]:
+    """K and stride of *Hold me tight!*'s grid for an image shape: the paper's own on its three sizes.
+
+    28×28 (MNIST): K = 8, stride 1 (21 bands of 64); 32×32 (CIFAR-10): K = 8, stride 2 (13 bands);
+    224×224 (ImageNet): K = 16, stride 16 (14 bands). Another side takes the grid of the nearest of those
+    sizes (by ratio) scaled to it, K at least 2 and stride at least 1: 8×8 digits get K = 2, stride 1
+    (7 overlapping bands of 4 coefficients, a low → high sweep like MNIST's).
+    """
+    _, height, width = _image_shape(shape)
+    side = min(height, width)
+    reference = min(HOLD_ME_TIGHT_GRIDS, key=lambda size: abs(math.log(side / size)))
+    block, stride = HOLD_ME_TIGHT_GRIDS[reference]
+    if side == reference:
+        return block, stride
+    scale = side / reference
+    return min(side, max(2, round(block * scale))), max(1, round(stride * scale))
+
+
 def _name(index: int, count: int) -> str:
     named = {0: "low", count // 2: "mid", count - 1: "high"} if count >= 3 else {0: "low", count - 1: "high"}
     return named.get(index, f"band {index}")
 
 
-def bands(shape: object, *, block: int | None = None, stride: int | None = None) -> list[Band]:
+def bands(shape: object, *, block: int | None = None, stride: int | None = None, grid: Grid = "kit") -> list[Band]:
     """The diagonal DCT bands of an image shape ``(H, W)`` or ``(C, H, W)``, lowest frequency first.
 
-    ``block`` (K) and ``stride`` default to :func:`default_block`. The first band is named
-    ``"low"``, the middle one (index ``count // 2``) ``"mid"``, the last ``"high"``.
+    ``block`` (K) and ``stride`` default to the ``grid``'s: ``"kit"`` (:func:`default_block`: a few
+    disjoint bands, quick to sweep in a widget) or ``"hold-me-tight"`` (:func:`hold_me_tight_block`: the
+    paper's overlapping grids, chosen from the input size). The first band is named ``"low"``, the
+    middle one (index ``count // 2``) ``"mid"``, the last ``"high"``.
     """
+    check_choice(grid, "grid", GRIDS)
     _, height, width = _image_shape(shape)
-    default_k, default_s = default_block(shape)
+    default_k, default_s = default_block(shape) if grid == "kit" else hold_me_tight_block(shape)
     block = default_k if block is None else check_positive_int(block, "block")
     stride = default_s if stride is None else check_positive_int(stride, "stride")
     side = min(height, width)
@@ -267,16 +294,19 @@ def bands(shape: object, *, block: int | None = None, stride: int | None = None)
     ]
 
 
-def band(shape: object, which: object, *, block: int | None = None, stride: int | None = None) -> Band:
-    """One band: a name (``"low"``, ``"mid"``, ``"high"``), an index into :func:`bands`, an
+def band(
+    shape: object, which: object, *, block: int | None = None, stride: int | None = None, grid: Grid = "kit"
+) -> Band:
+    """One band: a name (``"low"``, ``"mid"``, ``"high"``), an index into :func:`bands` (of ``grid``), an
     explicit coefficient range ``(start, stop)`` (a square block) or ``((r0, r1), (c0, c1))``, or a
     :class:`Band` of this shape (returned as it is)."""
+    check_choice(grid, "grid", GRIDS)
     if isinstance(which, Band):
         if _image_shape(which.shape) != _image_shape(shape):
             raise ValueError(f"`band` is a band of images {which.shape}; the images have shape {tuple(shape)}.")
         return which
     if isinstance(which, str) or (isinstance(which, int | np.integer) and not isinstance(which, bool)):
-        diagonal = bands(shape, block=block, stride=stride)
+        diagonal = bands(shape, block=block, stride=stride, grid=grid)
         if isinstance(which, str):
             count = len(diagonal)
             positions = {"low": 0, "mid": count // 2, "high": count - 1}

@@ -37,6 +37,7 @@ class CurvatureSpectrum:
     original: int
     reached: int
     distance: float  # |boundary_point - x|
+    gap: float  # F at boundary_point, logit units (0 on the boundary; see core.curvature.nearest_boundary_point)
     mode: str  # "finite_difference" or "exact"
     residuals: np.ndarray  # (m,) ‖A v − λ v‖ of each value's eigenvector, A the (unsymmetrised) curvature operator
     lanczos_converged: bool  # ARPACK met `tol` (always True for the dense, complete spectrum)
@@ -159,6 +160,7 @@ def curvature_spectrum(
         original=boundary.original,
         reached=boundary.reached,
         distance=boundary.distance,
+        gap=boundary.gap,
         mode=mode,
         residuals=errors,
         lanczos_converged=converged,
