@@ -335,3 +335,19 @@ def test_sphere_curvatures_are_one_over_the_radius(mode, radius, start):
     assert result.distance == pytest.approx(abs(1 - start) * radius, rel=1e-5)
     assert abs(result.gap) / result.gradient_norm < 1e-5 * radius
     np.testing.assert_allclose(result.values, sign / radius, rtol=1e-4)
+
+
+def test_spread_over_lanczos_starts_is_tiny_on_a_quadratic_and_reported_on_relu(quadratic, digits):
+    """On a quadratic (a linear operator) Lanczos from other starts finds the same values (spread at the
+    level of ``tol``); on a ReLU network the finite-difference product is not linear and the spread says
+    so. One start: NaN (not measured), and no extra products."""
+    _, clf = quadratic
+    exact = curvature.principal_curvatures(clf, torch.zeros(DIM), k=3, mode="exact", tol=1e-10, starts=3)
+    assert exact.starts == 3 and exact.spread.shape == (3,) and exact.spread.max() < 1e-6
+    relu, data = digits
+    x = data.split("test")[0][0]
+    one = curvature.principal_curvatures(relu, x, k=3)
+    two = curvature.principal_curvatures(relu, x, k=3, starts=2)
+    assert np.isnan(one.spread).all() and np.isfinite(two.spread).all() and two.spread.max() > 0
+    np.testing.assert_array_equal(one.values, two.values)
+    assert two.n_hvp > one.n_hvp

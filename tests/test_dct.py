@@ -337,3 +337,36 @@ def test_dct_direction_reports_images_and_stops_inside_deepfool(digits):
     assert reports == [(3, 3)]
     with pytest.raises(bw.Cancelled):  # the two looks before any work pass; DeepFool's first step sees it
         bw.directions.make("dct", clf, images[0], band="low", cancel=SetAfter(2))
+
+
+@pytest.mark.parametrize(
+    ("shape", "block", "stride", "count"),
+    [((1, 28, 28), 8, 1, 21), ((3, 32, 32), 8, 2, 13), ((3, 224, 224), 16, 16, 14), ((1, 8, 8), 2, 1, 7)],
+)
+def test_hold_me_tight_grids_are_the_papers_for_its_image_sizes(shape, block, stride, count):
+    """MNIST 8×8 blocks stride 1 (21 bands), CIFAR-10 stride 2 (13), ImageNet 16×16 stride 16 (14); 8×8
+    digits scale MNIST's grid down to 2×2 blocks of stride 1 (7 overlapping bands)."""
+    assert dct.hold_me_tight_block(shape) == (block, stride)
+    chosen = dct.bands(shape, grid="hold-me-tight")
+    assert len(chosen) == count
+    assert [b.rows for b in chosen] == [(i * stride, i * stride + block) for i in range(count)]
+    assert all(b.rows == b.cols and b.dim == shape[0] * block * block for b in chosen)
+    assert dct.band(shape, "high", grid="hold-me-tight").rows == chosen[-1].rows
+    with pytest.raises(ValueError, match="`grid`"):
+        dct.bands(shape, grid="paper")
+
+
+def test_band_margins_report_both_linearisations_and_both_ways_of_counting(digits):
+    """``linearise`` reaches DeepFool (the same margins as calling it per band); with too few steps
+    some images do not converge: ``medians`` counts them +inf, ``reference_medians`` their last norm."""
+    clf, data = digits
+    images = data.split("test")[0][:8]
+    chosen = dct.bands(clf.input_shape, grid="hold-me-tight")[::3]
+    result = bw.analysis.band_margins(clf, images, bands=chosen, linearise="iterate", max_iter=3)
+    assert result.linearise == "iterate"
+    for j, band in enumerate(chosen):
+        found = bw.deepfool(clf, images, subspace=band, max_iter=3, linearise="iterate")
+        np.testing.assert_allclose(result.margins[:, j], found.distances.double().numpy(), rtol=1e-5, atol=1e-6)
+    assert not result.converged.all()
+    np.testing.assert_array_equal(result.reference_medians, np.median(result.margins, axis=0))
+    assert (result.reference_medians <= result.medians).all()

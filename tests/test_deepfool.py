@@ -269,3 +269,38 @@ def test_a_thousand_candidates_go_in_groups_with_the_same_result(monkeypatch):
     assert max(sizes) <= 40 < 1000
     assert whole.converged.all() and torch.equal(whole.reached, grouped.reached)
     torch.testing.assert_close(whole.perturbations, grouped.perturbations, atol=1e-5, rtol=1e-4)
+
+
+class _Sphere(nn.Module):
+    """Logits ``[(r² − |x|²) / 2r, 0]``: class 1 outside the sphere of radius r; along a ray from
+    outside, DeepFool's steps are Newton's on ``ρ² − r²``."""
+
+    def __init__(self, radius: float) -> None:
+        super().__init__()
+        self.radius = radius
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gap = (self.radius**2 - (x.flatten(1) ** 2).sum(1)) / (2 * self.radius)
+        return torch.stack([gap, torch.zeros_like(gap)], dim=1)
+
+
+def test_linearising_before_the_overshoot_lands_the_whole_overshoot_past_a_sphere():
+    """From 2r outside a sphere, ``linearise="iterate"`` (LTS4/hold-me-tight) steps from x + r: the
+    radius follows Newton's recursion ρ ← ρ − ((ρ² − r²)/2ρ + 1e-4) and it stops when the overshot point
+    x + 1.02 r is inside, 2 % past the boundary; the kit's default linearises at the overshot point and
+    lands within 0.2 % past it."""
+    radius = 0.7
+    clf = bw.Classifier(_Sphere(radius), input_shape=(3,), bounds=(-5.0, 5.0))
+    x = torch.tensor([2 * radius, 0.0, 0.0])
+    moved, rho = 0.0, 2 * radius
+    for _ in range(50):
+        moved += (rho**2 - radius**2) / (2 * rho) + 1e-4
+        rho = 2 * radius - moved
+        if 2 * radius - 1.02 * moved < radius:
+            break
+    reference = bw.deepfool(clf, x, linearise="iterate")
+    assert bool(reference.converged[0]) and int(reference.iterations[0]) == 3
+    assert reference.distances[0].item() == pytest.approx(1.02 * moved, rel=1e-5)
+    assert reference.distances[0].item() / radius == pytest.approx(1.02, abs=1e-3)
+    kit = bw.deepfool(clf, x)
+    assert bool(kit.converged[0]) and 1 < kit.distances[0].item() / radius < 1.002
