@@ -9,7 +9,7 @@ Run: ``python benchmarks/references.py`` (``--quick``: fewer images). Prints thr
 2. Principal curvatures on digits-cnn test digits (finite differences, a ReLU network): the logit
    gap left at DeepFool's point (the earlier boundary point) and after bisection onto F = 0, both as
    |F| / |∇F| relative to the distance; the top-5 spread between Lanczos seeds 0 and 1
-   (``starts=2``); the same on digits-smooth in exact mode, a true linear operator.
+   (``lanczos_runs=2``); the same on digits-smooth in exact mode, a true linear operator.
 3. Hold me tight! margins on digits-cnn test digits: the kit's grid and the paper's (scaled to 8×8),
    linearised at the overshot point (the kit's) or before the overshoot (the reference's), medians
    counting a non-converged image as inf (the kit) or by its last norm (the reference).
@@ -70,7 +70,7 @@ def curvature_table(n: int) -> None:
             if bool(found.converged[0]):
                 classes = (int(found.original[0]), int(found.reached[0]))
                 before.append(_gap_share(clf, x, x + found.perturbations[0], classes))
-            result = curvature.principal_curvatures(clf, x, k=5, mode=mode, starts=2)
+            result = curvature.principal_curvatures(clf, x, k=5, mode=mode, lanczos_runs=2)
             if result.converged:
                 after.append(_gap_share(clf, x, result.boundary_point, (result.original, result.reached)))
             spreads.append(float(result.spread.max()))

@@ -342,12 +342,12 @@ def test_spread_over_lanczos_starts_is_tiny_on_a_quadratic_and_reported_on_relu(
     level of ``tol``); on a ReLU network the finite-difference product is not linear and the spread says
     so. One start: NaN (not measured), and no extra products."""
     _, clf = quadratic
-    exact = curvature.principal_curvatures(clf, torch.zeros(DIM), k=3, mode="exact", tol=1e-10, starts=3)
-    assert exact.starts == 3 and exact.spread.shape == (3,) and exact.spread.max() < 1e-6
+    exact = curvature.principal_curvatures(clf, torch.zeros(DIM), k=3, mode="exact", tol=1e-10, lanczos_runs=3)
+    assert exact.lanczos_runs == 3 and exact.spread.shape == (3,) and exact.spread.max() < 1e-6
     relu, data = digits
     x = data.split("test")[0][0]
     one = curvature.principal_curvatures(relu, x, k=3)
-    two = curvature.principal_curvatures(relu, x, k=3, starts=2)
+    two = curvature.principal_curvatures(relu, x, k=3, lanczos_runs=2)
     assert np.isnan(one.spread).all() and np.isfinite(two.spread).all() and two.spread.max() > 0
     np.testing.assert_array_equal(one.values, two.values)
     assert two.n_hvp > one.n_hvp

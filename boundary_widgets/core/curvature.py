@@ -58,15 +58,15 @@ class CurvatureResult:
     n_hvp: int  # Hessian-vector products used (Lanczos and the residual check)
     residuals: np.ndarray  # (k,) ‖A v − λ v‖ of each pair, A the curvature operator (same units as values)
     lanczos_converged: bool  # ARPACK met `tol` (False: the pairs are its best estimates when it stopped)
-    spread: np.ndarray  # (k,) largest |λ' − λ| / |λ| over the other Lanczos starts (rank by rank); NaN: one start
-    starts: int  # Lanczos runs from different start vectors (seeds seed, seed + 1, ...)
+    spread: np.ndarray  # (k,) largest over the other Lanczos runs of min |λ' − λ| / |λ| (λ' its values); NaN: one run
+    lanczos_runs: int  # Lanczos runs from different start vectors (seeds seed, seed + 1, ...)
 
     def __repr__(self) -> str:
         values = ", ".join(f"{v:.4g}" for v in self.values)
         return (
             f"CurvatureResult(values=[{values}], {self.original}->{self.reached}, mode={self.mode!r}, "
             f"n_hvp={self.n_hvp}, max_residual={self.residuals.max(initial=0.0):.2g}"
-            + ("" if self.starts == 1 else f", max_spread={np.nanmax(self.spread):.2g}")
+            + ("" if self.lanczos_runs == 1 else f", max_spread={np.nanmax(self.spread):.2g}")
             + ")"
         )
 
@@ -357,7 +357,7 @@ def principal_curvatures(
     step: float | None = None,
     tol: float = 1e-4,
     seed: int = 0,
-    starts: int = 1,
+    lanczos_runs: int = 1,
     max_iter: int = 50,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
@@ -371,12 +371,12 @@ def principal_curvatures(
     positive / negative first). ``mode``: ``"finite_difference"`` (default; step ``h`` =
     :func:`default_step` unless ``step`` is given) or ``"exact"`` (double backward, smooth
     models). ``tol`` is eigsh's relative accuracy; ``seed`` fixes its start vector.
-    ``starts`` > 1 runs Lanczos again from the start vectors of ``seed + 1``, … (``starts − 1`` more
-    runs, as many more products) and reports in ``spread`` how far their values stray from the first
-    run's, rank by rank: on a smooth model (a linear operator) it is at the level of ``tol``; on a ReLU
-    network the finite-difference product is not linear in ``v`` and Lanczos' answer depends on its
-    start (digits-cnn: a median 0.2–2× between two seeds, see ``benchmarks/references.py``), which
-    ``residuals`` and ``spread`` say. The values and directions are always the first run's.
+    ``lanczos_runs`` > 1 runs Lanczos ``lanczos_runs − 1`` more times, from the start vectors of
+    ``seed + 1``, … (as many more products), and reports in ``spread`` how far each value of the first
+    run is from the nearest value another run found, relative to it: on a smooth model (a linear
+    operator) that is at the level of ``tol``; on a ReLU network the finite-difference product is not
+    linear in ``v`` and Lanczos' answer depends on its start (see ``benchmarks/references.py`` for
+    digits-cnn), which ``residuals`` and ``spread`` say. The values and directions are the first run's.
     ``max_iter`` bounds the DeepFool steps that find the boundary point. ``progress``:
     Hessian-vector products done / expected; ``cancel`` is honoured between products.
     """
@@ -392,7 +392,7 @@ def principal_curvatures(
     if isinstance(tol, bool) or not (isinstance(tol, int | float) and tol >= 0):
         raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
     check_positive_int(max_iter, "max_iter")
-    check_positive_int(starts, "starts")
+    check_positive_int(lanczos_runs, "lanczos_runs")
 
     with track(progress, cancel, total=None, desc="Principal curvatures (Hessian-vector products)") as tracker:
         boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
@@ -405,15 +405,14 @@ def principal_curvatures(
         values, vectors = values[order], vectors[:, order]
         errors = residuals(operator, values, vectors)
         spread = np.full(k, np.nan)
-        if starts > 1:
+        if lanczos_runs > 1:
             spread[:] = 0.0
-            for other in range(seed + 1, seed + starts):
+            for other in range(seed + 1, seed + lanczos_runs):
                 again = solve_ends(
                     operator, k, which=CURVATURE_WHICH[which], tol=tol, seed=other, mode=mode, tracker=tracker
                 ).values
-                again = again[_order(again, which)]
-                deviation = np.abs(again - values) / np.maximum(np.abs(values), np.finfo(float).tiny)
-                spread = np.maximum(spread, deviation)
+                nearest = np.abs(values[:, None] - again[None, :]).min(axis=1)
+                spread = np.maximum(spread, nearest / np.maximum(np.abs(values), np.finfo(float).tiny))
     directions = torch.from_numpy(vectors.T.copy()).float().reshape(-1, *clf.input_shape)
     return CurvatureResult(
         values=values,
@@ -433,7 +432,7 @@ def principal_curvatures(
         residuals=errors,
         lanczos_converged=converged,
         spread=spread,
-        starts=int(starts),
+        lanczos_runs=int(lanczos_runs),
     )
 
 

@@ -17,7 +17,11 @@ from .validation import check_bool, check_choice, check_class_index, check_numbe
 
 @dataclass(frozen=True, eq=False)
 class DeepFoolResult:
-    """Per image of the batch; tensors on the CPU. ``perturbations`` include the overshoot (and clipping)."""
+    """Per image of the batch; tensors on the CPU. ``perturbations`` include the overshoot (and clipping).
+
+    Without clipping, ``x + perturbations − (1 + overshoot) · last_steps · normals`` is the iterate
+    before the last step, not yet across: with the result it brackets the boundary.
+    """
 
     perturbations: torch.Tensor = field(metadata=PER_IMAGE)  # (N, *input_shape): adversarial = x + perturbations
     distances: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) L2 norm of each perturbation
@@ -27,9 +31,7 @@ class DeepFoolResult:
     clipped: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) bool: clipping to the bounds moved the point
     iterations: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) steps taken
     normals: torch.Tensor = field(metadata=PER_IMAGE)  # (N, *input_shape) unit normal w/|w| of the last step taken
-    # (N,) length of that step before the overshoot (0: none); unclipped, the iterate before it is
-    # x + perturbations − (1 + overshoot) · last_steps · normals, not yet across:
-    last_steps: torch.Tensor = field(metadata=PER_IMAGE)
+    last_steps: torch.Tensor = field(metadata=PER_IMAGE)  # (N,) that step's length before the overshoot (0: none)
 
     def __repr__(self) -> str:
         n = self.distances.numel()

@@ -21,8 +21,7 @@ from ..validation import check_bool, check_choice, check_number, check_positive_
 class BandMargins:
     """The margin of each image along each band: the L2 norm of the band-constrained DeepFool perturbation."""
 
-    # (N, B) float64, L2 input units (a non-converged image: the norm of its last perturbation):
-    margins: np.ndarray = field(metadata=PER_IMAGE)
+    margins: np.ndarray = field(metadata=PER_IMAGE)  # (N, B) float64, L2 input units (not converged: last norm)
     converged: np.ndarray = field(metadata=PER_IMAGE)  # (N, B) bool, DeepFool inside the band changed the label
     band_names: tuple[str, ...]  # (B,)
     band_dims: np.ndarray  # (B,) int64, dimension of each band's subspace
