@@ -628,8 +628,24 @@ def test_plot_shades_unproven_area_and_outlines_boundary_leaves(mlp):
     alpha = display.proof_image_.get_array()[..., 3]
     assert np.allclose(alpha, 0.7 * (1 - sl.certificate.proven))
     outlines = display.proof_boxes_.get_xydata()
-    assert len(outlines) == 6 * len(sl.certificate.boundary)
+    assert len(outlines) == 6 * len(sl.certificate.boundary) - 1 and not np.isnan(outlines[[0, -1]]).any()
     plain = bw.plot_slice(sl, proof=False)
     assert plain.proof_image_ is None and plain.proof_boxes_ is None
     assert bw.plot_slice(bw.compute_slice(clf, plane, extent=3, resolution=8)).proof_image_ is None
     plt.close("all")
+
+
+def test_slice_explorer_shades_unproven_area_of_a_certified_slice():
+    from boundary_widgets.widgets import SliceExplorer
+
+    clf, data = bw.zoo.load("digits-mlp", device="cpu")
+    explorer = SliceExplorer(clf, data.images[0], method="certified", resolution=24, extent=3.0, threaded=False)
+    certificate = explorer.slice.certificate
+    view = explorer.map_view
+    assert view.unproven.visible and len(view.proof_boxes.x) == 6 * len(certificate.boundary) - 1 > 0
+    assert f"{certificate.proven_area:.2%} of the area proven" in explorer.status.value
+    assert "not proven single-label" in view.markers_legend.value
+    explorer.method = "adaptive"
+    explorer.wait()
+    assert not view.unproven.visible and len(view.proof_boxes.x) == 0
+    explorer.close()

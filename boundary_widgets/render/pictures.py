@@ -83,12 +83,12 @@ def unproven_rgba(
 
 
 def boundary_boxes(sl: PlaneSlice) -> np.ndarray:
-    """The outlines of a certified slice's unproven leaves, ``(5K + K, 2)`` (alpha, beta) vertices: each box closed,
-    boxes split by NaN rows."""
+    """The outlines of a certified slice's unproven leaves, ``(6K - 1, 2)`` (alpha, beta) vertices: each box closed
+    (5 vertices), boxes split by NaN rows; it starts and ends on a vertex, like :func:`boundary_lines`."""
     a, b, ha, hb = _certificate(sl).boundary.T
-    corners_a = np.stack([a - ha, a + ha, a + ha, a - ha, a - ha, np.full_like(a, np.nan)], axis=1)
-    corners_b = np.stack([b - hb, b - hb, b + hb, b + hb, b - hb, np.full_like(b, np.nan)], axis=1)
-    return np.stack([corners_a.ravel(), corners_b.ravel()], axis=1)
+    corners_a = np.stack([np.full_like(a, np.nan), a - ha, a + ha, a + ha, a - ha, a - ha], axis=1)
+    corners_b = np.stack([np.full_like(b, np.nan), b - hb, b - hb, b + hb, b + hb, b - hb], axis=1)
+    return np.stack([corners_a.ravel(), corners_b.ravel()], axis=1)[1:]
 
 
 __all__ = [

@@ -672,9 +672,10 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         )
         timings["final_frame"] = time.perf_counter() - started
         sl = self._slice
+        proven = "" if sl.certificate is None else f", {sl.certificate.proven_area:.2%} of the area proven"
         self._succeed(
-            f"{sl.resolution[0]}×{sl.resolution[1]} {sl.method} slice, {sl.n_evaluated} model evaluations, "
-            f"{timings['final_frame']:.2f} s"
+            f"{sl.resolution[0]}×{sl.resolution[1]} {sl.method} slice, {sl.n_evaluated} model evaluations"
+            f"{proven}, {timings['final_frame']:.2f} s"
         )
 
     def _describe(self, value: dict[str, Any]) -> str:

@@ -14,8 +14,18 @@ from PIL import Image as PILImage
 
 from ..core.extent import outside_box
 from ..core.plane import Plane
-from ..core.slices import PlaneSlice
-from ..render import boundary_lines, class_colors, legend_entries, shorten, slice_rgb, top_k, undefined_entry
+from ..core.slices import Certificate, PlaneSlice
+from ..render import (
+    boundary_boxes,
+    boundary_lines,
+    class_colors,
+    legend_entries,
+    shorten,
+    slice_rgb,
+    top_k,
+    undefined_entry,
+    unproven_rgba,
+)
 
 _PREVIEW_PIXELS = 128
 _HATCH_PIXELS = 192  # the outside-the-box overlay is drawn at this resolution whatever the map's
@@ -182,6 +192,9 @@ class SliceMapView:
         self.image = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[-1.0, 1.0], y=[-1.0, 1.0])
         self.hatch = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[-1.0, 1.0], y=[-1.0, 1.0])
         self.boundaries = bq.Lines(x=[], y=[], scales=scales, colors=["black"], stroke_width=1.2)
+        # A certified slice: its unproven area shaded, its unproven leaves (boundary boxes) outlined.
+        self.unproven = bq.Image(image=widgets.Image(format="png"), scales=scales, x=[-1.0, 1.0], y=[-1.0, 1.0])
+        self.proof_boxes = bq.Lines(x=[], y=[], scales=scales, colors=["red"], stroke_width=0.6)
         tooltip = bq.Tooltip(fields=["name", "x", "y"], labels=["", "α", "β"], formats=["", ".3f", ".3f"])
         self.anchors = bq.Scatter(
             x=[0.0],
@@ -203,7 +216,16 @@ class SliceMapView:
         ]
         self.overlays = [build(scales) for build in overlays]
         self.figure = bq.Figure(
-            marks=[self.image, self.hatch, self.boundaries, *self.overlays, self.anchors, self.click_marker],
+            marks=[
+                self.image,
+                self.hatch,
+                self.unproven,
+                self.proof_boxes,
+                self.boundaries,
+                *self.overlays,
+                self.anchors,
+                self.click_marker,
+            ],
             axes=axes,
             animation_duration=0,
             display_toolbar=False,  # its hover toolbar covers the top-right corner of the map
@@ -220,6 +242,7 @@ class SliceMapView:
         self.colorbar = widgets.HTML()
         self.image.on_element_click(self._clicked)
         self.hatch.on_element_click(self._clicked)
+        self.unproven.on_element_click(self._clicked)
         self.anchors.on_element_click(self._marker_clicked)
         self.click_marker.on_element_click(self._marker_clicked)
         for overlay in self.overlays:
@@ -275,10 +298,27 @@ class SliceMapView:
                 self.outside_share = float(outside.mean())
                 hatch = encode_png(hatch_pixels(outside[::-1]))
                 self._hatch_key = key
-        with self.image.hold_sync(), self.hatch.hold_sync(), self.boundaries.hold_sync(), self.anchors.hold_sync():
+        certificate = sl.certificate
+        boxes = boundary_boxes(sl) if certificate is not None else np.empty((0, 2))
+        unproven = (
+            encode_png(np.round(255 * unproven_rgba(sl)[::-1]).astype(np.uint8)) if certificate is not None else None
+        )
+        with (
+            self.image.hold_sync(),
+            self.hatch.hold_sync(),
+            self.unproven.hold_sync(),
+            self.proof_boxes.hold_sync(),
+            self.boundaries.hold_sync(),
+            self.anchors.hold_sync(),
+        ):
             show_png(self.image, png)
-            self.image.x = self.hatch.x = [a0, a1]
-            self.image.y = self.hatch.y = [b0, b1]
+            self.image.x = self.hatch.x = self.unproven.x = [a0, a1]
+            self.image.y = self.hatch.y = self.unproven.y = [b0, b1]
+            self.unproven.visible = unproven is not None
+            if unproven is not None:
+                show_png(self.unproven, unproven)
+            self.proof_boxes.x = boxes[:, 0]
+            self.proof_boxes.y = boxes[:, 1]
             if hatch is not None:
                 show_png(self.hatch, hatch)
             self.x_scale.min, self.x_scale.max = float(a0), float(a1)
@@ -292,11 +332,13 @@ class SliceMapView:
         self.anchor_names = names
         self.figure.title = title
         self.legend.value = legend_html(sl, width=self.size)
-        self.markers_legend.value = self._markers_html(names, hatched=self._hatch_key is not None)
+        self.markers_legend.value = self._markers_html(
+            names, hatched=self._hatch_key is not None, certificate=certificate
+        )
         self.colorbar.value = _CONFIDENCE_BAR if shading == "confidence" else ""
         self.clear_error()
 
-    def _markers_html(self, names: Sequence[str], *, hatched: bool) -> str:
+    def _markers_html(self, names: Sequence[str], *, hatched: bool, certificate: Certificate | None = None) -> str:
         items = [
             f"<b>{html.escape(name)}</b>: {html.escape(MARKER_HELP.get(name, 'an image this plane uses'))}"
             for name in names
@@ -304,6 +346,11 @@ class SliceMapView:
         items.append("<b>+</b>: the point shown on the right")
         if hatched and getattr(self, "outside_share", 0.0) > 0:
             items.append("hatched: outside the input box (some pixel out of bounds)")
+        if certificate is not None:
+            items.append(
+                f"grey: not proven single-label ({certificate.proven_area:.2%} of the area is proven); "
+                "red boxes: unproven boundary cells"
+            )
         return (
             '<div class="bw-marker-legend" style="font-size:11px;color:#444;line-height:1.3">'
             + "; ".join(items)
