@@ -2,6 +2,7 @@
 
     python benchmarks/adaptive.py            # 32 planes per model at 256², scaling 128² -> 512²
     python benchmarks/adaptive.py --quick    # a few planes, for a smoke run
+    python benchmarks/adaptive.py --large    # a 3×224×224 model with 1000 classes (a few minutes)
 
 Each plane goes through a different digits test image; its directions cycle through
 adversarial × random, random × random, DCT low × high band (DeepFool inside each band) and
@@ -11,6 +12,14 @@ Dense and adaptive run back to back on each plane (alternating which goes first)
 "1st frame" time a second adaptive call with ``on_frame`` (every level's frame built and delivered).
 Targets (issue 4): agreement >= 99.5 % median and >= 99 % worst, n_evaluated <= 15 % of R²
 (median), dense/adaptive time >= 5 (median), first frame <= 10 % of the dense time (median).
+
+``--large``: a convolutional network at 3×224×224 with 1000 classes (random weights, BatchNorm
+statistics from random batches; 8×8 stride-8 stem, two stride-2 convolutions, 64 channels), on
+planes through random images along DeepFool's direction and a random one (extent 3× the DeepFool
+distance), at 64² and 128², dense and adaptive once each (a forward costs milliseconds here). Such a
+model starts the adaptive slice from a 9×9 lattice (``frames.starts_coarse``). Targets (issue 23):
+evaluated <= 15 % at 64² and <= 8 % at 128², agreement >= 99.5 %, first frame <= 5 % of the dense
+time (medians over the planes).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 import boundary_widgets as bw
 
@@ -179,18 +189,95 @@ def print_table(title: str, groups: dict[str, list[Row]]) -> None:
         )
 
 
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def conv224() -> bw.Classifier:
+    """A small random-weight convolutional network at 3×224×224, 1000 classes, BatchNorm calibrated."""
+    torch.manual_seed(0)
+    layers = []
+    for cin, cout, kernel, stride, padding in ((3, 16, 8, 8, 0), (16, 32, 3, 2, 1), (32, 64, 3, 2, 1)):
+        layers += [nn.Conv2d(cin, cout, kernel, stride, padding), nn.BatchNorm2d(cout), nn.ReLU()]
+    net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 1000))
+    mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
+    net.train()
+    with torch.no_grad():
+        net((torch.rand(32, 3, 224, 224) - mean) / std)
+    return bw.Classifier(net.eval(), input_shape=(3, 224, 224), mean=MEAN, std=STD)
+
+
+def run_large(planes: int) -> None:
+    from boundary_widgets.core.slices import frames
+
+    clf = conv224()
+    images = torch.rand(planes, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    print(f"3×224×224 conv net, 1000 classes; starts from a 9×9 lattice: {frames.starts_coarse(clf, 33 * 33)}")
+    results: dict[int, list[tuple[float, float, float, float, float]]] = {64: [], 128: []}
+    for n, x in enumerate(images):
+        found = bw.deepfool(clf, x)
+        generator = torch.Generator().manual_seed(n)
+        plane = bw.Plane.through(x, found.perturbations[0], torch.randn(x.shape, generator=generator))
+        extent = 3.0 * float(found.distances[0])
+        for resolution in results:
+            settings = dict(extent=extent, resolution=resolution, cache=False)
+            start = time.perf_counter()
+            dense = bw.compute_slice(clf, plane, method="dense", **settings)
+            dense_s = time.perf_counter() - start
+            frame_times: list[float] = []
+            start = time.perf_counter()
+            adaptive = bw.compute_slice(
+                clf,
+                plane,
+                method="adaptive",
+                on_frame=lambda _, start=start, seen=frame_times: seen.append(time.perf_counter() - start),
+                **settings,
+            )
+            agreement = float((adaptive.labels == dense.labels).mean())
+            share = adaptive.n_evaluated / resolution**2
+            results[resolution].append((agreement, share, dense_s, frame_times[-1], frame_times[0] / dense_s))
+            print(
+                f"  plane {n} {resolution}²: {len(dense.classes_present)} classes, agreement {agreement:.3%}, "
+                f"evaluated {share:.1%}, dense {dense_s:.1f} s, adaptive {frame_times[-1]:.2f} s, "
+                f"first frame {frame_times[0]:.2f} s ({frame_times[0] / dense_s:.1%} of dense)",
+                flush=True,
+            )
+    print(
+        f"\n{'':10}{'planes':>7}{'agree med':>11}{'agree min':>11}{'eval share':>12}{'dense s':>9}{'adapt s':>9}{'1st frame':>11}"
+    )
+    failures = []
+    for resolution, rows in results.items():
+        agreement, share, dense_s, adaptive_s, first = (np.median([row[k] for row in rows]) for k in range(5))
+        worst = min(row[0] for row in rows)
+        print(
+            f"{resolution:>4}²{'':5}{len(rows):>7}{agreement:>11.3%}{worst:>11.3%}{share:>12.1%}{dense_s:>9.1f}"
+            f"{adaptive_s:>9.2f}{first:>11.1%}"
+        )
+        limit = 0.15 if resolution == 64 else 0.08
+        checks = {
+            f"evaluated <= {limit:.0%}": share <= limit,
+            "agreement >= 99.5 %": agreement >= 0.995,
+            "first frame <= 5 % of dense": first <= 0.05,
+        }
+        failures += [f"{resolution}²: {name}" for name, ok in checks.items() if not ok]
+    print("\nall targets met" if not failures else "\ntargets missed: " + "; ".join(failures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--planes", type=int, default=32, help="planes per model at 256²")
     parser.add_argument("--planes-small", type=int, default=16, help="planes per model below 256²")
     parser.add_argument("--planes-large", type=int, default=4, help="planes per model above 256²")
     parser.add_argument("--quick", action="store_true", help="4 planes at 256² only")
+    parser.add_argument("--large", type=int, nargs="?", const=4, default=None, help="a 224² model, N planes (4)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: steadier on a machine shared with other work)"
     )
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
+    if args.large is not None:
+        run_large(args.large)
+        return
     if args.quick:
         rows = run(4, 0, 0, (256,))
     else:

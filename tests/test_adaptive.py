@@ -107,7 +107,8 @@ def test_adaptive_finds_an_island_between_coarse_samples(island_plane, monkeypat
     np.testing.assert_array_equal(adaptive.labels[clear], dense.labels[clear])
     np.testing.assert_array_equal(adaptive.labels == 2, island)
     # Without the margin test only label disagreements refine, and the island is lost: the guard is what finds it.
-    monkeypatch.setattr(slice_frames, "REFINE_SAFETY", 0.0)
+    monkeypatch.setattr(slice_frames, "REFINE_SAFETY", 1e-9)
+    monkeypatch.setattr(slice_frames, "COARSE_CORNER_SAFETY", 0.0)
     unguarded = bw.compute_slice(clf, island_plane, method="adaptive", **settings)
     assert not (unguarded.labels == 2).any()
 
@@ -508,3 +509,71 @@ def test_first_frames_never_probe():
     next(frames)
     assert set(net.batches[:-1]) == {256}, "a 32² preview and an adaptive slice's first level run in budget chunks"
     assert not slice_points.PointEvaluator(clf, linear_plane(), memory_budget=budget).probed
+
+
+def test_starts_coarse_when_the_33x33_lattice_holds_many_activations():
+    lattice = 33 * 33
+    assert not slice_frames.starts_coarse(FakeClassifier("cpu", 31784), lattice), "digits-cnn: 35 MB"
+    assert slice_frames.starts_coarse(FakeClassifier("cpu", 3 * 224 * 224 * 4), lattice), "a 224² input alone: 0.7 GB"
+    assert not slice_frames.starts_coarse(FakeClassifier("cuda", 3 * 224 * 224 * 4), lattice), "a GPU runs 100× more"
+    assert slice_frames.starts_coarse(FakeClassifier("cuda", 35 * 2**20), lattice), "a ResNet-18 at 224²: 38 GB"
+
+
+@pytest.fixture
+def slow_models(monkeypatch):
+    """Every model counts as slow: adaptive slices start from the 9×9 lattice."""
+    monkeypatch.setattr(slice_frames, "COARSE_LEVEL_BYTES", {"cpu": 0, "cuda": 0})
+
+
+def test_slow_model_first_frame_is_a_9x9_lattice_and_the_result_agrees_with_dense(digits_plane, slow_models):
+    clf, plane = digits_plane
+    settings = dict(extent=3.0, resolution=129, cache=False)
+    calls = []
+    frames = list(bw.iter_slice(clf, plane, progress=lambda *c: calls.append(c), **settings))
+    assert frames[0].n_evaluated == 81 and len(frames) == 5, "9, 17, 33, 65 and 129 per axis"
+    assert np.all(np.diff([f.n_evaluated for f in frames]) >= 0) and frames[-1].is_final
+    assert calls == [(k, 5) for k in range(1, 6)], "progress counts the five levels"
+    dense = bw.compute_slice(clf, plane, method="dense", **settings)
+    result = frames[-1]
+    clear = dense.margin > 1e-3
+    np.testing.assert_array_equal(result.labels[clear], dense.labels[clear])
+    assert (result.labels == dense.labels).mean() >= 0.995
+    assert result.n_evaluated < 0.2 * dense.labels.size
+    np.testing.assert_allclose(result.margin[result.evaluated], dense.margin[result.evaluated], atol=1e-4)
+
+
+def test_slow_model_still_finds_an_island_between_coarse_samples(island_plane, slow_models, monkeypatch):
+    clf = bw.Classifier(IslandNet(), input_shape=(2,), bounds=(-10.0, 10.0))
+    settings = dict(extent=4.0, resolution=129, cache=False)
+    dense = bw.compute_slice(clf, island_plane, method="dense", **settings)
+    frames = list(bw.iter_slice(clf, island_plane, **settings))
+    assert frames[0].n_evaluated == 81 and not (frames[0].labels == 2).any()
+    np.testing.assert_array_equal(frames[-1].labels == 2, dense.labels == 2)
+    clear = dense.margin > 1e-3
+    np.testing.assert_array_equal(frames[-1].labels[clear], dense.labels[clear])
+    # The island's margin is 3× steeper than the slope the 9×9 lattice sees: on cells that large only
+    # the any-corner guard finds it.
+    monkeypatch.setattr(slice_frames, "COARSE_CORNER_SAFETY", 0.0)
+    assert not (bw.compute_slice(clf, island_plane, **settings).labels == 2).any()
+
+
+def one_cell(margins: tuple[float, float, float, float]) -> slice_frames.Lattice:
+    """A lattice of one unit cell, one label; margins at the corners (0, 0), (1, 0), (0, 1), (1, 1) as (row, col)."""
+    margin = np.array([[margins[0], margins[2]], [margins[1], margins[3]]], dtype=np.float32)
+    ones = np.ones((2, 2), dtype=bool)
+    return slice_frames.Lattice(np.arange(2), np.arange(2), np.zeros((2, 2), np.int64), margin, margin, ones)
+
+
+def test_a_cell_is_refined_only_where_its_corner_margins_leave_room_for_a_boundary():
+    axis = np.arange(2.0)
+    safety = slice_frames.REFINE_SAFETY
+    # One corner close to a boundary, three far from it: the discs margin / (safety × slope) cover the cell.
+    assert not one_cell((0.05, 2.0, 2.0, 2.0)).cells_to_refine(axis, axis, slope=1.0).any()
+    # Every corner half a cell from a boundary: the centre (0.71 from each) may hold an island.
+    assert one_cell((0.5 * safety,) * 4).cells_to_refine(axis, axis, slope=1.0).all()
+    # Far from every boundary: nothing to refine; steeper margins: refine.
+    assert not one_cell((1.5,) * 4).cells_to_refine(axis, axis, slope=1.0).any()
+    assert one_cell((1.5,) * 4).cells_to_refine(axis, axis, slope=3.0).all()
+    assert not one_cell((0.0,) * 4).cells_to_refine(axis, axis, slope=0.0).any(), "a flat margin: no boundary"
+    # A coarse cell is refined whenever one corner comes close, whatever the others say.
+    assert one_cell((0.05, 2.0, 2.0, 2.0)).cells_to_refine(axis, axis, slope=1.0, coarse=True).all()

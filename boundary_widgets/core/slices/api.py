@@ -84,7 +84,8 @@ def compute_slice(
     :func:`default_resolution` of the classifier's device (128 on a CPU, 256 on a GPU).
 
     ``method="adaptive"`` (the default) evaluates a coarse lattice (at least ``MIN_COARSE_SAMPLES``
-    per axis), then halves the step level by level down to the full grid, evaluating only cells
+    per axis; 9 on a slow model, so the first frame costs about a hundred forwards: see
+    ``frames.starts_coarse``), then halves the step level by level down to the full grid, evaluating only cells
     whose corner labels disagree or whose margin says a boundary (or a small island) may be
     inside; other cells take their corners' label, and margin/confidence by bilinear
     interpolation. ``evaluated`` marks the cells the model was run on. ``method="dense"``
@@ -105,7 +106,9 @@ def compute_slice(
     arrays (capped by ``resolution`` above): ``None`` means chunks of 8 MiB on a CPU (they stay in
     cache; 32 MiB for convolutional models, which gain from larger batches) and of half the free
     memory on CUDA (``torch.cuda.mem_get_info``); a given budget only lowers these. See
-    :func:`chunk_size`. Image batches run in ``channels_last`` on CUDA. ``precision``
+    :func:`chunk_size`. Within that, a dense slice of many points times a few chunk sizes on its first
+    points and runs the rest in the fastest, remembered per classifier (``points.PointEvaluator``).
+    Image batches run in ``channels_last`` on CUDA. ``precision``
     ``"bfloat16"``/``"float16"`` runs the model under autocast and re-checks near-ties in float32.
     ``clip=True`` clips every point to the classifier's bounds and reports the share of evaluated
     points it moved.
@@ -215,7 +218,7 @@ def _run(
         evaluator = PointEvaluator(
             clf, plane, clip=options.clip, memory_budget=options.memory_budget, precision=options.precision
         )
-        total = total_units(options, evaluator.chunk)
+        total = total_units(options, evaluator)
         state = key[1] if key is not None else clf.state_checksum()
         try:
             with track(progress, cancel, total=total, desc=f"{options.method} slice") as tracker:

@@ -8,26 +8,49 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..classifier import Classifier
 from .certified import certified_frames, proof_units
 from .options import SliceOptions
-from .points import PointEvaluation
+from .points import PointEvaluation, PointEvaluator
 from .request import SliceRequest
 from .result import PlaneSlice
 
-# Adaptive refinement: samples per axis of the first (coarse) level, and how close to a boundary
-# (in units of the cell diagonal, at the steepest typical margin slope) a cell must be to be refined.
+# Adaptive refinement: samples per axis of the first (coarse) level; how much steeper than the typical
+# steepest margin slope seen (its SLOPE_QUANTILE) the margin may change between samples; the points
+# per cell side at which a cell is checked for a place its corners' margins cannot rule out; and, for
+# cells larger than the coarse lattice's (a slow model's first levels, where islands hide between
+# samples and the slope is least known), how close to a boundary (in cell diagonals, at that slope)
+# any one corner may come.
 MIN_COARSE_SAMPLES = 33
-REFINE_SAFETY = 0.75
+REFINE_SAFETY = 1.25
 SLOPE_QUANTILE = 0.8
+CELL_CHECK_POINTS = 5
+COARSE_CORNER_SAFETY = 0.75
+# A first frame in seconds on any model: the adaptive slice starts from a lattice of ``START_SAMPLES``
+# per axis (9×9: about a hundred forwards) when the ``MIN_COARSE_SAMPLES`` lattice (33×33) would be
+# slow, and refines from there level by level (17×17, 33×33, …) only where needed. Slow is judged
+# without a clock (a loaded machine would make the result depend on the load): the 33×33 lattice's
+# activations (``Classifier.bytes_per_sample``) above ``COARSE_LEVEL_BYTES`` of the device. Measured:
+# a 2-core CPU runs about 2 GB/s of activations (digits-cnn, a ResNet-18), an H100 a hundred times more;
+# a 33×33 lattice is 35 MB for digits-cnn, 0.8 GB for a ResNet-18 at 3×32×32, 38 GB at 3×224×224.
+START_SAMPLES = 9
+COARSE_LEVEL_BYTES = {"cpu": 256 * 2**20, "cuda": 8 * 2**30}
 
 
-def total_units(options: SliceOptions, chunk: int) -> int:
+def starts_coarse(clf: Classifier, points: int) -> bool:
+    """Whether an adaptive slice on ``clf`` starts from the 9×9 lattice: when ``points`` forwards (its
+    33×33 lattice) hold more activations than ``COARSE_LEVEL_BYTES`` of the classifier's device."""
+    limit = COARSE_LEVEL_BYTES.get(clf.device.type, COARSE_LEVEL_BYTES["cpu"])
+    return points * clf.bytes_per_sample() > limit
+
+
+def total_units(options: SliceOptions, evaluator: PointEvaluator) -> int:
     """Units of progress of a slice: chunks of the full grid (dense) or levels (adaptive; certified: the adaptive
     levels, then the proof's)."""
     ra, rb = options.resolution
     if options.method == "dense":
-        return -(-ra * rb // chunk)
-    levels = int(np.log2(coarse_step(ra, rb))) + 1
+        return -(-ra * rb // evaluator.chunk)
+    levels = int(np.log2(first_step(evaluator.clf, ra, rb))) + 1
     return levels + proof_units(options) if options.method == "certified" else levels
 
 
@@ -62,11 +85,20 @@ def lattice_indices(n: int, step: int) -> np.ndarray:
     return indices if indices[-1] == n - 1 else np.append(indices, n - 1)
 
 
-def coarse_step(ra: int, rb: int) -> int:
-    """The largest power-of-two step that still puts ``MIN_COARSE_SAMPLES`` samples on each axis."""
+def coarse_step(ra: int, rb: int, samples: int = MIN_COARSE_SAMPLES) -> int:
+    """The largest power-of-two step that still puts ``samples`` samples on each axis."""
     step = 1
-    while min(lattice_indices(ra, 2 * step).size, lattice_indices(rb, 2 * step).size) >= MIN_COARSE_SAMPLES:
+    while min(lattice_indices(ra, 2 * step).size, lattice_indices(rb, 2 * step).size) >= samples:
         step *= 2
+    return step
+
+
+def first_step(clf: Classifier, ra: int, rb: int) -> int:
+    """The lattice step of an adaptive slice's first level: 33 samples per axis, or 9 on a model that
+    :func:`starts_coarse`."""
+    step = coarse_step(ra, rb)
+    if starts_coarse(clf, lattice_indices(ra, step).size * lattice_indices(rb, step).size):
+        return coarse_step(ra, rb, START_SAMPLES)
     return step
 
 
@@ -155,15 +187,43 @@ class Lattice:
         slopes = np.concatenate(slopes)
         return float(np.quantile(slopes, SLOPE_QUANTILE)) if slopes.size else 0.0
 
-    def cells_to_refine(self, alphas: np.ndarray, betas: np.ndarray, slope: float) -> np.ndarray:
-        """``(nr - 1, nc - 1)`` bool: corners disagree, a corner is within reach of a boundary at ``slope``, or
-        a corner's margin is NaN (NaN logits: the edge of an undefined region is refined like a boundary)."""
+    def cells_to_refine(
+        self, alphas: np.ndarray, betas: np.ndarray, slope: float, *, coarse: bool = False
+    ) -> np.ndarray:
+        """``(nr - 1, nc - 1)`` bool: corners disagree, the cell may hold a boundary or an island, or a
+        corner's margin is NaN (NaN logits: the edge of an undefined region is refined like a boundary).
+
+        With the margin changing at most at ``REFINE_SAFETY * slope``, no label changes within
+        ``margin / (REFINE_SAFETY * slope)`` of a corner: a cell is refined when these four discs
+        may leave part of it uncovered. Checked on ``CELL_CHECK_POINTS``² points of the cell, each
+        standing for its neighbourhood (half the spacing each way), so nothing uncovered is missed.
+        ``coarse`` cells are refined also when any corner's margin is below
+        ``COARSE_CORNER_SAFETY * slope * diagonal``, whatever the other corners say.
+        """
         corners = lambda field: (field[:-1, :-1], field[1:, :-1], field[:-1, 1:], field[1:, 1:])  # noqa: E731
         first, *others = corners(self.labels)
-        disagree = np.logical_or.reduce([first != other for other in others])
-        lowest_margin = np.minimum.reduce(corners(self.margin))
-        diagonal = np.hypot(np.diff(betas[self.rows])[:, None], np.diff(alphas[self.cols])[None, :])
-        return disagree | (lowest_margin < REFINE_SAFETY * slope * diagonal) | np.isnan(lowest_margin)
+        lowest = np.minimum.reduce(corners(self.margin))
+        refine = np.logical_or.reduce([first != other for other in others]) | np.isnan(lowest)
+        if slope <= 0:
+            return refine
+        height = np.diff(betas[self.rows])[:, None]
+        width = np.diff(alphas[self.cols])[None, :]
+        if coarse:
+            refine |= lowest < COARSE_CORNER_SAFETY * slope * np.hypot(height, width)
+        reach = [margin / (REFINE_SAFETY * slope) for margin in corners(self.margin)]
+        slack = np.hypot(height, width) / (2 * (CELL_CHECK_POINTS - 1))
+        fractions = np.linspace(0.0, 1.0, CELL_CHECK_POINTS)
+        for t in fractions:  # along betas (rows)
+            for s in fractions:  # along alphas (columns)
+                # Distances to the corners (row, col) (0, 0), (1, 0), (0, 1), (1, 1), as ``corners`` orders them.
+                gaps = (
+                    np.hypot(t * height, s * width) - reach[0],
+                    np.hypot((1 - t) * height, s * width) - reach[1],
+                    np.hypot(t * height, (1 - s) * width) - reach[2],
+                    np.hypot((1 - t) * height, (1 - s) * width) - reach[3],
+                )
+                refine |= np.minimum.reduce(gaps) + slack >= 0
+        return refine
 
     def frame(self, request: SliceRequest, n_clipped: int, *, is_final: bool) -> PlaneSlice:
         all_rows, all_cols = np.arange(request.betas.size), np.arange(request.alphas.size)
@@ -186,14 +246,16 @@ class Lattice:
 def adaptive_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
     """Coarse-to-fine: evaluate a coarse lattice, then, halving the step, only the cells near a boundary.
 
-    A cell of the current lattice is refined when its corner labels disagree or when its smallest
-    corner margin is below ``REFINE_SAFETY * slope * diagonal``: with the margin changing at most at
-    ``slope`` (a high quantile of the slopes seen so far), a boundary — or a small island between
-    the samples — could then lie inside it. Cells left alone keep their corners' common label and get
-    margin and confidence by bilinear interpolation.
+    The first level is the ``MIN_COARSE_SAMPLES`` lattice (33×33), or the ``START_SAMPLES`` lattice
+    (9×9) for a model that :func:`starts_coarse`, so the first frame costs about a hundred forwards.
+    A cell of the current lattice is refined when its corner labels disagree or when, with the margin
+    changing at most at ``REFINE_SAFETY`` times ``slope`` (a high quantile of the slopes seen so far),
+    a boundary — or a small island between the samples — could lie inside it (see
+    :meth:`Lattice.cells_to_refine`). Cells left alone keep their corners' common label and get margin
+    and confidence by bilinear interpolation.
     """
     alphas, betas, tracker = request.alphas, request.betas, request.tracker
-    step = coarse_step(alphas.size, betas.size)
+    step = first_step(request.clf, alphas.size, betas.size)
     rows, cols = lattice_indices(betas.size, step), lattice_indices(alphas.size, step)
     tracker.check()
     grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
@@ -214,8 +276,9 @@ def adaptive_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
     request.advance()
     if request.progressive or step == 1:
         yield lattice.frame(request, n_clipped, is_final=step == 1)
+    coarse_cells = coarse_step(alphas.size, betas.size)
     while step > 1:
-        refine = lattice.cells_to_refine(alphas, betas, slope)
+        refine = lattice.cells_to_refine(alphas, betas, slope, coarse=step > coarse_cells)
         step //= 2
         finer = lattice.refined(lattice_indices(betas.size, step), lattice_indices(alphas.size, step))
         low_r, high_r = _covering_cells(lattice.rows, finer.rows)
@@ -251,15 +314,21 @@ SLICE_METHODS: dict[str, Callable[[SliceRequest], Iterator[PlaneSlice]]] = {
 
 
 __all__ = [
+    "CELL_CHECK_POINTS",
+    "COARSE_CORNER_SAFETY",
+    "COARSE_LEVEL_BYTES",
     "MIN_COARSE_SAMPLES",
     "REFINE_SAFETY",
     "SLICE_METHODS",
     "SLOPE_QUANTILE",
+    "START_SAMPLES",
     "Lattice",
     "SliceRequest",
     "adaptive_frames",
     "coarse_step",
     "dense_frames",
+    "first_step",
     "lattice_indices",
+    "starts_coarse",
     "total_units",
 ]
