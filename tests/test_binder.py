@@ -115,5 +115,5 @@ def test_readme_launch_links_are_the_ones_built_from_the_table() -> None:
 
 def test_readme_lesson_path_lists_every_notebook() -> None:
     readme = (REPO / "README.md").read_text()
-    for notebook in sorted((REPO / "notebooks").glob("[0-9]_*.ipynb")):
+    for notebook in sorted((REPO / "notebooks").glob("[0-9]*_*.ipynb")):
         assert f"`{notebook.stem}`" in readme, f"{notebook.name} is missing from the README's lesson path"
