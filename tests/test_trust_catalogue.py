@@ -662,3 +662,126 @@ def test_the_training_explorer_shows_an_error_when_training_diverges():
     explorer.step(5)
     assert explorer.error is not None and "diverged" in explorer.error
     assert all(bool(p.isfinite().all()) for p in explorer.training.net.parameters())
+
+
+# --- resources and lifetimes -------------------------------------------------------------------------
+
+
+def test_the_result_cap_counts_every_result_array():
+    from boundary_widgets.core.slices import options as slice_options
+
+    sl = bw.compute_slice(
+        bw.Classifier(_mlp().eval(), input_shape=SHAPE),
+        bw.Plane.through(_images(1)[0], torch.randn(SHAPE), torch.randn(SHAPE)),
+        extent=1.0,
+        resolution=(7, 5),
+        method="dense",
+        cache=False,
+    )
+    per_cell = sum(getattr(sl, k).nbytes for k in ("labels", "confidence", "margin", "evaluated", "undefined")) / 35
+    assert per_cell == slice_options.RESULT_BYTES_PER_CELL
+    side = int((slice_options.MAX_RESULT_BYTES / per_cell) ** 0.5)
+    assert slice_options.normalize_resolution(side) == (side, side)
+    with pytest.raises(ValueError, match=r"`resolution`.*MiB"):
+        slice_options.normalize_resolution(side + 1)
+
+
+def test_a_dense_slice_computed_in_many_blocks_equals_one_in_a_single_block(monkeypatch):
+    from boundary_widgets.core.slices import frames
+
+    clf = bw.Classifier(_mlp().eval(), input_shape=SHAPE)
+    plane = bw.Plane.through(_images(1)[0], torch.randn(SHAPE), torch.randn(SHAPE))
+    options = {"extent": 2.0, "resolution": (37, 23), "method": "dense", "cache": False}
+    whole = bw.compute_slice(clf, plane, **options)
+    monkeypatch.setattr(frames, "DENSE_BLOCK_CHUNKS", 1)
+    calls = []
+    blocks = bw.compute_slice(
+        clf, plane, memory_budget=10 * clf.bytes_per_sample(), progress=lambda *c: calls.append(c), **options
+    )
+    assert (blocks.labels == whole.labels).all()
+    np.testing.assert_allclose(blocks.margin, whole.margin, rtol=1e-5, atol=1e-5)
+    assert calls[-1][0] == calls[-1][1] == -(-37 * 23 // 10), "progress counts chunks across blocks"
+
+
+def _nudged_reference(rgb: np.ndarray) -> np.ndarray:
+    """The palette's rule spelled out step by step: blue ± step, then green + step // 256, until new."""
+    seen: set[tuple[int, int, int]] = set()
+    out = rgb.copy()
+    for k, (r, g, b) in enumerate(rgb.tolist()):
+        colour, step = (r, g, b), 0
+        while colour in seen:
+            step += 1
+            colour = (r, (g + step // 256) % 256, (b + (step if b < 128 else -step)) % 256)
+        seen.add(colour)
+        out[k] = colour
+    return out
+
+
+def test_the_palette_nudges_repeated_colours_like_the_step_by_step_rule():
+    from boundary_widgets.render import palette
+
+    generator = np.random.default_rng(0)
+    rgb = generator.integers(100, 110, size=(3000, 3))  # 1000 colours for 3000 rows: long nudges
+    np.testing.assert_array_equal(palette._unique_rows(rgb), _nudged_reference(rgb))
+
+
+def test_twenty_thousand_classes_have_distinct_stable_colours():
+    from boundary_widgets.render import rgb_table
+
+    table = rgb_table(20_000)
+    assert len({tuple(row) for row in table.tolist()}) == 20_000
+    np.testing.assert_array_equal(rgb_table(1500), table[:1500])
+
+
+def _no_training(name: str, **_: Any) -> Any:
+    raise AssertionError(f"{name} was trained before its output was checked")
+
+
+@pytest.mark.parametrize(
+    ("args", "blamed"),
+    [
+        (["no-such-model"], "unknown model 'no-such-model'"),
+        (["moons-mlp", "digits-typo"], "unknown model 'digits-typo'"),
+        (["moons-mlp", "--output", "{file}"], "cannot write"),
+        (["moons-mlp", "--output", "{file}/inside"], "cannot write"),
+        (["moons-mlp", "--output", "{folder}"], "it is a folder"),
+    ],
+    ids=["unknown", "one-unknown", "output-is-a-file", "output-under-a-file", "weights-path-is-a-folder"],
+)
+def test_zoo_training_checks_names_and_output_before_training(args, blamed, tmp_path, monkeypatch, capsys):
+    from boundary_widgets.zoo import train
+
+    (tmp_path / "file").write_text("")
+    (tmp_path / "weights" / "moons-mlp.pt").mkdir(parents=True)
+    monkeypatch.setattr(train, "train", _no_training)
+    args = [a.format(file=tmp_path / "file", folder=tmp_path / "weights") for a in args]
+    with pytest.raises(SystemExit) as stop:
+        train.main(args)
+    assert stop.value.code == 2
+    assert blamed in capsys.readouterr().err
+
+
+CLI_RESOURCE_CASES = {
+    "seed-of-minus-signs": "random:seed=" + "-" * 100_000,
+    "seed-of-900-digits": "random:seed=" + "9" * 900,
+    "seed-nested-brackets": "random:seed=" + "[" * 150 + "1" + "]" * 150,
+    "seed-float-overflow": "random:seed=1e400",
+    "many-parameters": "random:" + ",".join(["seed=1"] * 50_000),
+    "max-iter-above-cap": "adversarial:max_iter=2147483647",
+    "max-rounds-above-cap": "sparse:max_rounds=99999999",
+    "band-of-600-characters": "dct:band=" + "1:" * 300,
+}
+
+
+@pytest.mark.parametrize("direction", list(CLI_RESOURCE_CASES.values()), ids=list(CLI_RESOURCE_CASES))
+def test_cli_direction_text_is_bounded_before_it_is_read(direction, capsys, tmp_path, monkeypatch):
+    from boundary_widgets import cli
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["render", "--u", direction, "--resolution", "8"])
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert "--u" in err and len(err) < 400
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ overwrites the weights shipped inside the installed package.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +57,19 @@ def train(name: str, *, seed: int = 0) -> tuple[dict[str, torch.Tensor], float]:
     return net.state_dict(), accuracy
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written (its folder is created if missing), or None."""
+    if path.is_dir():
+        return "it is a folder"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", default=list(ENTRIES), help="models to retrain (default: all)")
@@ -67,13 +81,19 @@ def main(argv: list[str] | None = None) -> None:
         "--in-package", action="store_true", help="overwrite the weights shipped in the installed package"
     )
     args = parser.parse_args(argv)
-    for name in args.names:
-        get(name)  # an unknown name fails before any training
-    for name in args.names:
+    unknown = [name for name in args.names if name not in ENTRIES]
+    if unknown:  # before any training
+        parser.error(f"unknown model {unknown[0]!r}; choose from {list(ENTRIES)}")
+    paths = {
+        name: Path(str(weights_path(name))) if args.in_package else args.output / f"{name}.pt" for name in args.names
+    }
+    for path in paths.values():  # a folder that cannot take the weights fails before any training
+        problem = _unwritable(path)
+        if problem is not None:
+            parser.error(f"cannot write {path}: {problem}")
+    for name, path in paths.items():
         start = time.perf_counter()
         state, accuracy = train(name)
-        path = Path(str(weights_path(name))) if args.in_package else args.output / f"{name}.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(state, path)
         print(f"{name}: test accuracy {accuracy:.4f} in {time.perf_counter() - start:.1f} s -> {path}")
 

@@ -80,8 +80,10 @@ def compute_slice(
     """Classify an ``Ra × Rb`` grid on ``plane`` spanning ``extent`` (L2 units around the origin).
 
     ``resolution`` is ``R`` or ``(Ra, Rb)``, at most ``MAX_RESOLUTION`` (4096) cells per axis and
-    ``MAX_RESULT_BYTES`` (256 MiB, 17 bytes a cell: about 3880²) of result arrays; ``None`` takes
-    :func:`default_resolution` of the classifier's device (128 on a CPU, 256 on a GPU).
+    ``MAX_RESULT_BYTES`` (256 MiB, 18 bytes a cell: about 3861²) of result arrays; ``None`` takes
+    :func:`default_resolution` of the classifier's device (128 on a CPU, 256 on a GPU). The peak
+    resident memory of a computation stays within ``PEAK_RESULT_MULTIPLE`` (3) times its result
+    arrays, plus the model's own activations.
 
     ``method="adaptive"`` (the default) evaluates a coarse lattice (at least ``MIN_COARSE_SAMPLES``
     per axis; 9 on a slow model, so the first frame costs about a hundred forwards: see

@@ -35,6 +35,8 @@ COARSE_CORNER_SAFETY = 0.75
 # a 33×33 lattice is 35 MB for digits-cnn, 0.8 GB for a ResNet-18 at 3×32×32, 38 GB at 3×224×224.
 START_SAMPLES = 9
 COARSE_LEVEL_BYTES = {"cpu": 256 * 2**20, "cuda": 8 * 2**30}
+# Dense slices run in blocks of this many of the evaluator's largest chunks (at least its speed probe's need).
+DENSE_BLOCK_CHUNKS = 64
 
 
 def starts_coarse(clf: Classifier, points: int) -> bool:
@@ -55,26 +57,41 @@ def total_units(options: SliceOptions, evaluator: PointEvaluator) -> int:
 
 
 def dense_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
+    """Every cell, evaluated in blocks of ``DENSE_BLOCK_CHUNKS`` of the evaluator's largest chunks written
+    into the result arrays as they come: the grid's coordinates and the evaluator's buffers exist for
+    one block at a time, so the peak stays near the result arrays themselves."""
     tracker = request.tracker
     tracker.check()
-    grid_a, grid_b = np.meshgrid(request.alphas, request.betas)
+    alphas, betas = request.alphas, request.betas
+    n_points = alphas.size * betas.size
+    labels = np.empty(n_points, dtype=np.int64)
+    confidence = np.empty(n_points, dtype=np.float32)
+    margin = np.empty(n_points, dtype=np.float32)
     # Progress counts chunks of the size planned at the start; a speed probe's chunks are no larger.
-    unit, n_points = request.evaluator.chunk, grid_a.size
+    unit, block = request.evaluator.chunk, DENSE_BLOCK_CHUNKS * request.evaluator.max_chunk
+    n_clipped, start = 0, 0
 
     def advance(done: int) -> None:
         request.check_state()
-        units = tracker.total if done == n_points else done // unit
+        units = tracker.total if start + done == n_points else (start + done) // unit
         if units > tracker.done:
             tracker.advance(units - tracker.done)
 
-    result = request.evaluator(grid_a.ravel(), grid_b.ravel(), cancel=tracker.cancel, on_chunk=advance)
-    shape = grid_a.shape
+    while start < n_points:
+        index = np.arange(start, min(start + block, n_points))
+        result = request.evaluator(
+            alphas[index % alphas.size], betas[index // alphas.size], cancel=tracker.cancel, on_chunk=advance
+        )
+        labels[index], confidence[index], margin[index] = result.labels, result.confidence, result.margin
+        n_clipped += result.n_clipped
+        start += index.size
+    shape = (betas.size, alphas.size)
     yield request.make_slice(
-        result.labels.reshape(shape),
-        result.confidence.reshape(shape),
-        result.margin.reshape(shape),
+        labels.reshape(shape),
+        confidence.reshape(shape),
+        margin.reshape(shape),
         np.ones(shape, dtype=bool),
-        n_clipped=result.n_clipped,
+        n_clipped=n_clipped,
         is_final=True,
     )
 
@@ -317,6 +334,7 @@ __all__ = [
     "CELL_CHECK_POINTS",
     "COARSE_CORNER_SAFETY",
     "COARSE_LEVEL_BYTES",
+    "DENSE_BLOCK_CHUNKS",
     "MIN_COARSE_SAMPLES",
     "REFINE_SAFETY",
     "SLICE_METHODS",

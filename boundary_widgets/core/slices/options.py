@@ -14,11 +14,13 @@ Resolution = int | tuple[int, int]
 PRECISIONS = ("float32", "bfloat16", "float16")
 SLICE_METHOD_NAMES = ("adaptive", "dense", "certified")
 DEFAULT_METHOD = "adaptive"
-# The result grows with the number of cells: labels (int64), confidence and margin (float32) and
-# evaluated (bool) take 17 bytes a cell; the computation holds about three times that at its peak.
-RESULT_BYTES_PER_CELL = 17
+# The result grows with the number of cells: labels (int64), confidence and margin (float32), evaluated and
+# undefined (bool) take 18 bytes a cell. A computation's peak resident memory stays within
+# PEAK_RESULT_MULTIPLE times its result arrays (measured: benchmarks/slice_peak_memory.py).
+RESULT_BYTES_PER_CELL = 18
+PEAK_RESULT_MULTIPLE = 3
 MAX_RESOLUTION = 4096  # cells per axis
-MAX_RESULT_BYTES = 256 * 2**20  # about 3880² cells
+MAX_RESULT_BYTES = 256 * 2**20  # about 3861² cells
 
 
 def normalize_extent(extent: object) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -176,6 +178,7 @@ __all__ = [
     "MAX_RESOLUTION",
     "MAX_RESULT_BYTES",
     "MIN_DEFAULT_BUDGET",
+    "PEAK_RESULT_MULTIPLE",
     "PRECISIONS",
     "RESULT_BYTES_PER_CELL",
     "SLICE_METHOD_NAMES",
