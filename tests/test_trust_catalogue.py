@@ -504,7 +504,10 @@ EDITS: dict[str, Callable[[nn.Sequential], None]] = {
     "load-state-dict": _load_state,
 }
 STATE_CASES = [
-    (edit, method, when) for edit in EDITS for method in ("dense", "adaptive") for when in ("once", "always")
+    (edit, method, when)
+    for edit in EDITS
+    for method in ("dense", "adaptive", "certified")
+    for when in ("once", "always")
 ]
 
 

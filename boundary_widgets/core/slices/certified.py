@@ -156,7 +156,7 @@ def certified_frames(
         rows, cols = state.rows[:todo], state.cols[:todo]
         leaves = np.stack([rows, cols, np.full(todo, state.size)], axis=1)
         a, b, ha, hb = _boxes(request, leaves).T
-        margins = bound(a, b, ha, hb, cancel=tracker.cancel)
+        margins = bound(a, b, ha, hb, cancel=tracker.cancel, on_chunk=request.check_state)
         bounded += todo
         threshold = proof.safety_margin * np.maximum(1.0, margins.scale)
         won = margins.lower > threshold
@@ -177,7 +177,7 @@ def certified_frames(
             inside = (child_r < rb) & (child_c < ra)
             state.rows, state.cols, state.size = child_r[inside], child_c[inside], half
         levels += 1
-        tracker.advance()
+        request.advance()
         if request.progressive and state.rows.size:
             certificate = state.certificate(request, bounded, budget, exhausted=exhausted, complete=False)
             yield dataclasses.replace(sampled_map, is_final=False, certificate=certificate)
@@ -199,12 +199,14 @@ def _final(request: SliceRequest, sampled_map: PlaneSlice, certificate: Certific
     tracker.check()
     rows, cols = np.nonzero(todo)
     if rows.size:
-        result = request.evaluator(request.alphas[cols], request.betas[rows], cancel=tracker.cancel)
+        result = request.evaluator(
+            request.alphas[cols], request.betas[rows], cancel=tracker.cancel, on_chunk=request.check_state
+        )
         labels[todo], confidence[todo], margin[todo] = result.labels, result.confidence, result.margin
         evaluated[todo] = True
         n_clipped += result.n_clipped
     labels[whole] = certificate.proven_label[whole]
-    tracker.advance()
+    request.advance()
     final = request.make_slice(labels, confidence, margin, evaluated, n_clipped=n_clipped, is_final=True)
     return dataclasses.replace(final, certificate=certificate)
 
