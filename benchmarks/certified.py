@@ -3,6 +3,7 @@
     python benchmarks/certified.py            # zoo planes at 128² and 256², ResNet-style net, island nets
     python benchmarks/certified.py --full     # adds 512² (slow on a CPU)
     python benchmarks/certified.py --quick    # one plane per model at 128², for a smoke run
+    python benchmarks/certified.py --parts islands resnet   # some parts only
 
 For each plane (through a digits test image; directions adversarial × random, random × random,
 DCT low × high band) and resolution, run back to back with the cache off:
@@ -172,6 +173,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--full", action="store_true", help="add 512²")
     parser.add_argument("--planes", type=int, default=3, help="planes per model (one image each)")
+    parser.add_argument(
+        "--parts", nargs="+", default=["zoo", "resnet", "islands"], choices=["zoo", "resnet", "islands"]
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     resolutions = (128,) if args.quick else (128, 256, 512) if args.full else (128, 256)
@@ -182,7 +186,7 @@ def main() -> None:
         f"{'model / plane':34s} {'res':>5s} {'dense':>8s} {'grid':>8s} {'cost':>7s} {'b&b area':>9s} "
         f"{'cells':>8s} {'cost':>7s} {'labels=dense':>7s}"
     )
-    for model in MODELS:
+    for model in MODELS if "zoo" in args.parts else ():
         clf, data = bw.zoo.load(model, device="cpu")
         for index in range(planes):
             kind = kinds[index % len(kinds)]
@@ -190,21 +194,27 @@ def main() -> None:
             for resolution in resolutions:
                 row = compare(clf, plane, resolution, EXTENT, grid=resolution == 128)
                 print_row(f"{model} {kind}", resolution, row)
+    if "resnet" in args.parts:
+        resnet_rows(args)
+    if "islands" in args.parts:
+        generator = torch.Generator().manual_seed(0)
+        scattered = (torch.rand(40, 2, generator=generator) * 2 - 1) * 2.7
+        lattice = torch.stack(torch.meshgrid(*(torch.linspace(-2.75, 2.75, 16),) * 2, indexing="ij"), -1)
+        resolution = 128 if args.quick else 256
+        island_case("islands, scattered", scattered, 0.12, EXTENT, resolution)
+        island_case("islands, periodic", lattice.reshape(-1, 2)[:176], 0.12, EXTENT, resolution)
+
+
+def resnet_rows(args: argparse.Namespace) -> None:
     net = resnet_style()
     x = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():  # random weights favour one class everywhere: make every logit tie at x instead
         net[-1].bias.copy_(-net[-1].weight @ net[:-1](x[None])[0])
     resnet = bw.Classifier(net, input_shape=(3, 32, 32), bounds=(0.0, 1.0))
     plane = make_plane(resnet, x, "rand×rand", seed=0)
-    for resolution in (32,) if args.quick else (64, 128, 512) if args.full else (64, 128):
+    for resolution in (32,) if args.quick else (64, 128, 512) if args.full else (64,):
         row = compare(resnet, plane, resolution, 1.0, grid=resolution == 64)
         print_row("resnet-style 3×32×32 rand×rand", resolution, row)
-    generator = torch.Generator().manual_seed(0)
-    scattered = (torch.rand(40, 2, generator=generator) * 2 - 1) * 2.7
-    lattice = torch.stack(torch.meshgrid(*(torch.linspace(-2.75, 2.75, 16),) * 2, indexing="ij"), -1).reshape(-1, 2)
-    resolution = 128 if args.quick else 256
-    island_case("islands, scattered", scattered, 0.12, EXTENT, resolution)
-    island_case("islands, periodic", lattice[:176], 0.12, EXTENT, resolution)
 
 
 if __name__ == "__main__":
