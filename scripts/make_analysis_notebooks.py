@@ -2,7 +2,8 @@
 
 Every number the text quotes is computed in the notebook (a ``Markdown`` display of f-strings),
 never typed here. Exercises follow ``scripts/make_student_notebooks.py``'s conventions: tagged
-prompt, solution and check cells; the solution lists the names its check reads in ``answers``.
+prompt, solution and check cells; the solution lists the names its check reads in ``answers``;
+the check calls one of ``boundary_widgets.exercises``' checks, which shows ✓ or ✗ with a hint.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 # Voila shows no code, so it cannot ask for any: it hides the exercises (cells tagged "exercise").
 VOILA_HIDES_EXERCISES = "\n\n<style>.celltag_exercise { display: none; }</style>"
+# Every lesson's first cell: kernels outlive their tabs, and a few of them fill a Binder pod.
+SHUT_DOWN_KERNELS = (
+    "\n\n> **One kernel per open lesson.** Each lesson runs in its own Python kernel, which keeps its memory "
+    "after you close the tab. When you move on, shut it down: *Kernel → Shut Down Kernel* (or, in JupyterLab, "
+    "the ■ *Running Terminals and Kernels* panel on the left; in Jupyter Notebook, *File → Close and Shut Down "
+    "Notebook*). On Binder (about 2 GB) three or four lessons left running fill the memory."
+)
 
 SETUP = """import matplotlib.pyplot as plt
 import numpy as np
@@ -26,15 +34,15 @@ import boundary_widgets as bw
 _ = torch.manual_seed(0)"""
 
 
-def exercise(number: int, prompt: str, solution: str, answers: list[str], check: str, wrong: list[str]) -> list:
+def exercise(number: int, prompt: str, solution: str, answers: list[str], check: str, wrong: list[dict]) -> list:
     """The three cells of one exercise: prompt, collapsed solution (the teacher's) and check.
 
-    ``wrong``: plausible wrong answers the check must refuse (tests/test_student_notebooks.py tries them).
+    ``check``: the call of a ``boundary_widgets.exercises`` check, e.g. ``check_auc(auc, scores_clean=...)``.
+    ``wrong``: plausible wrong answers, each ``{"answer": code, "hint": words its verdict must contain}``
+    (tests/test_student_notebooks.py tries them).
     """
-    names = " and ".join(f"`{name}`" for name in answers)
-    unanswered = " and ".join(f"{name} is not ..." for name in answers)
-    guard = f'assert {unanswered}, "Exercise {number}: set {names} in the cell above."\n'
     style = VOILA_HIDES_EXERCISES if number == 1 else ""
+    function = check.split("(", 1)[0]
     return [
         new_markdown_cell(f"### Exercise {number}\n{prompt}{style}", metadata={"tags": ["exercise"]}),
         new_code_cell(
@@ -46,7 +54,9 @@ def exercise(number: int, prompt: str, solution: str, answers: list[str], check:
                 "jupyter": {"source_hidden": True},
             },
         ),
-        new_code_cell(guard + check, metadata={"tags": ["check", "exercise"]}),
+        new_code_cell(
+            f"from boundary_widgets.exercises import {function}\n\n{check}", metadata={"tags": ["check", "exercise"]}
+        ),
     ]
 
 
@@ -143,12 +153,12 @@ NOTEBOOKS = {
             "`digits.band_names`) in `closest_band`.",
             "closest_band = digits.band_names[int(np.argmin(digits.medians))]",
             ["closest_band"],
-            'assert closest_band in digits.band_names, f"Not yet: pick one of {digits.band_names}."\n'
-            "assert closest_band == digits.band_names[int(np.argmin(digits.medians))], (\n"
-            '    "Not yet: compare `digits.medians`, one per band."\n'
-            ")\n"
-            'print(f"the boundary is closest along the {closest_band} band")',
-            ['closest_band = "high"'],
+            "check_closest_band(closest_band, margins=digits)",
+            [
+                {"answer": 'closest_band = "high"', "hint": "*largest* median margin"},
+                {"answer": "closest_band = int(np.argmin(digits.medians))", "hint": "not its index"},
+                {"answer": 'closest_band = "lowest"', "hint": "pick one of"},
+            ],
         ),
         *exercise(
             2,
@@ -156,11 +166,16 @@ NOTEBOOKS = {
             "robust ÷ standard in `low_band_gain`.",
             "low_band_gain = robust.medians[0] / digits.medians[0]",
             ["low_band_gain"],
-            "assert np.isclose(low_band_gain, robust.medians[0] / digits.medians[0], rtol=1e-3), (\n"
-            "    \"Not yet: divide the robust model's low-band median by the standard model's.\"\n"
-            ")\n"
-            'print(f"adversarial training multiplies the low-band margin by {low_band_gain:.2f}")',
-            ["low_band_gain = digits.medians[0] / robust.medians[0]"],
+            "check_low_band_gain(low_band_gain, standard=digits, robust=robust)",
+            [
+                {"answer": "low_band_gain = digits.medians[0] / robust.medians[0]", "hint": "upside down"},
+                {"answer": "low_band_gain = robust.medians[0] - digits.medians[0]", "hint": "a difference"},
+                {"answer": "low_band_gain = 100 * robust.medians[0] / digits.medians[0]", "hint": "percentage"},
+                {
+                    "answer": "low_band_gain = robust.margins[:, 0].mean() / digits.margins[:, 0].mean()",
+                    "hint": "the means",
+                },
+            ],
         ),
         new_markdown_cell("## Explore it\n\nClick a dot to see the slice through that image along its band."),
         new_code_cell("bw.MarginExplorer(clf, images[:40], bands=wide, result=digits)"),
@@ -189,7 +204,7 @@ NOTEBOOKS = {
             "everywhere, and curvature only shows up in finite differences that straddle kinks.\n"
             "`digits-smooth` (softplus, average pooling) is smooth, so exact and finite-difference curvatures agree."
         ),
-        new_code_cell(SETUP + "\nfrom boundary_widgets.core.analysis.detection import roc_auc"),
+        new_code_cell(SETUP),
         new_code_cell(
             'clf, data = bw.zoo.load("digits-cnn", device="cpu")\n'
             'images, labels = data.split("test")\n'
@@ -247,11 +262,19 @@ NOTEBOOKS = {
             "relative difference over the five values (|finite − exact| ÷ |exact|) in `largest_gap`.",
             "largest_gap = float(np.max(np.abs(finite.values - exact.values) / np.abs(exact.values)))",
             ["largest_gap"],
-            "assert np.isclose(largest_gap, np.max(np.abs(finite.values - exact.values) / np.abs(exact.values)), rtol=1e-3), (\n"
-            '    "Not yet: compare `finite.values` with `exact.values`, relative to `exact.values`."\n'
-            ")\n"
-            'print(f"finite differences are within {largest_gap:.1%} of the exact curvatures on the smooth model")',
-            ["largest_gap = 0.0"],
+            "check_largest_gap(largest_gap, exact=exact, finite=finite)",
+            [
+                {"answer": "largest_gap = 0.0", "hint": "relative to `exact.values`"},
+                {"answer": "largest_gap = float(np.max(np.abs(finite.values - exact.values)))", "hint": "absolute"},
+                {
+                    "answer": "largest_gap = float(np.mean(np.abs(finite.values - exact.values) / np.abs(exact.values)))",
+                    "hint": "the mean",
+                },
+                {
+                    "answer": "largest_gap = 100 * float(np.max(np.abs(finite.values - exact.values) / np.abs(exact.values)))",
+                    "hint": "percentage",
+                },
+            ],
         ),
         *exercise(
             2,
@@ -261,11 +284,23 @@ NOTEBOOKS = {
             "auc = float(np.mean(scores_perturbed[:, None] > scores_clean[None, :])\n"
             "            + 0.5 * np.mean(scores_perturbed[:, None] == scores_clean[None, :]))",
             ["auc"],
-            "assert np.isclose(auc, roc_auc(scores_clean, scores_perturbed), atol=1e-6), (\n"
-            '    "Not yet: compare every perturbed score with every clean score."\n'
-            ")\n"
-            'print(f"ROC AUC {auc:.3f}")',
-            ["auc = float(np.mean(scores_perturbed > np.median(scores_clean)))"],
+            "check_auc(auc, scores_clean=scores_clean, scores_perturbed=scores_perturbed)",
+            [
+                {
+                    "answer": "auc = float(np.mean(scores_perturbed > np.median(scores_clean)))",
+                    "hint": "every perturbed score with every clean score",
+                },
+                {
+                    "answer": "auc = float(np.mean(scores_clean[:, None] > scores_perturbed[None, :])\n"
+                    "            + 0.5 * np.mean(scores_clean[:, None] == scores_perturbed[None, :]))",
+                    "hint": "the *clean* image scores higher",
+                },
+                {
+                    "answer": "auc = 100 * float(np.mean(scores_perturbed[:, None] > scores_clean[None, :])\n"
+                    "            + 0.5 * np.mean(scores_perturbed[:, None] == scores_clean[None, :]))",
+                    "hint": "percentage",
+                },
+            ],
         ),
         new_markdown_cell(
             "Next: `7_borderline.ipynb` looks at points that sit exactly on the boundary between two classes."
@@ -326,9 +361,13 @@ NOTEBOOKS = {
             "`success_share`.",
             "success_share = float(border.success.mean())",
             ["success_share"],
-            'assert np.isclose(success_share, border.success.mean()), "Not yet: `border.success` has one bool per pair."\n'
-            'print(f"{success_share:.0%} of the pairs found a borderline sample")',
-            ["success_share = int(border.success.sum())", "success_share = 0.5"],
+            "check_success_share(success_share, border=border)",
+            [
+                {"answer": "success_share = 100 * float(border.success.mean())", "hint": "percentage"},
+                {"answer": "success_share = int(border.success.sum())", "hint": "not a count"},
+                {"answer": "success_share = float((~border.success).mean())", "hint": "pairs that failed"},
+                {"answer": "success_share = 0.5", "hint": "one bool per pair"},
+            ],
         ),
         *exercise(
             2,
@@ -336,11 +375,11 @@ NOTEBOOKS = {
             "the ratio of the mean changes (input ÷ feature) in `change_ratio`.",
             "change_ratio = pixels.mean_changes / features.mean_changes",
             ["change_ratio"],
-            "assert np.isclose(change_ratio, pixels.mean_changes / features.mean_changes, rtol=1e-3), (\n"
-            '    "Not yet: divide `pixels.mean_changes` by `features.mean_changes`."\n'
-            ")\n"
-            'print(f"{change_ratio:.2f}× as many label changes per line in input space as in feature space")',
-            ["change_ratio = features.mean_changes / pixels.mean_changes"],
+            "check_change_ratio(change_ratio, pixels=pixels, features=features)",
+            [
+                {"answer": "change_ratio = features.mean_changes / pixels.mean_changes", "hint": "upside down"},
+                {"answer": "change_ratio = pixels.mean_changes - features.mean_changes", "hint": "a difference"},
+            ],
         ),
         new_markdown_cell(
             "Next: `8_feature_space.ipynb` looks at the feature space itself, where class regions are convex."
@@ -364,7 +403,8 @@ NOTEBOOKS = {
             'test, test_labels = data.split("test")\n'
             "space = bw.FeatureSpace(clf, images=train)\n"
             "print(space)\n"
-            "hulls = bw.analysis.class_hulls(space, train, train_labels, test, test_labels, samples_per_class=200, max_test_per_class=20)\n"
+            "# The first 150 test digits: 9 to 20 of each class.\n"
+            "hulls = bw.analysis.class_hulls(space, train, train_labels, test[:150], test_labels[:150], samples_per_class=200, max_test_per_class=20)\n"
             "print(hulls)\n"
             "assert (hulls.hull_accuracy == 1).all()\n"
             "bw.plotting.plot_class_hulls(hulls);"
@@ -398,15 +438,27 @@ NOTEBOOKS = {
         ),
         *exercise(
             1,
-            "What share of all the test features checked lies outside its class's training hull? Store it in\n"
-            "`outside_share` (`hulls.test_outside` is a share per class; `hulls.n_test` counts per class).",
-            "outside_share = float(np.average(hulls.test_outside, weights=hulls.n_test))",
-            ["outside_share"],
-            "assert np.isclose(outside_share, np.average(hulls.test_outside, weights=hulls.n_test), atol=1e-6), (\n"
-            '    "Not yet: weight each class\'s share by its number of test features."\n'
-            ")\n"
-            'print(f"{outside_share:.0%} of the test features lie outside their class hull")',
-            ["outside_share = 0.5"],
+            "How many test features were checked in all, and how many of them lie outside their class's\n"
+            "training hull? Store `n_checked` and `n_outside` (`hulls.test_outside` is a share per class;\n"
+            "`hulls.n_test` counts the test features checked per class).",
+            "n_checked = int(hulls.n_test.sum())\nn_outside = int(round(float((hulls.test_outside * hulls.n_test).sum())))",
+            ["n_checked", "n_outside"],
+            "check_outside_counts(n_checked, n_outside, hulls=hulls)",
+            [
+                {
+                    "answer": "n_checked = len(hulls.n_test)\nn_outside = int(hulls.test_outside.sum())",
+                    "hint": "counts the classes",
+                },
+                {
+                    "answer": "n_checked = int(hulls.n_test.sum())\nn_outside = float(hulls.test_outside.sum())",
+                    "hint": "adds up the classes' *shares*",
+                },
+                {
+                    "answer": "n_checked = int(hulls.n_test.sum())\n"
+                    "n_outside = float(np.average(hulls.test_outside, weights=hulls.n_test))",
+                    "hint": "that is a share",
+                },
+            ],
         ),
         *exercise(
             2,
@@ -414,10 +466,14 @@ NOTEBOOKS = {
             "`pixel_classes` and `feature_classes` (ints).",
             "pixel_classes = len(pixel_slice.classes_present)\nfeature_classes = len(feature_slice.classes_present)",
             ["pixel_classes", "feature_classes"],
-            'assert pixel_classes == len(pixel_slice.classes_present), "Not yet: `pixel_slice.classes_present` lists them."\n'
-            'assert feature_classes == len(feature_slice.classes_present), "Not yet: look at `feature_slice`."\n'
-            'print(f"{pixel_classes} classes in pixel space, {feature_classes} in feature space")',
-            ["pixel_classes = 10\nfeature_classes = 10"],
+            "check_class_counts(pixel_classes, feature_classes, pixel_slice=pixel_slice, feature_slice=feature_slice)",
+            [
+                {"answer": "pixel_classes = 10\nfeature_classes = 10", "hint": "classes_present` lists them"},
+                {
+                    "answer": "pixel_classes = pixel_slice.classes_present\nfeature_classes = feature_slice.classes_present",
+                    "hint": "(`len`)",
+                },
+            ],
         ),
     ],
 }
@@ -434,6 +490,7 @@ def build(name: str, folder: Path) -> nbformat.NotebookNode:
     """Notebook ``name`` as this script writes it (stable cell ids: regenerating changes nothing)."""
     cells = NOTEBOOKS[name] + next_lesson(folder) if name.startswith("8_") else NOTEBOOKS[name]
     notebook = new_notebook(cells=[nbformat.from_dict(cell) for cell in cells])
+    notebook.cells[0].source += SHUT_DOWN_KERNELS
     for index, cell in enumerate(notebook.cells):
         cell.id = f"{Path(name).stem.split('_', 1)[1]}-{index}"
     notebook.metadata["kernelspec"] = KERNELSPEC

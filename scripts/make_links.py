@@ -33,14 +33,17 @@ def links_block(table: dict) -> str:
     lines = [START]
     for link in table["links"]:
         url = launch_url(table, link)
-        if link["interface"] == "lab":
-            lines.append(f"[![{link['label']}](https://mybinder.org/badge_logo.svg)]({url})")
-        else:
-            lines.append(f"[{link['label']}]({url})")
+        lines.append(f"- [{link['label']}]({url})")
+    lines.append("")
     lines.append(
-        f"(`{table['owner']}` is the GitHub account that hosts the repository, set in `binder/links.toml`; "
-        "see the note there. The Voila dashboard hides the exercises: a dashboard shows no code.)"
+        "Give students the first link: Binder builds their notebooks (every solution replaced by a stub) "
+        "when it builds the image. The Voila dashboard hides the exercises: a dashboard shows no code."
     )
+    if table["owner"] == "OWNER":
+        lines.append(
+            "**Before sharing these links**, set `owner` in `binder/links.toml` to the GitHub account that "
+            "hosts your copy of this repository and run `python scripts/make_links.py`: `OWNER` is a placeholder."
+        )
     lines.append(END)
     return "\n".join(lines)
 

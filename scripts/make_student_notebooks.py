@@ -5,13 +5,18 @@ three kinds of tagged cells:
 
 - ``exercise``: every cell of an exercise (its prompt, solution and check), so that the Voila
   dashboard can hide them (a dashboard shows no code, so it cannot ask for any);
-- ``solution``: the teacher's answer; its metadata ``answers`` lists the names the check reads;
-- ``check``: asserts the answer with a friendly hint; it must fail while an answer is ``...``
-  and for each of the solution's ``wrong_answers`` (metadata), which the tests try.
+- ``solution``: the teacher's answer; its metadata ``answers`` lists the names the check reads,
+  ``wrong_answers`` the plausible wrong answers (``{"answer": code, "hint": words}``) and
+  ``right_answers`` other correct ways (code), which the tests try;
+- ``check``: calls a check of ``boundary_widgets.exercises``, which shows ✓, or ✗ with a hint,
+  and never raises, so that "Run all" reaches the end of a student notebook. It shows ✗ while
+  an answer is ``...`` and for each wrong answer (with that answer's hint), ✓ for the solution.
 
 The student version replaces each solution by a visible ``# your answer here`` stub that sets
-every name in ``answers`` to ``...`` (Ellipsis), and clears all outputs. Everything is done on
-the notebook's cell structure with nbformat; no cell's text is edited.
+every name in ``answers`` to ``...`` (Ellipsis), and clears all outputs; a lesson without
+exercises is copied with its outputs cleared, so that every lesson is there. Everything is done
+on the notebook's cell structure with nbformat; no cell's text is edited. Binder runs this at
+image build time (``binder/postBuild``) into ``notebooks/student/``, the students' link.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
 TEACHER = REPO / "notebooks"
-STUDENT = REPO / "build" / "student_notebooks"
+STUDENT = REPO / "notebooks" / "student"  # git-ignored: built, never committed
 STUB = "# your answer here"
 
 
@@ -64,18 +69,17 @@ def student_version(teacher: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.source = stub_source(cell.metadata["answers"])
             cell.metadata.pop("jupyter", None)  # the teacher's solution is collapsed; the stub must show
             cell.metadata.pop("wrong_answers", None)
+            cell.metadata.pop("right_answers", None)
             cell.metadata["tags"] = ["answer" if tag == "solution" else tag for tag in cell.metadata["tags"]]
     return student
 
 
 def write_student_notebooks(output: Path, teacher_folder: Path = TEACHER) -> list[Path]:
-    """Write the student version of every ``teacher_folder/*.ipynb`` with an exercise into ``output``."""
+    """Write the student version of every lesson ``teacher_folder/*.ipynb`` into ``output``."""
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(teacher_folder.glob("*.ipynb")):
         teacher = nbformat.read(path, as_version=4)
-        if not exercises(teacher):
-            continue
         target = output / path.name
         nbformat.write(student_version(teacher), target)
         written.append(target)

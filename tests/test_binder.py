@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import importlib.util
 import re
 import sys
 from pathlib import Path
 
+import nbformat
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -89,13 +92,86 @@ def _links_module():
     return module
 
 
+STUDENT_FOLDER = "notebooks/student/"
+
+
+def _launched_notebook_exists(notebook: str) -> bool:
+    """A notebook in the repository, or a student notebook that binder/postBuild writes from a lesson."""
+    if notebook.startswith(STUDENT_FOLDER):
+        lesson = REPO / "notebooks" / notebook.removeprefix(STUDENT_FOLDER)
+        return lesson.is_file() and f"--output {STUDENT_FOLDER.rstrip('/')}" in (BINDER / "postBuild").read_text()
+    return (REPO / notebook).is_file()
+
+
 def test_launch_links_table_names_existing_notebooks_and_documents_its_owner() -> None:
     table = tomllib.loads((BINDER / "links.toml").read_text())
     assert {link["interface"] for link in table["links"]} == {"lab", "voila"}
+    assert table["links"][0]["notebook"].startswith(STUDENT_FOLDER), "the first link is the students' one"
     for link in table["links"]:
-        assert (REPO / link["notebook"]).is_file(), f"binder/links.toml names {link['notebook']}, which does not exist"
+        assert _launched_notebook_exists(link["notebook"]), f"binder/links.toml names {link['notebook']}, not built"
     comments = (BINDER / "links.toml").read_text().split("owner =")[0]
     assert "`owner` is the GitHub account" in comments, "the table must say what `owner` is"
+
+
+def test_binder_builds_the_student_notebooks_at_image_build_time(tmp_path: Path) -> None:
+    """postBuild (executable, stops at the first error) runs the generator; its command writes every lesson."""
+    post_build = BINDER / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "binder/postBuild must be executable"
+    lines = [line for line in post_build.read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "set -euo pipefail"
+    (command,) = lines[1:]
+    program, script, flag, output = command.split()
+    assert (program, script, flag, output) == (
+        "python",
+        "scripts/make_student_notebooks.py",
+        "--output",
+        "notebooks/student",
+    )
+    assert "notebooks/student/" in (REPO / ".gitignore").read_text().splitlines(), "built, never committed"
+    spec = importlib.util.spec_from_file_location("make_student_notebooks", REPO / script)
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    make.main([flag, str(tmp_path / "student")])
+    lessons = sorted(path.name for path in (REPO / "notebooks").glob("[0-9]*_*.ipynb"))
+    assert sorted(path.name for path in (tmp_path / "student").glob("*.ipynb")) == lessons
+
+
+def test_binder_installs_the_distributed_extra_for_the_scale_out_lesson() -> None:
+    listed = _binder_requirements()
+    for requirement in map(Requirement, _project()["optional-dependencies"]["distributed"]):
+        name = requirement.name.lower()
+        assert name in listed, f"binder/requirements.txt lacks {requirement} (notebooks/9_scale_out imports it)"
+        assert listed[name].specifier == requirement.specifier and listed[name].extras == requirement.extras
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The top-level modules a notebook imports at the top level of its cells (not inside functions)."""
+    modules = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_binder_installs_every_module_the_lessons_import() -> None:
+    """Each module a lesson imports comes with binder/requirements.txt, the kit's dependencies or Jupyter itself."""
+    provided = set(_binder_requirements()) | _names(_project()["dependencies"]) | {"boundary-widgets"}
+    provided |= {"ipython", "ipykernel"}  # the kernel Binder's Jupyter image runs
+    provided |= {
+        extra for requirement in _binder_requirements().values() for extra in requirement.extras
+    }  # dask[distributed]
+    distributions = importlib.metadata.packages_distributions()
+    for path in sorted((REPO / "notebooks").glob("[0-9]*_*.ipynb")):
+        for module in sorted(_top_level_imports(path) - set(sys.stdlib_module_names)):
+            names = {name.lower() for name in distributions.get(module, [module])}
+            names = {"boundary-widgets" if module == "boundary_widgets" else name for name in names}
+            assert names & provided, f"{path.name} imports {module}, which Binder does not install"
 
 
 def test_readme_launch_links_are_the_ones_built_from_the_table() -> None:
@@ -108,7 +184,7 @@ def test_readme_launch_links_are_the_ones_built_from_the_table() -> None:
     assert any(path.startswith("voila/render/") for path in paths), f"no Voila link in {urls}"
     for path in paths:
         notebook = re.sub(r"^(lab/tree|voila/render)/", "", path)
-        assert (REPO / notebook).is_file(), f"the README links to {notebook}, which does not exist"
+        assert _launched_notebook_exists(notebook), f"the README links to {notebook}, which is not built"
     assert "../shared/DESIGN.md" not in readme and (REPO / "docs" / "design.md").is_file()
     assert "](docs/design.md" in readme, "the README links the design document in the repository"
 

@@ -1,8 +1,9 @@
-"""Student notebooks: generated from the teacher versions, every exercise's check fails until answered.
+"""Student notebooks: generated from the teacher versions; every check shows ✗ with a hint until answered.
 
 The teacher versions (``notebooks/``) run under nbmake with their solutions; here the student
-versions are generated and executed cell by cell in a kernel, and each check cell must fail with
-its friendly hint while every other cell runs.
+versions are generated and run top to bottom in a kernel, as "Run all" does: no cell raises,
+each check shows ✗ unanswered and on each listed wrong answer (with that misconception's hint),
+and ✓ on the solution and on every listed other right way.
 """
 
 from __future__ import annotations
@@ -89,41 +90,59 @@ def test_a_solution_without_a_check_is_refused() -> None:
 
 
 def test_the_generator_writes_one_student_notebook_per_lesson(tmp_path: Path) -> None:
+    """Every lesson, the ones without exercises too: the lessons link to each other by file name."""
     written = make.write_student_notebooks(tmp_path)
-    assert [path.name for path in written] == [path.name for path in WITH_EXERCISES]
-    assert {int(path.name.split("_")[0]) for path in written} >= set(MIN_EXERCISES)
+    assert [path.name for path in written] == [path.name for path in TEACHER]
+    for path in written:
+        student = nbformat.read(path, as_version=4)
+        assert not any(cell.get("outputs") for cell in student.cells), f"{path.name} keeps outputs"
+        assert not any("solution" in _tags(cell) for cell in student.cells), f"{path.name} keeps a solution"
 
 
-def _trials(teacher, solution: int, check: int) -> list[tuple[str, bool, object]]:
-    """After a check: each wrong answer with the check again (must fail), then the solution with it (must pass)."""
-    check_source = teacher.cells[check].source
-    trials = [(wrong, False) for wrong in teacher.cells[solution].metadata.get("wrong_answers", [])]
-    trials.append((teacher.cells[solution].source, True))
+def _trials(teacher, solution: int, check: int) -> list[tuple[str, str, object]]:
+    """After a check: each wrong answer with the check again (✗ and its hint), each other right way and
+    the solution with it (✓)."""
+    metadata = teacher.cells[solution].metadata
+    trials = [(wrong["answer"], wrong["hint"]) for wrong in metadata.get("wrong_answers", [])]
+    trials += [(right, PASSES) for right in metadata.get("right_answers", [])]
+    trials.append((teacher.cells[solution].source, PASSES))
     cells = []
-    for answer, passes in trials:
-        cells.append(("answer", None, nbformat.v4.new_code_cell(answer)))
-        cells.append(("trial", passes, nbformat.v4.new_code_cell(check_source)))
+    for answer, expected in trials:
+        cells.append(("answer", "", nbformat.v4.new_code_cell(answer)))
+        cells.append(("trial", expected, nbformat.v4.new_code_cell(teacher.cells[check].source)))
     return cells
+
+
+PASSES = "✓"
+
+
+def _verdict(cell) -> str:
+    """The text of the verdict a check cell displayed ("" if none)."""
+    texts = [output.get("data", {}).get("text/plain", "") for output in cell.outputs]
+    verdicts = [text for text in texts if text.startswith(("✓", "✗"))]
+    assert len(verdicts) <= 1, verdicts
+    return verdicts[0] if verdicts else ""
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda path: path.stem)
-def test_every_check_fails_unanswered_and_wrong_and_passes_the_solution(path: Path) -> None:
-    """The student version runs; each check fails unanswered and on each wrong answer, and passes the solution."""
+def test_run_all_reaches_the_end_and_every_check_teaches(path: Path) -> None:
+    """The whole student version runs (Run all); each check shows ✗ unanswered and on each wrong answer
+    with its hint, and ✓ on the solution and on the other right ways."""
     teacher = nbformat.read(path, as_version=4)
     pairs = make.exercises(teacher)
     assert all(teacher.cells[s].metadata.get("wrong_answers") for s, _ in pairs), "each exercise lists a wrong answer"
     student = make.student_version(teacher)
-    roles = []  # one (role, must_pass) per cell of the notebook that runs
+    roles = []  # one (role, expected verdict) per cell of the notebook that runs
     cells = []
-    for index, cell in enumerate(student.cells[: pairs[-1][1] + 1]):  # later cells cannot change a verdict
+    for index, cell in enumerate(student.cells):
         cells.append(cell)
-        roles.append(("check", False) if "check" in _tags(cell) else ("cell", True))
+        roles.append(("check", "not answered yet") if "check" in _tags(cell) else ("cell", ""))
         for solution, check in pairs:
             if check == index:
-                for role, passes, trial in _trials(teacher, solution, check):
+                for role, expected, trial in _trials(teacher, solution, check):
                     cells.append(trial)
-                    roles.append((role, True if role == "answer" else passes))
+                    roles.append((role, expected))
     student.cells = cells
     NotebookClient(
         student,
@@ -132,20 +151,21 @@ def test_every_check_fails_unanswered_and_wrong_and_passes_the_solution(path: Pa
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
-    for index, (cell, (role, must_pass)) in enumerate(zip(student.cells, roles, strict=True)):
+    for index, (cell, (role, expected)) in enumerate(zip(student.cells, roles, strict=True)):
         if cell.cell_type != "code":
             continue
         errors = [output for output in cell.outputs if output.output_type == "error"]
         where = f"{path.name}, cell {index} ({role})"
-        if must_pass:
-            assert not errors, f"{where} failed: {errors[0].ename}: {errors[0].evalue}\n{cell.source}"
+        assert not errors, f"{where} raised {errors[0].ename}: {errors[0].evalue}\n{cell.source}"
+        if role not in ("check", "trial"):
+            continue
+        verdict = _verdict(cell)
+        assert verdict, f"{where}: the check showed no verdict:\n{cell.source}"
+        if expected == PASSES:
+            assert verdict.startswith("✓"), f"{where}: a right answer was refused: {verdict}"
         else:
-            assert errors, f"{where}: the check passed an unanswered or wrong answer:\n{cell.source}"
-            assert errors[0].ename == "AssertionError", (where, errors[0].ename, errors[0].evalue)
-            if role == "check":
-                assert "Exercise" in errors[0].evalue, f"{where}: no friendly hint: {errors[0].evalue!r}"
-            else:
-                assert errors[0].evalue, f"{where}: a wrong answer must get a hint"
+            assert verdict.startswith("✗ Exercise"), f"{where}: a wrong or missing answer passed: {verdict}"
+            assert expected in verdict, f"{where}: the hint misses the misconception {expected!r}: {verdict}"
     assert sum(role == "check" for role, _ in roles) == len(pairs)
 
 

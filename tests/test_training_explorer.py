@@ -133,3 +133,11 @@ def test_state_round_trips_and_bad_states_are_refused(moons):
             TrainingExplorer.from_state(clf, data, state, threaded=False)
     with pytest.raises(TypeError, match="`dataset`"):
         TrainingExplorer(clf, data.images, threaded=False)
+
+
+def test_the_training_points_over_a_2d_map_are_coloured_by_their_class(moons):
+    clf, data = moons
+    explorer = bw.TrainingExplorer(clf, data, resolution=16, threaded=False)
+    (points,) = explorer.map_view.overlays
+    np.testing.assert_array_equal(points.color, explorer.labels.numpy()[: len(points.x)])
+    np.testing.assert_allclose(np.column_stack([points.x, points.y]), explorer.images.reshape(-1, 2)[: len(points.x)])

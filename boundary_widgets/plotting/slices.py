@@ -27,7 +27,8 @@ NAME_WIDTH = 24  # characters of a class name shown in a legend or a panel
 
 
 class SliceDisplay:
-    """A slice drawn on matplotlib axes; ``ax_``, ``figure_``, ``image_``, ``lines_`` and ``legend_`` after :meth:`plot`,
+    """A slice drawn on matplotlib axes; ``ax_``, ``figure_``, ``image_``, ``lines_``, ``legend_`` (the classes) and
+    ``markers_legend_`` (what each marker is) after :meth:`plot`,
     and for a certified slice ``proof_image_`` (the unproven area shaded) and ``proof_boxes_`` (the boundary leaves)."""
 
     def __init__(self, sl: PlaneSlice) -> None:
@@ -84,9 +85,12 @@ class SliceDisplay:
             if lines.size:
                 (self.lines_,) = ax.plot(lines[:, 0], lines[:, 1], color="black", linewidth=0.8)
         all_markers = {"origin": (0.0, 0.0), **(markers or {})}
+        marker_handles = []
         for (name, (alpha, beta)), style in zip(all_markers.items(), ("o", "X", "s", "^", "D", "P", "v"), strict=False):
-            ax.plot([alpha], [beta], style, color="white", markeredgecolor="black", markersize=7, label=name)
-        self.legend_ = None
+            marker_handles += ax.plot(
+                [alpha], [beta], style, color="white", markeredgecolor="black", markersize=7, label=name
+            )
+        self.legend_ = self.markers_legend_ = None
         if legend:
             entries = legend_entries(sl, max_entries=max_legend_entries)
             handles = [
@@ -105,6 +109,16 @@ class SliceDisplay:
                 title="class",
                 loc="upper left",
                 bbox_to_anchor=(1.01, 1.0),
+                fontsize="small",
+                frameon=False,
+            )
+        if legend and markers is not None:
+            ax.add_artist(self.legend_)  # a second legend replaces the axes' own: keep the classes' one drawn
+            self.markers_legend_ = ax.legend(
+                handles=marker_handles,
+                title="marker",
+                loc="lower left",
+                bbox_to_anchor=(1.01, 0.0),
                 fontsize="small",
                 frameon=False,
             )

@@ -17,6 +17,8 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
 from typing import Any, ClassVar
 
 import ipywidgets as widgets
@@ -27,7 +29,7 @@ import traitlets
 from ..core import Classifier
 from ..core.extent import pixels_outside
 from ..core.progress import Cancelled
-from .views import PointView
+from .views import PointView, SliceMapView
 from .worker import Job, StaleJob, Worker
 
 SHARE_PREFIX = "bw1."
@@ -236,6 +238,12 @@ class Explorer(traitlets.HasTraits):
         self.share_text.add_class("bw-share")
         self.share_button = widgets.Button(description="apply", tooltip="apply a pasted share string to this explorer")
         self.share_button.on_click(lambda _: self.set_state(self.share_text.value))
+        self.save_button = widgets.Button(
+            description="save PNG",
+            icon="download",
+            tooltip="save the map(s) with their legends in the notebook's folder",
+        )
+        self.save_button.on_click(lambda _: self._save_from_button())
         self.ui: widgets.Box = widgets.VBox()
 
     # --- layout and display -------------------------------------------------------------------
@@ -252,7 +260,7 @@ class Explorer(traitlets.HasTraits):
         if controls is not None:
             panels.insert(0, controls)
         body = widgets.HBox(panels, layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
-        share = widgets.HBox([self.share_text, self.share_button])
+        share = widgets.HBox([self.share_text, self.share_button, self.save_button])
         self.ui = widgets.VBox([header, body, share])
         self.ui.add_class("bw-explorer")
         self.ui.add_class(css_class)
@@ -264,6 +272,32 @@ class Explorer(traitlets.HasTraits):
 
     def _update_share(self) -> None:
         self.share_text.value = self.share
+
+    # --- export ---------------------------------------------------------------------------------
+    def _map_views(self) -> list[SliceMapView]:
+        """The maps :meth:`save_png` exports, left to right."""
+        return [self.map_view]
+
+    def save_png(self, path: str | PathLike, *, dpi: int = 150) -> None:
+        """Save the map(s) as shown now, redrawn with matplotlib, with the legends of classes and markers."""
+        from matplotlib.figure import Figure
+
+        views = [view for view in self._map_views() if view.drawn]
+        if not views:
+            raise ValueError("`save_png` needs a drawn map; call `wait()` first or fix the error shown.")
+        figure = Figure(figsize=(5.8 * len(views), 4.4), layout="constrained")
+        for ax, view in zip(figure.subplots(1, len(views), squeeze=False)[0], views, strict=True):
+            view.draw(ax)
+        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+
+    def _save_from_button(self) -> None:
+        path = Path(f"boundary-widgets-{type(self).__name__}-{time.strftime('%Y%m%d-%H%M%S')}.png")
+        try:
+            self.save_png(path)
+        except (OSError, ValueError) as error:
+            self._show_status(f"not saved: {error}", error=True)
+            return
+        self._show_status(f"saved {path.resolve()}")
 
     # --- state ----------------------------------------------------------------------------------
     @property

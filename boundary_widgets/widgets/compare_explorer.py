@@ -245,6 +245,9 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         main = widgets.VBox([widgets.HBox([tabs, maps], layout={"align_items": "flex-start"}), below])
         self._build_ui(None, main, "bw-compare", preview=False)
 
+    def _map_views(self) -> list[SliceMapView]:
+        return [self.map_views[m] for m in _MODELS]
+
     def _picked(self, which: str) -> None:
         picker = self.u_picker if which == "u" else self.v_picker
         setattr(self, which, picker.value)

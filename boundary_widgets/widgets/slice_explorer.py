@@ -10,7 +10,6 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from os import PathLike
 from typing import Any, ClassVar
 
 import bqplot as bq
@@ -502,24 +501,6 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         else:
             caption = f"α = {alpha:.3f}, β = {beta:.3f} (L2 distance {math.hypot(alpha, beta):.3f})"
         return self.inspect(image, alpha, beta, caption)
-
-    def save_png(self, path: str | PathLike, *, dpi: int = 150) -> None:
-        """Save the current view through the matplotlib twin (``plot_slice``) as a PNG file."""
-        from matplotlib.figure import Figure
-
-        from ..plotting.slices import SliceDisplay
-
-        if self._slice is None:
-            raise ValueError("`save_png` needs a computed slice; call `wait()` first or fix the error shown.")
-        figure = Figure(figsize=(5.4, 4.2))
-        ax = figure.add_subplot()
-        markers = {name: point for name, point in self._anchors.items() if name != "origin"}
-        if self.click is not None:
-            markers["clicked"] = tuple(self.click)
-        SliceDisplay(self._slice).plot(
-            ax, shading=self.shading, boundaries=self.boundaries, markers=markers, title=self._title
-        )
-        figure.savefig(path, dpi=dpi, bbox_inches="tight")
 
     # --- the work ------------------------------------------------------------------------------
     def _direction(

@@ -226,13 +226,13 @@ class TrainingExplorer(Explorer):
             points = self.images.reshape(-1, 2).numpy()[:_DATA_POINTS]
             labels = self.labels.numpy()[:_DATA_POINTS]
             overlays = [lambda scales: data_points_mark(scales, self.template.num_classes, points, labels)]
-        labels = ("x₁", "x₂") if self.planar else ("α (L2)", "β (L2)")
+        axis_labels = ("x₁", "x₂") if self.planar else ("α (L2)", "β (L2)")  # not `labels`: the overlay reads those
         self.map_view = SliceMapView(
             self.template.class_names,
             on_click=self.select,
             overlays=overlays,
-            x_label=labels[0],
-            y_label=labels[1],
+            x_label=axis_labels[0],
+            y_label=axis_labels[1],
             size=300,
         )
         self.epoch_scale = bq.LinearScale(min=0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -378,6 +379,34 @@ class SliceMapView:
     def png(self) -> widgets.Image:
         """The picture the map shows now."""
         return self.image.image
+
+    @property
+    def drawn(self) -> bool:
+        """Whether a slice has been drawn (a map to export)."""
+        return self._slice is not None
+
+    def draw(self, ax: Any) -> None:
+        """The map as shown, on matplotlib axes: classes, boundaries, overlays and markers, with a legend of both."""
+        from ..plotting.slices import SliceDisplay
+
+        markers = {
+            name: (float(alpha), float(beta))
+            for name, alpha, beta in zip(self.anchor_names, self.anchors.x, self.anchors.y, strict=False)
+            if name != "origin"
+        }
+        if len(self.click_marker.x):
+            markers["+ inspected"] = (float(self.click_marker.x[0]), float(self.click_marker.y[0]))
+        SliceDisplay(self._slice).plot(
+            ax, shading=self._shading, boundaries=len(self.boundaries.x) > 0, markers=markers, title=self.figure.title
+        )
+        for overlay in self.overlays:
+            if isinstance(overlay, bq.Lines) and len(overlay.x):
+                ax.plot(overlay.x, overlay.y, color=overlay.colors[0], linewidth=1.5, marker="o", markersize=3)
+            elif isinstance(overlay, bq.Scatter) and len(overlay.x):
+                colours = class_colors(len(self.class_names))
+                ax.scatter(overlay.x, overlay.y, c=[colours[int(k)] for k in overlay.color], s=8, edgecolors="black")
+        ax.set_xlabel(self.figure.axes[0].label)
+        ax.set_ylabel(self.figure.axes[1].label)
 
     def mark_click(self, point: tuple[float, float] | None) -> None:
         with self.click_marker.hold_sync():
