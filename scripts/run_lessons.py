@@ -42,7 +42,11 @@ def run(path: Path, *, timeout: int) -> tuple[float, float, int]:
     """(seconds, peak MiB of the kernel and its children, cells that raised) for one notebook."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
     )
     peak, done = 0, threading.Event()
 
@@ -64,9 +68,7 @@ def run(path: Path, *, timeout: int) -> tuple[float, float, int]:
         done.set()
         sampler.join()
     seconds = time.perf_counter() - started
-    errors = sum(
-        any(output.output_type == "error" for output in cell.get("outputs", [])) for cell in notebook.cells
-    )
+    errors = sum(any(output.output_type == "error" for output in cell.get("outputs", [])) for cell in notebook.cells)
     return seconds, peak / 2**20, errors
 
 
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for path in args.notebooks:
         seconds, peak, errors = run(path, timeout=args.timeout)
-        print(f"{str(path):<44} {seconds:8.1f} {peak:9.0f} {errors:7d}", flush=True)
+        print(f"{path!s:<44} {seconds:8.1f} {peak:9.0f} {errors:7d}", flush=True)
         failed |= errors > 0
     return int(failed)
 
