@@ -21,7 +21,7 @@ the run goes on):
 - directions: every registered direction kind at 224²: time and peak ``torch.cuda.max_memory_allocated``;
 - band_margins: 256 images at 3×32×32, the cost per image;
 - certified: ``compute_slice(method="certified")`` at both sizes, when the kit has it: share of the
-  cells proven and time; "not available" otherwise.
+  area proven and time (cancelled after twice the direction kinds' limit); "not available" otherwise.
 
 Timings: interleaved rounds, the best of each (a shared or warming machine disturbs single runs),
 ``torch.cuda.synchronize`` around each on a GPU. ``--tiny`` uses a narrow network (width 4) at 3×32×32
@@ -429,18 +429,39 @@ def section_certified(report: Report) -> dict:
         report.row("certified", "compute_slice(method='certified')", "not available in this version of the kit")
         return {"available": False}
     data: dict = {"available": True}
+    limit = 2 * report.scale.kind_limit
     for side in (report.scale.small, report.scale.large):
         clf, _, _, plane, extent = model(report, side)
         resolution = report.scale.certified[side]
+        cancel = threading.Event()
+        timer = threading.Timer(limit, cancel.set)
         sync(str(report.device))
+        timer.start()
         start = time.perf_counter()
-        sl = bw.compute_slice(clf, plane, extent=extent, resolution=resolution, method="certified", cache=False)
+        try:
+            sl = bw.compute_slice(
+                clf, plane, extent=extent, resolution=resolution, method="certified", cache=False, cancel=cancel
+            )
+        except bw.Cancelled:
+            sl = None
+        finally:
+            timer.cancel()
         sync(str(report.device))
         seconds = time.perf_counter() - start
-        proven = getattr(sl, "proven", None)
-        share = None if proven is None else float(torch.as_tensor(proven).float().mean())
-        data[f"3x{side}x{side}"] = {"resolution": resolution, "seconds": seconds, "proven_share": share}
-        shown = "no `proven` field" if share is None else f"{share:.1%} proven"
+        certificate = getattr(sl, "certificate", None)
+        entry: dict = {"resolution": resolution, "seconds": seconds}
+        if certificate is None:
+            entry["stopped"] = f"cancelled after {limit:.0f} s"
+            shown = entry["stopped"]
+        else:
+            entry |= {
+                "proven_share": certificate.proven_area,
+                "boundary_leaves": len(certificate.boundary),
+                "boxes_bounded": certificate.n_bounded,
+                "budget_exhausted": certificate.exhausted,
+            }
+            shown = f"{certificate.proven_area:.1%} of the area proven, {certificate.n_bounded} boxes bounded"
+        data[f"3x{side}x{side}"] = entry
         report.row("certified", f"3×{side}² {resolution}²", f"{shown}, {seconds:.2f} s")
     return data
 

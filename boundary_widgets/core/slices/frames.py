@@ -227,8 +227,12 @@ class Lattice:
         width = np.diff(alphas[self.cols])[None, :]
         if coarse:
             refine |= lowest < COARSE_CORNER_SAFETY * slope * np.hypot(height, width)
-        reach = [margin / (REFINE_SAFETY * slope) for margin in corners(self.margin)]
+        reach = np.stack(corners(self.margin)) / (REFINE_SAFETY * slope)  # (4, nr - 1, nc - 1)
+        # A corner whose disc reaches across the diagonal covers the cell alone: only the others are checked.
+        open_rows, open_cols = np.nonzero(~refine & (reach.max(axis=0) < np.hypot(height, width)))
+        height, width, reach = height[open_rows, 0], width[0, open_cols], reach[:, open_rows, open_cols]
         slack = np.hypot(height, width) / (2 * (CELL_CHECK_POINTS - 1))
+        uncovered = np.zeros(open_rows.size, dtype=bool)
         fractions = np.linspace(0.0, 1.0, CELL_CHECK_POINTS)
         for t in fractions:  # along betas (rows)
             for s in fractions:  # along alphas (columns)
@@ -239,7 +243,8 @@ class Lattice:
                     np.hypot(t * height, (1 - s) * width) - reach[2],
                     np.hypot((1 - t) * height, (1 - s) * width) - reach[3],
                 )
-                refine |= np.minimum.reduce(gaps) + slack >= 0
+                uncovered |= np.minimum.reduce(gaps) + slack >= 0
+        refine[open_rows[uncovered], open_cols[uncovered]] = True
         return refine
 
     def frame(self, request: SliceRequest, n_clipped: int, *, is_final: bool) -> PlaneSlice:

@@ -251,15 +251,15 @@ class PointEvaluator:
                 labels.append(lab)
                 confidence.append(conf)
                 margin.append(marg)
-                if probing:
+                start += size
+                if on_chunk is not None:
+                    on_chunk(min(start, a_all.numel()))
+                if probing:  # the chunk's whole cost, the caller's per-chunk work (e.g. a state check) included
                     _synchronize(device)
                     took = (time.perf_counter() - began) / size
                     seconds_per_point[size] = min(took, seconds_per_point.get(size, took))
                     if not probe:
                         self._remember(seconds_per_point)
-                start += size
-                if on_chunk is not None:
-                    on_chunk(min(start, a_all.numel()))
         if not labels:
             return PointEvaluation(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
         cat = lambda parts, dtype: torch.cat(parts).cpu().numpy().astype(dtype)  # noqa: E731
