@@ -72,7 +72,7 @@ def dense_frames(request: SliceRequest) -> Iterator[PlaneSlice]:
     n_clipped, start = 0, 0
 
     def advance(done: int) -> None:
-        request.check_state()
+        request.check_state(None if start + done == n_points else start + done)
         units = tracker.total if start + done == n_points else (start + done) // unit
         if units > tracker.done:
             tracker.advance(units - tracker.done)

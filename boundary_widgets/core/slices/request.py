@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,6 +18,10 @@ class ModelChangedError(RuntimeError):
     """The classifier's parameters or buffers changed while a slice was computed: its map would mix two models."""
 
 
+# Forward points between two checks of the model state within one evaluator call (see SliceRequest.check_state).
+STATE_CHECK_POINTS = 256
+
+
 @dataclass(frozen=True)
 class SliceRequest:
     """One slice computation: the checked options, and how it reports progress and honours ``cancel``."""
@@ -29,10 +33,20 @@ class SliceRequest:
     progressive: bool  # whether intermediate frames are wanted (built only then)
     evaluator: PointEvaluator
     state: tuple[float, ...]  # the classifier's state checksum when the computation started
+    _checked_at: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
 
-    def check_state(self, _points_done: int = 0) -> None:
-        """Raises ModelChangedError unless the model is in the state the computation started with; called
-        after every forward chunk. The checksum reads the weights once, as a chunk's forward does."""
+    def check_state(self, points_done: int | None = None) -> None:
+        """Raises ModelChangedError unless the model is in the state the computation started with.
+
+        Called with ``points_done`` (an evaluator's count within its call) after every forward chunk, it
+        checks once ``STATE_CHECK_POINTS`` points have passed since its last check: the checksum reads
+        the weights once, about one point's forward, so chunks of a few points (a model with many
+        classes) share one. Called without, at the end of a call or level, it always checks.
+        """
+        if points_done is not None:
+            if 0 <= points_done - self._checked_at[0] < STATE_CHECK_POINTS:
+                return
+            self._checked_at[0] = points_done
         if self.clf.state_checksum() != self.state:
             raise ModelChangedError("the classifier's parameters or buffers changed while the slice was computed")
 
@@ -84,4 +98,4 @@ class SliceRequest:
         )
 
 
-__all__ = ["ModelChangedError", "SliceRequest"]
+__all__ = ["STATE_CHECK_POINTS", "ModelChangedError", "SliceRequest"]
