@@ -156,7 +156,7 @@ def certified_frames(
         rows, cols = state.rows[:todo], state.cols[:todo]
         leaves = np.stack([rows, cols, np.full(todo, state.size)], axis=1)
         a, b, ha, hb = _boxes(request, leaves).T
-        margins = bound(a, b, ha, hb, cancel=tracker.cancel, on_chunk=request.check_state)
+        margins = bound(a, b, ha, hb, cancel=tracker.cancel, on_chunk=lambda _boxes: request.check_state())
         bounded += todo
         threshold = proof.safety_margin * np.maximum(1.0, margins.scale)
         won = margins.lower > threshold
