@@ -22,7 +22,8 @@ import matplotlib.pyplot as plt
 from matplotlib.backend_bases import FigureCanvasBase
 
 from . import zoo
-from .core import Plane, compute_slice, directions
+from .core import compute_slice, directions
+from .core.pipeline import resolve_plane
 from .core.slices import DEFAULT_METHOD, SLICE_METHODS, normalize_extent, normalize_resolution
 from .plotting import plot_slice
 
@@ -155,9 +156,10 @@ def render_figure(
     figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 4.0 * rows), squeeze=False)
     try:
         for ax, ((u_kind, u_params), (v_kind, v_params)) in zip(axes.flat, planes, strict=False):
-            u = directions.make(u_kind, clf, x, **_with_images(u_kind, u_params, images))
-            v = directions.make(v_kind, clf, x, **_with_images(v_kind, v_params, images))
-            sl = compute_slice(clf, Plane.through(x, u, v), extent=extent, resolution=resolution, method=method)
+            u = (u_kind, _with_images(u_kind, u_params, images))
+            v = (v_kind, _with_images(v_kind, v_params, images))
+            plane = resolve_plane(clf, x, u, v, extent=extent).plane
+            sl = compute_slice(clf, plane, extent=extent, resolution=resolution, method=method)
             plot_slice(sl, ax=ax, title=f"u: {_label(u_kind, u_params)}\nv: {_label(v_kind, v_params)}", legend=True)
         for ax in axes.flat[len(planes) :]:
             ax.axis("off")

@@ -455,7 +455,7 @@ case("slice-explorer-method", lambda e: slice_explorer(e, method="magic"), V, "`
 case("slice-explorer-extent", lambda e: slice_explorer(e, extent=-1.0), V, "`extent`")
 case("slice-explorer-shading", lambda e: slice_explorer(e, shading="nope"), V, "`shading`")
 case("slice-explorer-clip", lambda e: slice_explorer(e, clip="yes"), T, "`clip`")
-case("slice-explorer-u-params", lambda e: slice_explorer(e, u="random", u_params={"seed": -1}), V, "`seed`")
+case("slice-explorer-u-params", lambda e: slice_explorer(e, u="random", u_params={"seed": -1}), V, "u_params.*seed")
 case("path-explorer-x-a-255", lambda e: path_explorer(e, x_a=e.x_255), V, "`x_a` must lie within")
 case("path-explorer-max-depth", lambda e: path_explorer(e, max_depth=-1), V, "`max_depth`")
 case("path-explorer-samples", lambda e: path_explorer(e, samples_per_segment=1), V, "`samples_per_segment`")
@@ -476,7 +476,7 @@ case("compare-explorer-clf-b", lambda e: compare_explorer(e, clf_b="model"), T, 
 case("compare-explorer-from", lambda e: compare_explorer(e, directions_from="c"), V, "`directions_from`")
 case("compare-explorer-resolution", lambda e: compare_explorer(e, resolution=1), V, "`resolution`")
 case("compare-explorer-u", lambda e: compare_explorer(e, u="nope"), V, "`u`")
-case("compare-explorer-u-params", lambda e: compare_explorer(e, u="random", u_params={"seed": -1}), V, "`seed`")
+case("compare-explorer-u-params", lambda e: compare_explorer(e, u="random", u_params={"seed": -1}), V, "u_params.*seed")
 case("compare-explorer-extent", lambda e: compare_explorer(e, extent=0.0), V, "`extent`")
 case("compare-explorer-boundaries", lambda e: compare_explorer(e, boundaries="yes"), T, "`boundaries`")
 

@@ -75,7 +75,7 @@ def test_bad_arguments_are_refused(digits):
     with pytest.raises(TypeError, match="`clf_b`"):
         CompareExplorer(clf, "model", x, threaded=False)
     with pytest.raises(TypeError, match="`clf_b`"):
-        CompareExplorer.from_state(clf, x, {"explorer": "CompareExplorer"}, threaded=False)
+        CompareExplorer.from_state(clf, x, {}, threaded=False)
     with pytest.raises(ValueError, match="resolution"):
         CompareExplorer(clf, clf, x, resolution=100000, threaded=False)
     with pytest.raises(ValueError, match="`x`"):

@@ -27,7 +27,7 @@ def slice_explorer(digits):
 
 def test_settings_are_traits_that_observe_and_link(slice_explorer):
     explorer = slice_explorer
-    assert set(explorer.trait_names(state=True)) == set(SliceExplorer.STATE_FIELDS)
+    assert set(explorer.trait_names(state=True)) == set(SliceExplorer.settings())
     slider = widgets.IntSlider(min=2, max=512)
     link = widgets.link((explorer, "resolution"), (slider, "value"))
     slider.value = 20
@@ -59,7 +59,7 @@ def test_share_string_is_compact_and_round_trips_on_every_explorer(digits, slice
     margins.show_slice(1, 0)
     margins.select(0.1, 0.05)
     margins_copy = Explorer.from_state(clf, data.images[:2], margins.share, result=result, threaded=False)
-    assert margins_copy.state == margins.state and margins_copy.selected == [1, 0]
+    assert margins_copy.state == margins.state and margins_copy.selected == (1, 0)
     assert torch.equal(margins_copy.selection.image, margins.selection.image)
 
 
@@ -91,7 +91,7 @@ BAD_STATES = [
     ({"explorer": "Nope"}, ValueError, "SliceExplorer"),
     ({"explorer": "PathExplorer"}, ValueError, "belongs to"),
     ({"zoom": 2}, ValueError, "unknown setting"),
-    ({"resolution": 4096}, ValueError, "`state['resolution']` must be in [2, 1024]"),
+    ({"resolution": 4096}, ValueError, "`state['resolution']` must be <= 1024"),
     ({"resolution": 1.5}, TypeError, "`state['resolution']`"),
     ({"resolution": True}, TypeError, "`state['resolution']`"),
     ({"extent": -1.0}, ValueError, "`state['extent']`"),

@@ -123,11 +123,11 @@ def test_state_round_trips_and_bad_states_are_refused(moons):
     again = TrainingExplorer.from_state(clf, data, explorer.share, threaded=False)
     assert again.state == explorer.state
     for state, error in [
-        ({"explorer": "TrainingExplorer", "width": 0}, ValueError),
-        ({"explorer": "TrainingExplorer", "adversarial": "fgsm"}, ValueError),
-        ({"explorer": "TrainingExplorer", "learning_rate": "fast"}, TypeError),
-        ({"explorer": "TrainingExplorer", "resolution": 100000}, ValueError),
-        ({"explorer": "TrainingExplorer", "epochs": 3}, ValueError),
+        ({"width": 0}, ValueError),
+        ({"adversarial": "fgsm"}, ValueError),
+        ({"learning_rate": "fast"}, TypeError),
+        ({"resolution": 100000}, ValueError),
+        ({"epochs": 3}, ValueError),
     ]:
         with pytest.raises(error, match="state"):
             TrainingExplorer.from_state(clf, data, state, threaded=False)

@@ -82,7 +82,7 @@ def test_d3_boundary_marker_sits_on_the_first_class_change_along_u(explorer):
     assert int(clf.predict(plane.point(t + step, 0.0))) != start
     along = torch.linspace(0, t - step, 50)
     assert bool((clf.predict(plane.points(along, torch.zeros(50))) == start).all())  # the first change
-    distance = explorer._direction_cache[next(iter(explorer._direction_cache))].info["distance"]
+    distance = next(iter(explorer.direction_cache)).info["distance"]
     assert t < distance  # DeepFool's end point lies past the boundary (overshoot)
     # The hover text and the marker legend say what the marker is; names are not drawn on the map.
     assert "name" in view.anchors.tooltip.fields and not view.anchors.display_names
@@ -404,7 +404,7 @@ def test_d11_margin_explorer_has_the_base_features(digits):
             }
         },
     )
-    assert explorer.selected == [image, band] and explorer.map_view.figure.layout.visibility == "visible"
+    assert explorer.selected == (image, band) and explorer.map_view.figure.layout.visibility == "visible"
     assert list(explorer.chosen.y) == [pytest.approx(explorer.result.margins[image, band])]  # highlighted
     click(explorer, 0.1, -0.1)
     assert torch.equal(explorer.selection.image, explorer.plane.point(0.1, -0.1))
@@ -677,6 +677,6 @@ def test_a_long_direction_shows_progress_and_a_newer_request_cancels_it(digits):
     explorer.u = {"kind": "adversarial"}  # a newer request while the curvature runs
     assert explorer.wait(60) and explorer.error is None
     assert explorer.slice.plane.u.shape == explorer.origin.shape
-    assert not any("curvature" in key for key in explorer._direction_cache)  # stopped, never finished
+    assert not any(d.kind == "curvature" for d in explorer.direction_cache)  # stopped, never finished
     assert explorer.direction_computations == computed  # the adversarial direction was cached
     explorer.close()

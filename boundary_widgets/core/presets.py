@@ -52,6 +52,7 @@ class Preset:
 
 
 _PRESETS: dict[str, Preset] = {}
+MAX_NAME = 400  # characters: a share string naming the preset stays well within an explorer state's size cap
 
 
 def _choice(value: object, name: str) -> DirectionChoice:
@@ -80,6 +81,8 @@ def register(name: str, *, u: object, v: object, description: str = "", referenc
     """Add (or replace) the preset ``name``: ``u`` and ``v`` are kind names or ``(kind, params)`` pairs."""
     if not isinstance(name, str) or not name.strip():
         raise TypeError(f"`name` must be a non-empty string; got {name!r}.")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"`name` must be at most {MAX_NAME} characters (a share string holds it); got {len(name)}.")
     if not isinstance(description, str) or not isinstance(reference, str):
         raise TypeError("`description` and `reference` must be strings.")
     preset = Preset(name, _choice(u, "u"), _choice(v, "v"), description or name, reference)

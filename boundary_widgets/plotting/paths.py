@@ -7,18 +7,7 @@ from matplotlib.figure import Figure
 
 from ..core.paths import ConnectingPath
 from ..core.validation import check_positive_int
-from ..render import class_colors, shorten
-
-
-def image_for_display(x: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """An input as something ``imshow`` draws: ``(H, W)`` grey, ``(H, W, 3)`` colour, or ``(1, d)`` for vectors."""
-    if x.ndim == 3 and x.shape[0] == 1:
-        return x[0], "gray"
-    if x.ndim == 3 and x.shape[0] == 3:
-        return np.moveaxis(x, 0, -1), None
-    if x.ndim == 2:
-        return x, "gray"
-    return x.reshape(1, -1), "gray"
+from ..render import class_colors, input_picture, shorten
 
 
 class PathDisplay:
@@ -59,8 +48,10 @@ class PathDisplay:
         self.image_axes_ = []
         for k in range(n_images):
             ax = figure.add_subplot(grid[0, k])
-            picture, cmap = image_for_display(images[k])
-            ax.imshow(picture, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
+            picture = input_picture(images[k], (low, high))
+            if picture is None:  # a vector of features: one strip
+                picture = input_picture(images[k].reshape(1, -1), (low, high))
+            ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
             label = int(path.labels[nearest[k]])
             ax.set_title(
                 f"{shorten(path.class_names[label], 14)} {path.probabilities[nearest[k], label]:.2f}",
@@ -126,6 +117,5 @@ def plot_path(path: ConnectingPath, figure: Figure | None = None, **kwargs: obje
 
 __all__ = [
     "PathDisplay",
-    "image_for_display",
     "plot_path",
 ]

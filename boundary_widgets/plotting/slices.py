@@ -11,6 +11,9 @@ from matplotlib.patches import Patch
 from ..core.slices import PlaneSlice
 from ..core.validation import check_positive_int
 from ..render import (
+    LEGEND_ENTRIES,
+    NAME_WIDTH,
+    TOP_K,
     boundary_boxes,
     boundary_lines,
     class_colors,
@@ -21,9 +24,6 @@ from ..render import (
     undefined_entry,
     unproven_rgba,
 )
-
-LEGEND_ENTRIES = 12  # classes named in a slice's legend; the rest are counted in one "and N more" line
-NAME_WIDTH = 24  # characters of a class name shown in a legend or a panel
 
 
 class SliceDisplay:
@@ -141,7 +141,7 @@ def plot_top_k(
     class_names: Sequence[str],
     ax: Axes | None = None,
     *,
-    k: int = 10,
+    k: int = TOP_K,
     title: str | None = None,
 ) -> Axes:
     """Horizontal bars of the ``k`` most probable classes (most probable on top), by shortened name,
@@ -169,8 +169,6 @@ def plot_top_k(
 
 
 __all__ = [
-    "LEGEND_ENTRIES",
-    "NAME_WIDTH",
     "SliceDisplay",
     "plot_slice",
     "plot_top_k",

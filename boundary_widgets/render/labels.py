@@ -13,6 +13,9 @@ from .palette import UNDEFINED_COLOR, class_colors
 UNDEFINED_NAME = "undefined (NaN logits)"
 
 ELLIPSIS = "…"
+LEGEND_ENTRIES = 12  # classes named in a slice's legend; the rest are counted in one "and N more" line
+NAME_WIDTH = 24  # characters of a class name shown in a legend or a panel
+TOP_K = 10  # classes listed with their probability for an inspected point
 
 
 def shorten(name: str, width: int = 24) -> str:
@@ -82,6 +85,9 @@ def top_k(probabilities: object, class_names: Sequence[str], k: int = 10) -> lis
 
 __all__ = [
     "ELLIPSIS",
+    "LEGEND_ENTRIES",
+    "NAME_WIDTH",
+    "TOP_K",
     "UNDEFINED_NAME",
     "legend_entries",
     "shorten",

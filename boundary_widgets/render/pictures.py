@@ -1,4 +1,4 @@
-"""A PlaneSlice as pixels and lines: what every view of a slice draws."""
+"""A PlaneSlice as pixels and lines, an input as a picture: what every view draws."""
 
 from __future__ import annotations
 
@@ -91,10 +91,26 @@ def boundary_boxes(sl: PlaneSlice) -> np.ndarray:
     return np.stack([corners_a.ravel(), corners_b.ravel()], axis=1)[1:]
 
 
+def input_picture(x: object, bounds: tuple[float, float]) -> np.ndarray | None:
+    """An input as uint8 pixels, ``(H, W)`` grey or ``(H, W, 3)`` colour, its values clipped to ``bounds``
+    (the picture every view shows of an input); None when ``x`` is not an image (a vector of features).
+
+    ``x``: ``(1, H, W)``, ``(3, H, W)`` or ``(H, W)``, a numpy array or a torch tensor.
+    """
+    array = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)  # a tensor, without importing torch
+    if array.ndim == 3 and array.shape[0] in (1, 3):
+        array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    elif array.ndim != 2:
+        return None
+    low, high = bounds
+    return np.round((np.clip(array, low, high) - low) / (high - low) * 255.0).astype(np.uint8)
+
+
 __all__ = [
     "HATCH_PERIOD",
     "boundary_boxes",
     "boundary_lines",
+    "input_picture",
     "slice_rgb",
     "unproven_rgba",
 ]

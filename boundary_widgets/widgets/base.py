@@ -1,10 +1,14 @@
 """The one base of every explorer: layout and display, the worker, status, errors, point inspection, state.
 
-An explorer is a ``traitlets.HasTraits``: its settings are traits tagged ``state=True``, so
-they can be observed and linked (``explorer.observe(f, "extent")``,
-``ipywidgets.link((explorer, "resolution"), (slider, "value"))``), and :attr:`Explorer.state`
-is exactly those traits. :attr:`Explorer.share` is the same state as a compact string that
-:meth:`Explorer.from_state` turns back into an explorer, checking every field first.
+An explorer is a ``traitlets.HasTraits``: each setting is one validating trait, a
+:class:`~.settings.Setting` (type, bounds, default and help declared once), so it can be
+observed and linked (``explorer.observe(f, "extent")``,
+``ipywidgets.link((explorer, "resolution"), (slider, "value"))``) and a bad value raises a
+``TraitError`` (also a ``ValueError``/``TypeError``) naming it, changing nothing.
+:attr:`Explorer.state` is exactly those traits; :attr:`Explorer.share` is the same state as a
+compact string that :meth:`Explorer.from_state` turns back into an explorer, checking every field
+first. Widget callbacks hold the explorer weakly: ``del explorer`` frees it and its worker thread
+(keep a reference while its view is on screen).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
+import re
 import time
+import weakref
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -29,12 +34,13 @@ import traitlets
 from ..core import Classifier
 from ..core.extent import pixels_outside
 from ..core.progress import Cancelled
+from .settings import Setting, weakly
 from .views import PointView, SliceMapView
 from .worker import Job, StaleJob, Worker
 
 SHARE_PREFIX = "bw1."
 MAX_STATE_CHARS = 8192  # a share string or JSON text longer than this is refused, never truncated
-MAX_RESOLUTION = 1024  # a state asking for more is refused (a shared link must not freeze a kernel)
+MAX_STATE_DEPTH = 6  # containers within containers: the deepest state (a band range in a direction) has 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,102 +61,32 @@ class PointSelection:
         )
 
 
-# --- state fields: each checks one value of a state and names it in its error ---------------------
-Check = Callable[[str, Any], Any]
-
-
-def _where(name: str) -> str:
-    return f"`state[{name!r}]`"
-
-
-def check_argument(check: Check, name: str, value: Any) -> Any:
-    """A constructor argument checked by its state field, the error naming the argument (not a state entry)."""
-    try:
-        return check(name, value)
-    except (TypeError, ValueError) as error:
-        raise type(error)(str(error).replace(_where(name), f"`{name}`")) from None
-
-
-def int_field(minimum: int, maximum: int, *, optional: bool = False) -> Check:
-    def check(name: str, value: Any) -> int | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{_where(name)} must be an integer; got {value!r:.60}.")
-        if not minimum <= value <= maximum:
-            raise ValueError(f"{_where(name)} must be in [{minimum}, {maximum}]; got {value}.")
-        return int(value)
-
-    return check
-
-
-def float_field(minimum: float, maximum: float, *, optional: bool = False, positive: bool = False) -> Check:
-    def check(name: str, value: Any) -> float | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise TypeError(f"{_where(name)} must be a finite number; got {value!r:.60}.")
-        if not minimum <= value <= maximum or (positive and value <= 0):
-            raise ValueError(
-                f"{_where(name)} must be in [{minimum}, {maximum}]{' and > 0' if positive else ''}; got {value}."
-            )
-        return float(value)
-
-    return check
-
-
-def bool_field(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{_where(name)} must be true or false; got {value!r:.60}.")
-    return value
-
-
-def choice_field(choices: tuple[Any, ...], *, optional: bool = False) -> Check:
-    def check(name: str, value: Any) -> Any:
-        if value is None and optional:
-            return None
-        if value not in choices:
-            raise ValueError(f"{_where(name)} must be one of {list(choices)}; got {value!r:.60}.")
-        return value
-
-    return check
-
-
-def point_field(name: str, value: Any) -> list[float] | None:
-    """None or two finite numbers (a point of the plane)."""
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list | tuple)
-        or len(value) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    ):
-        raise TypeError(f"{_where(name)} must be null or two finite numbers [alpha, beta]; got {value!r:.60}.")
-    if max(abs(v) for v in value) > 1e9:
-        raise ValueError(f"{_where(name)} must lie within 1e9 of the origin; got {value!r:.60}.")
-    return [float(v) for v in value]
-
-
-def _plain(value: Any) -> Any:
-    """Trait values as JSON-ready Python values (tuples become lists)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def encode_share(state: Mapping[str, Any]) -> str:
     """``state`` as ``bw1.<base64url of deflated compact JSON>``."""
     text = json.dumps(state, separators=(",", ":"), sort_keys=True)
     return SHARE_PREFIX + base64.urlsafe_b64encode(zlib.compress(text.encode(), 9)).decode().rstrip("=")
 
 
+def _check_nesting(value: object) -> None:
+    """Refuse containers nested deeper than ``MAX_STATE_DEPTH`` or holding more than ``MAX_STATE_CHARS`` items
+    (walked without recursion: a 3000-deep dict is a clear ValueError, not a RecursionError)."""
+    stack, seen = [(value, 1)], 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_STATE_CHARS:
+            raise ValueError(f"`state` holds more than {MAX_STATE_CHARS} values; refused.")
+        if isinstance(item, Mapping | list | tuple):
+            if depth > MAX_STATE_DEPTH:
+                raise ValueError(f"`state` is nested more than {MAX_STATE_DEPTH} levels deep; refused.")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, Mapping) else item))
+
+
 def parse_state(state: object) -> dict[str, Any]:
-    """A state dict from a dict, its JSON text or a share string; malformed or oversized input raises ValueError/TypeError."""
+    """A state dict from a dict, its JSON text or a share string; malformed, oversized or too deeply
+    nested input raises ValueError/TypeError saying why in words."""
     if isinstance(state, Mapping):
+        _check_nesting(state)
         try:
             text = json.dumps(state, allow_nan=False)
         except (TypeError, ValueError) as error:
@@ -169,54 +105,56 @@ def parse_state(state: object) -> dict[str, Any]:
             packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             inflater = zlib.decompressobj()
             raw = inflater.decompress(packed, MAX_STATE_CHARS + 1)
-        except (ValueError, zlib.error) as error:
-            raise ValueError(f"`state` is not a valid share string (it must be copied whole): {error}.") from None
+        except (ValueError, zlib.error):
+            raise ValueError(
+                "`state` is not a valid share string: it is damaged or incomplete (copy it whole, from bw1. to its end)."
+            ) from None
         if len(raw) > MAX_STATE_CHARS or inflater.unconsumed_tail:
             raise ValueError(f"`state` unpacks to more than {MAX_STATE_CHARS} characters; refused.")
         text = raw.decode("utf-8", errors="replace")
     try:
         parsed = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"`state` is nested more than {MAX_STATE_DEPTH} levels deep; refused.") from None
     except ValueError as error:
         raise ValueError(f"`state` must be a share string ({SHARE_PREFIX}…) or JSON; {error}.") from None
     if not isinstance(parsed, dict):
         raise TypeError(f"`state` must describe an object with named settings; got {type(parsed).__name__}.")
+    _check_nesting(parsed)
     return parsed
 
 
-def link_dropdown(owner: traitlets.HasTraits, name: str, dropdown: widgets.Dropdown) -> None:
-    """Keep ``owner.name`` and ``dropdown.value`` equal; a value the dropdown lacks is added to its options."""
+def explorer_name(cls: type) -> str:
+    """How a state names its explorer class: module and qualified name (a user's subclass of the same
+    bare name never takes over another class's share strings)."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
-    def to_dropdown(change: dict) -> None:
-        value = change["new"]
-        if value not in dropdown.options:
-            dropdown.options = sorted({*dropdown.options, value})
-        dropdown.value = value
 
-    def to_owner(change: dict) -> None:
-        if getattr(owner, name) != change["new"]:
-            setattr(owner, name, change["new"])
-
-    to_dropdown({"new": getattr(owner, name)})
-    owner.observe(to_dropdown, names=name)
-    dropdown.observe(to_owner, names="value")
+def _as_state_error(error: Exception, names: Iterable[str]) -> Exception:
+    """A constructor's error about setting ``name`` reworded to name ``state['name']`` (a plain ValueError/TypeError)."""
+    message = str(error)
+    for name in names:
+        message = message.replace(f"`{name}_params", f"`state[{name!r}]['params']")  # a direction's parameters
+        message = re.sub(rf"`{re.escape(name)}(?=[`\[])", f"`state[{name!r}]", message)
+    return (ValueError if isinstance(error, ValueError) else TypeError)(message)
 
 
 class Explorer(traitlets.HasTraits):
     """What every explorer shares: layout and display, a worker thread, progress, status and errors,
     point inspection with its preview, ``close()``, and a state that is shared as a string.
 
-    Subclasses declare their settings as traits tagged ``state=True`` and a ``STATE_FIELDS``
-    check per setting, build their views, and implement ``_work(job, settings)``.
+    Subclasses declare each setting once, as a :class:`~.settings.Setting` trait, build their
+    views, and implement ``_work(job, settings)``.
     """
 
-    STATE_FIELDS: ClassVar[dict[str, Check]] = {}
     _EXPLORERS: ClassVar[dict[str, type[Explorer]]] = {}
+    _COMPUTE: ClassVar[tuple[str, ...]] = ()  # the settings that need new work (the others only redraw)
 
     error = traitlets.Unicode(None, allow_none=True, help="the message shown for the last failed update, or None")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Explorer._EXPLORERS[cls.__name__] = cls
+        Explorer._EXPLORERS[explorer_name(cls)] = cls
 
     def __init__(self, clf: Classifier, *, threaded: bool = True) -> None:
         if not isinstance(clf, Classifier):
@@ -226,6 +164,7 @@ class Explorer(traitlets.HasTraits):
         super().__init__()
         self.clf = clf
         self.worker = Worker(threaded=threaded)
+        weakref.finalize(self, self.worker.close, 1.0)  # a collected explorer stops its thread
         self.selection: PointSelection | None = None
         self.timings: dict[str, float] = {}
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout={"width": "160px"})
@@ -237,14 +176,46 @@ class Explorer(traitlets.HasTraits):
         )
         self.share_text.add_class("bw-share")
         self.share_button = widgets.Button(description="apply", tooltip="apply a pasted share string to this explorer")
-        self.share_button.on_click(lambda _: self.set_state(self.share_text.value))
+        self.share_button.on_click(
+            weakly(self, lambda explorer, _button: explorer.set_state(explorer.share_text.value))
+        )
         self.save_button = widgets.Button(
             description="save PNG",
             icon="download",
             tooltip="save the map(s) with their legends in the notebook's folder",
         )
-        self.save_button.on_click(lambda _: self._save_from_button())
+        self.save_button.on_click(weakly(self, lambda explorer, _button: explorer._save_from_button()))
         self.ui: widgets.Box = widgets.VBox()
+        self._requested: str | None = None  # the settings of the work last asked for
+
+    @classmethod
+    def settings(cls) -> dict[str, Setting]:
+        """The explorer's settings: its :class:`~.settings.Setting` traits by name."""
+        return {name: trait for name, trait in cls.class_traits(state=True).items() if isinstance(trait, Setting)}
+
+    def _set_settings(self, **values: Any) -> None:
+        """Assign settings together (the constructor's checks): a bad one raises naming it and none is kept."""
+        try:
+            with self.hold_trait_notifications():
+                for name, value in values.items():
+                    setattr(self, name, value)
+        except (TypeError, ValueError) as error:  # an argument's error is a plain ValueError/TypeError
+            raise (ValueError if isinstance(error, ValueError) else TypeError)(str(error)) from None
+
+    # --- one request per change of the settings that need new work ------------------------------
+    def _work_settings(self) -> str:
+        settings = self.settings()
+        return json.dumps([settings[name].to_json(getattr(self, name)) for name in self._COMPUTE], sort_keys=True)
+
+    def _request(self, _change: dict | None = None) -> None:
+        """Ask for new work (``refresh``) unless work for these very settings is asked for already: changes
+        delivered together (``hold_trait_notifications``) start one computation."""
+        if self._work_settings() != self._requested:
+            self.refresh()
+
+    def refresh(self) -> Job:
+        """Start the work for the current settings (cancelling work under way)."""
+        raise NotImplementedError
 
     # --- layout and display -------------------------------------------------------------------
     def _build_ui(
@@ -264,7 +235,7 @@ class Explorer(traitlets.HasTraits):
         self.ui = widgets.VBox([header, body, share])
         self.ui.add_class("bw-explorer")
         self.ui.add_class(css_class)
-        self.observe(lambda _change: self._update_share(), names=list(self.STATE_FIELDS))
+        self.observe(lambda _change: self._update_share(), names=list(self.settings()))
         self._update_share()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
@@ -303,7 +274,8 @@ class Explorer(traitlets.HasTraits):
     @property
     def state(self) -> dict[str, Any]:
         """Every setting as plain JSON values, and which explorer they belong to."""
-        return {"explorer": type(self).__name__, **{name: _plain(getattr(self, name)) for name in self.STATE_FIELDS}}
+        values = {name: trait.to_json(getattr(self, name)) for name, trait in self.settings().items()}
+        return {"explorer": explorer_name(type(self)), **values}
 
     @property
     def share(self) -> str:
@@ -314,20 +286,21 @@ class Explorer(traitlets.HasTraits):
     def check_state(cls, state: object) -> tuple[type[Explorer], dict[str, Any]]:
         """The explorer class and checked settings of ``state``; raises ValueError/TypeError naming the field."""
         data = parse_state(state)
-        name = data.pop("explorer", cls.__name__ if cls is not Explorer else None)
+        name = data.pop("explorer", explorer_name(cls) if cls is not Explorer else None)
         target = cls
         if cls is Explorer:
-            if name not in Explorer._EXPLORERS:
+            if not isinstance(name, str) or name not in Explorer._EXPLORERS:
                 raise ValueError(f"`state['explorer']` must be one of {sorted(Explorer._EXPLORERS)}; got {name!r:.60}.")
             target = Explorer._EXPLORERS[name]
-        elif name != cls.__name__:
-            raise ValueError(f"`state` belongs to a {name!r:.60}, not a {cls.__name__}.")
-        unknown = sorted(set(data) - set(target.STATE_FIELDS))
+        elif name != explorer_name(cls):
+            raise ValueError(f"`state` belongs to a {name!r:.80}, not a {explorer_name(cls)}.")
+        settings = target.settings()
+        unknown = sorted(str(key) for key in set(data) - set(settings))
         if unknown:
             raise ValueError(
-                f"`state` has unknown setting(s) {unknown}; a {target.__name__} has {list(target.STATE_FIELDS)}."
+                f"`state` has unknown setting(s) {unknown!r:.80}; a {target.__name__} has {sorted(settings)}."
             )
-        return target, {key: target.STATE_FIELDS[key](key, value) for key, value in data.items()}
+        return target, {key: settings[key].from_json(value, where=f"`state[{key!r}]`") for key, value in data.items()}
 
     @classmethod
     def from_state(cls, clf: Classifier, x: object, state: object, **options: Any) -> Explorer:
@@ -339,27 +312,36 @@ class Explorer(traitlets.HasTraits):
         anything is built.
         """
         target, settings = cls.check_state(state)
-        return target._from_checked_state(clf, x, settings, options)
+        try:
+            return target._from_checked_state(clf, x, settings, options)
+        except (TypeError, ValueError) as error:  # a context check (e.g. an index into the data set)
+            raise _as_state_error(error, settings) from None
 
     @classmethod
     def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
         return cls(clf, x, **settings, **options)
 
     def set_state(self, state: object) -> None:
-        """Apply ``state`` (dict, JSON or share string) to this explorer; nothing changes when it is invalid."""
+        """Apply ``state`` (dict, JSON or share string) to this explorer.
+
+        A refused state changes nothing, keeps the view as it is and says why in the status
+        line (and :attr:`error`).
+        """
         try:
             target, settings = type(self).check_state(state)
             if target is not type(self):
                 raise ValueError(f"`state` belongs to a {target.__name__}, not a {type(self).__name__}.")
-        except (TypeError, ValueError) as error:
-            self._fail(str(error))
-            return
-        self._apply_settings(settings)
+            self._apply_settings(settings)
+        except (TypeError, ValueError) as error:  # SettingError is both a TraitError and a ValueError
+            self._refuse(str(_as_state_error(error, self.settings())))
 
     def _apply_settings(self, settings: dict[str, Any]) -> None:
-        with self.hold_trait_notifications():
-            for key, value in settings.items():
-                setattr(self, key, value)
+        self._set_settings(**settings)
+
+    def _refuse(self, message: str) -> None:
+        """Say why a value or state was refused; the view keeps showing what it showed."""
+        self.error = message
+        self._show_status(f"Refused — {message}", error=True)
 
     # --- the worker -------------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
@@ -439,19 +421,12 @@ class Explorer(traitlets.HasTraits):
 
 
 __all__ = [
-    "MAX_RESOLUTION",
     "MAX_STATE_CHARS",
+    "MAX_STATE_DEPTH",
     "SHARE_PREFIX",
-    "Check",
     "Explorer",
     "PointSelection",
-    "bool_field",
-    "check_argument",
-    "choice_field",
     "encode_share",
-    "float_field",
-    "int_field",
-    "link_dropdown",
+    "explorer_name",
     "parse_state",
-    "point_field",
 ]

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
-import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions
 from ..core.dataset import Dataset
-from ..core.extent import default_extent
+from ..core.directions import Bool, Choice, Float
+from ..core.pipeline import DirectionCache, resolve_plane
 from ..core.slices import normalize_extent
-from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
+from .base import Explorer
 from .controls import DirectionPairTraits, DirectionPicker, piecewise_linear
-from .slice_explorer import direction_field
+from .settings import Point, Resolution, bind, setting, weakly
 from .views import PointView, SliceMapView, encode_png, show_png
 from .worker import Job
 
@@ -65,21 +65,13 @@ class CompareExplorer(Explorer, DirectionPairTraits):
     answer at the inspected point) and ``selection_b``.
     """
 
-    STATE_FIELDS: ClassVar[dict[str, Check]] = {
-        "u": direction_field,
-        "v": direction_field,
-        "directions_from": choice_field(_MODELS),
-        "extent": float_field(0.0, 1e9, optional=True, positive=True),
-        "resolution": int_field(8, 512),
-        "boundaries": bool_field,
-        "click": point_field,
-    }
+    directions_from = setting(Choice, "a", "the model whose directions span the plane", choices=_MODELS)
+    extent = setting(Float, None, "half-width of the maps in L2 units (None: automatic)", minimum=1e-6, maximum=1e9)
+    resolution = setting(Resolution, 96, "cells per axis of each map", minimum=8, maximum=512)
+    boundaries = setting(Bool, True, "draw the decision boundaries")
+    click = setting(Point, None, "(alpha, beta) of the inspected point, or None")
 
-    directions_from = traitlets.Unicode("a").tag(state=True)
-    extent = traitlets.Float(None, allow_none=True).tag(state=True)
-    resolution = traitlets.Int(96).tag(state=True)
-    boundaries = traitlets.Bool(True).tag(state=True)
-    click = traitlets.Any(None, allow_none=True).tag(state=True)
+    _COMPUTE = ("u", "v", "directions_from", "extent", "resolution")
 
     def __init__(
         self,
@@ -113,27 +105,19 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             raise TypeError(f"`dataset` must be a boundary_widgets.Dataset or None; got {type(dataset).__name__}.")
         if not (isinstance(names, tuple | list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
             raise TypeError(f"`names` must be two strings; got {names!r:.60}.")
-        checked = {
-            "directions_from": directions_from,
-            "extent": extent,
-            "resolution": resolution,
-            "boundaries": boundaries,
-            "click": None if click is None else list(click),
-        }
-        checked = {name: check_argument(self.STATE_FIELDS[name], name, value) for name, value in checked.items()}
-        for name, kind, params in (("u", u, u_params), ("v", v, v_params)):
-            if kind not in directions.available():
-                raise ValueError(f"`{name}` must be a direction kind, one of {directions.available()}; got {kind!r}.")
-            directions.check_parameters(kind, clf_a, params or {})
+        kinds = directions.available()
+        for name, kind in (("u", u), ("v", v)):
+            if kind not in kinds:
+                raise ValueError(f"`{name}` must be a direction kind, one of {kinds}; got {kind!r:.60}.")
         self.models = {"a": clf_a, "b": clf_b}
         self.names = dict(zip(_MODELS, names, strict=True))
         self.dataset = dataset
         self.x = clf_a.check_inputs(x, "x", batched=False, in_bounds=True)[0].cpu()
         self.slices: dict[str, PlaneSlice] = {}
         self.difference: np.ndarray | None = None
-        self.plane: Plane | None = None
+        self._plane: Plane | None = None
         self.selection_b = None
-        self._building = True
+        self.direction_cache = DirectionCache()
         images = None if dataset is None else dataset.images
         common = {
             "class_names": clf_a.class_names,
@@ -141,18 +125,24 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             "bounds": clf_a.bounds,
             "piecewise_linear": piecewise_linear(clf_a) or piecewise_linear(clf_b),
         }
-        self.u_picker = DirectionPicker("u", kind=u, on_change=lambda: self._picked("u"), **common)
-        self.v_picker = DirectionPicker("v", kind=v, on_change=lambda: self._picked("v"), seed_offset=1, **common)
-        self.u_picker.set_value({"kind": u, "params": u_params or {}}, notify=False)
-        self.v_picker.set_value({"kind": v, "params": v_params or {}}, notify=False)
-        self.u, self.v = self.u_picker.value, self.v_picker.value
-        for name, value in checked.items():
-            setattr(self, name, value)
+        self.u_picker = DirectionPicker("u", kind=u, on_change=weakly(self, lambda e: e._picked("u")), **common)
+        self.v_picker = DirectionPicker(
+            "v", kind=v, on_change=weakly(self, lambda e: e._picked("v")), seed_offset=1, **common
+        )
+        self._set_settings(
+            u=self._direction_argument("u", u, u_params),
+            v=self._direction_argument("v", v, v_params),
+            directions_from=directions_from,
+            extent=extent,
+            resolution=resolution,
+            boundaries=boundaries,
+            click=click,
+        )
+        self._sync_picker("u")
+        self._sync_picker("v")
         self._build_controls()
-        self.observe(self._sync_pickers, names=["u", "v"])
-        self.observe(lambda _change: self.refresh(), names=["u", "v", "directions_from", "extent", "resolution"])
+        self.observe(self._settings_changed, names=list(self._COMPUTE))
         self.observe(lambda _change: self._draw(), names=["boundaries"])
-        self._building = False
         self.refresh()
 
     # --- controls -----------------------------------------------------------------------------
@@ -173,24 +163,31 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             style={"description_width": "initial"},
             layout={"width": "226px"},
         )
-        widgets.link((self, "directions_from"), (self.from_dropdown, "value"))
+        bind(self, "directions_from", self.from_dropdown)
+        extent = self.settings()["extent"].spec
         self.extent_text = widgets.BoundedFloatText(
-            value=0.0 if self.extent is None else self.extent,
+            value=0.0,
             min=0.0,
-            max=1e9,
+            max=extent.maximum,
             description="extent (0 = auto)",
             style={"description_width": "initial"},
             layout={"width": "226px"},
         )
-        self.extent_text.observe(
-            lambda change: setattr(self, "extent", change["new"] if change["new"] > 0 else None), names="value"
+        bind(
+            self,
+            "extent",
+            self.extent_text,
+            to_control=lambda value: 0.0 if value is None else value,
+            to_owner=lambda value: value if value > 0 else None,
         )
+        resolution = self.settings()["resolution"].spec
         self.resolution_dropdown = widgets.Dropdown(
-            options=sorted({32, 64, 96, 128, 256, self.resolution}), value=self.resolution, description="resolution"
+            options=[r for r in (32, 64, 96, 128, 256) if resolution.minimum <= r <= resolution.maximum],
+            description="resolution",
         )
-        widgets.link((self, "resolution"), (self.resolution_dropdown, "value"))
-        self.boundaries_checkbox = widgets.Checkbox(value=self.boundaries, description="boundary lines", indent=False)
-        widgets.link((self, "boundaries"), (self.boundaries_checkbox, "value"))
+        bind(self, "resolution", self.resolution_dropdown)
+        self.boundaries_checkbox = widgets.Checkbox(description="boundary lines", indent=False)
+        bind(self, "boundaries", self.boundaries_checkbox)
         tabs = widgets.Tab(
             children=[
                 widgets.VBox([self.u_picker.ui, self.v_picker.ui, self.from_dropdown]),
@@ -201,8 +198,9 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         tabs.set_title(0, "plane")
         tabs.set_title(1, "view")
         self.controls_tabs = tabs
+        select = weakly(self, lambda explorer, alpha, beta: explorer.select(alpha, beta))
         self.map_views = {
-            m: SliceMapView(self.models[m].class_names, on_click=self.select, size=_MAP_PIXELS) for m in _MODELS
+            m: SliceMapView(self.models[m].class_names, on_click=select, size=_MAP_PIXELS) for m in _MODELS
         }
         self.diff_x = bq.LinearScale(min=-1.0, max=1.0)
         self.diff_y = bq.LinearScale(min=-1.0, max=1.0)
@@ -210,7 +208,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             image=widgets.Image(format="png"), scales={"x": self.diff_x, "y": self.diff_y}, x=[-1, 1], y=[-1, 1]
         )
         self.diff_image.on_element_click(
-            lambda _mark, event: self.select(float(event["data"]["click_x"]), float(event["data"]["click_y"]))
+            lambda _mark, event: select(float(event["data"]["click_x"]), float(event["data"]["click_y"]))
         )
         self.diff_cross = bq.Scatter(
             x=[], y=[], scales={"x": self.diff_x, "y": self.diff_y}, marker="cross", colors=["black"], default_size=90
@@ -219,9 +217,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             marks=[self.diff_image, self.diff_cross],
             axes=[
                 bq.Axis(scale=self.diff_x, label="α along u (L2)", num_ticks=5, tick_format=".1f"),
-                bq.Axis(
-                    scale=self.diff_y, orientation="vertical", label="β along v (L2)", num_ticks=5, tick_format=".1f"
-                ),
+                bq.Axis(scale=self.diff_y, side="left", label="β along v (L2)", num_ticks=5, tick_format=".1f"),
             ],
             title="where the labels differ",
             animation_duration=0,
@@ -250,38 +246,50 @@ class CompareExplorer(Explorer, DirectionPairTraits):
 
     def _picked(self, which: str) -> None:
         picker = self.u_picker if which == "u" else self.v_picker
-        setattr(self, which, picker.value)
+        try:
+            setattr(self, which, picker.value)
+        except (TypeError, ValueError) as error:
+            self._refuse(str(error))
+
+    def _settings_changed(self, change: dict) -> None:
+        if change["name"] in ("u", "v"):
+            self._sync_picker(change["name"])
+        self._request()
+
+    @property
+    def plane(self) -> Plane | None:
+        """The plane both maps show (None until the first computation finishes)."""
+        return self._plane
+
+    @property
+    def slice(self) -> PlaneSlice | None:
+        """Model a's slice (``slices`` holds both)."""
+        return self.slices.get("a")
 
     # --- work -----------------------------------------------------------------------------------
-    def refresh(self) -> None:
+    def refresh(self) -> Job:
         """Recompute the plane and both maps with the current settings (cancels stale work)."""
-        if self._building:
-            return
-        settings = {
-            "u": (self.u["kind"], self.u_picker.make_params()),
-            "v": (self.v["kind"], self.v_picker.make_params()),
-            "from": self.models[self.directions_from],
-            "extent": self.extent,
-            "resolution": self.resolution,
-        }
-        self._submit(lambda job: self._work(job, settings))
+        self._requested = self._work_settings()
+        images = None if self.dataset is None else self.dataset.images
+        settings = {which: (value["kind"], self._make_params(value)) for which, value in (("u", self.u), ("v", self.v))}
+        settings |= {"from": self.models[self.directions_from], "extent": self.extent, "resolution": self.resolution}
+        settings["images"] = None if images is None else images[self.dataset.test_indices]
+        return self._submit(lambda job: self._work(job, settings))
 
     def _work(self, job: Job, settings: dict[str, Any]) -> None:
         started = self._start("computing the directions…")
-        source = settings["from"]
-        found = []
-        for step, which in enumerate(("u", "v")):
-            kind, params = settings[which]
-            progress = self._progress_callback(job, 0.1 * step, 0.1 * (step + 1), f"direction {which}")
-            found.append(directions.make(kind, source, self.x, **params, progress=progress, cancel=job.cancel).vector)
-            job.check()
-            self.progress.value = 0.1 * (step + 1)
-        plane = Plane.through(self.x, found[0], found[1])
-        extent = settings["extent"]
-        if extent is None:
-            images = None if self.dataset is None else self.dataset.images
-            extent = default_extent(source, self.x, images=images, cancel=job.cancel)
-        box = normalize_extent(extent)
+        resolved = resolve_plane(
+            settings["from"],
+            self.x,
+            settings["u"],
+            settings["v"],
+            extent=settings["extent"],
+            images=settings["images"],
+            cache=self.direction_cache,
+            progress=self._progress_callback(job, 0.0, 0.2, "plane"),
+            cancel=job.cancel,
+        )
+        plane, box = resolved.plane, normalize_extent(resolved.extent)
         slices = {}
         for step, model in enumerate(_MODELS):
             self._show_status(f"classifying the plane with {self.names[model]}…")
@@ -294,7 +302,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
                 cancel=job.cancel,
             )
         job.check()
-        self.plane, self.slices = plane, slices
+        self._plane, self.slices = plane, slices
         self.difference = difference_mask(slices["a"], slices["b"])
         self._draw()
         if self.click is not None:
@@ -336,10 +344,11 @@ class CompareExplorer(Explorer, DirectionPairTraits):
     # --- inspection -------------------------------------------------------------------------------
     def select(self, alpha: float, beta: float) -> None:
         """Inspect the point ``(alpha, beta)`` under both models; every map marks it."""
-        if self.plane is None:
+        if self._plane is None:
             return
-        self.click = [float(alpha), float(beta)]
-        image = self.plane.point(alpha, beta)
+        self.click = (alpha, beta)
+        alpha, beta = self.click
+        image = self._plane.point(alpha, beta)
         for view in self.map_views.values():
             view.mark_click((alpha, beta))
         with self.diff_cross.hold_sync():

@@ -13,8 +13,9 @@ from torch import nn
 from ..core import directions
 from ..core.dct import BAND_NAMES
 from ..core.directions import Parameter
-from ..render import shorten
-from .views import input_picture, picture_png
+from ..render import input_picture, shorten
+from .settings import DirectionValue, SettingError, setting
+from .views import picture_png
 
 _AUTO_CLASS = -1
 _STYLE = {"description_width": "initial"}
@@ -146,9 +147,8 @@ def _control_type(p: Parameter) -> _ControlType:
 class DirectionPicker:
     """A kind dropdown and the controls of that kind's parameters, rebuilt when the kind changes.
 
-    ``value`` is ``{"kind": name, "params": {...}}`` with plain values ("image" parameters hold
-    a data set index); :meth:`make_params` turns it into the keyword arguments of
-    ``directions.make``. Kinds and choices that cannot work here are not offered, and
+    ``value`` is ``{"kind": name, "params": {...}}`` as a state holds it ("image" parameters hold
+    a data set index). Kinds and choices that cannot work here are not offered, and
     ``unavailable`` says why: "image" without a data set, exact curvature on a ReLU network.
     """
 
@@ -324,12 +324,12 @@ class DirectionPicker:
         unknown = sorted(set(given) - set(params))
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown} for direction kind {kind!r}; it takes {list(params)}.")
-        for name, setting in given.items():
+        for name, given_value in given.items():
             where = f"`{self.label}['params'][{name!r}]`"
             if isinstance(shown[name], directions.ClassIndex):
-                shown[name].check(setting, num_classes=len(self.class_names), where=where)
-            if isinstance(shown[name], directions.Image) and not 0 <= setting < self.n_images:
-                raise ValueError(f"{where} must index the data set ({self.n_images} images); got {setting}.")
+                shown[name].check(given_value, num_classes=len(self.class_names), where=where)
+            if isinstance(shown[name], directions.Image) and not 0 <= given_value < self.n_images:
+                raise ValueError(f"{where} must index the data set ({self.n_images} images); got {given_value}.")
         return {"kind": kind, "params": {**params, **given}}
 
     def redraw_seed(self) -> None:
@@ -338,42 +338,58 @@ class DirectionPicker:
         if control is not None:
             control.value = control.value + 2 if control.value + 2 <= control.max else self.seed_offset
 
-    def make_params(self) -> dict[str, Any]:
-        """Keyword arguments for ``directions.make``: "image" indices become the data set's images."""
-        return {
-            name: self.images[int(setting)] if isinstance(self.parameters[name], directions.Image) else setting
-            for name, setting in self.value["params"].items()
-        }
-
-    def image_parameters(self) -> dict[str, int]:
-        """The data set index of each "image" parameter (the other images this direction uses)."""
-        return {
-            name: int(self.controls[name].value)
-            for name, p in self.parameters.items()
-            if isinstance(p, directions.Image)
-        }
-
 
 class DirectionPairTraits(traitlets.HasTraits):
     """The ``u`` and ``v`` settings of an explorer that picks its plane with two :class:`DirectionPicker`.
 
-    The explorer sets ``u_picker`` and ``v_picker`` and observes ``u``/``v`` with
-    :meth:`_sync_pickers`; the traits always hold complete values (every parameter the picker
-    shows, defaults filled in), so that ``state`` is complete.
+    The explorer sets ``u_picker`` and ``v_picker`` before it assigns ``u``/``v``; the traits
+    always hold complete values (every parameter the picker shows, defaults filled in, each
+    checked against the picker's classes and images), so that ``state`` is complete.
     """
 
-    u = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the first direction").tag(state=True)
-    v = traitlets.Dict(help="{'kind': ..., 'params': {...}} of the second direction").tag(state=True)
+    u = setting(DirectionValue, {"kind": "adversarial", "params": {}}, "{'kind': ..., 'params': {...}} of direction u")
+    v = setting(DirectionValue, {"kind": "random", "params": {}}, "{'kind': ..., 'params': {...}} of direction v")
 
     @traitlets.validate("u", "v")
     def _complete_direction(self, proposal: dict) -> dict:
-        picker = getattr(self, f"{proposal['trait'].name}_picker", None)
-        return proposal["value"] if picker is None else picker.complete(proposal["value"])
+        return self._completed(proposal["trait"].name, proposal["value"])
 
-    def _sync_pickers(self, change: dict) -> None:
-        picker = self.u_picker if change["name"] == "u" else self.v_picker
-        if picker.value != change["new"]:
-            picker.set_value(change["new"], notify=False)
+    def _completed(self, name: str, value: dict) -> dict:
+        """``value`` with every parameter its picker shows (defaults filled in), checked against the picker's
+        classes and images; the constructor completes its arguments with it (a default is never validated)."""
+        try:
+            return getattr(self, f"{name}_picker").complete(value)
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            raise SettingError(message if message.startswith(f"`{name}") else f"`{name}`: {message}") from None
+
+    def _direction_argument(self, which: str, kind: object, params: object) -> dict:
+        """The constructor's ``u=kind, u_params={...}`` checked and completed; errors name ``u``/``u_params``."""
+        try:
+            value = self.class_traits()[which].spec.check({"kind": kind, "params": params or {}}, where=f"`{which}`")
+            return self._completed(which, value)
+        except (TypeError, ValueError) as error:
+            message = str(error).replace(f"`{which}['kind']`", f"`{which}`")
+            message = message.replace(f"`{which}['params']", f"`{which}_params")
+            raise (ValueError if isinstance(error, ValueError) else TypeError)(message) from None
+
+    def _sync_picker(self, which: str) -> None:
+        picker = self.u_picker if which == "u" else self.v_picker
+        value = getattr(self, which)
+        if picker.value != value:
+            picker.set_value(value, notify=False)
+
+    def _make_params(self, value: dict[str, Any]) -> dict[str, Any]:
+        """A direction's state parameters as ``directions.make`` takes them: image indices become images."""
+        kinds = {p.name: p for p in directions.get(value["kind"]).parameters}
+        return {
+            name: self.dataset.images[item] if isinstance(kinds[name], directions.Image) else item
+            for name, item in value["params"].items()
+        }
+
+    def _image_parameters(self, value: dict[str, Any]) -> dict[str, int]:
+        kinds = {p.name: p for p in directions.get(value["kind"]).parameters}
+        return {name: index for name, index in value["params"].items() if isinstance(kinds[name], directions.Image)}
 
     @staticmethod
     def constructor_arguments(settings: dict[str, Any]) -> dict[str, Any]:
@@ -383,8 +399,6 @@ class DirectionPairTraits(traitlets.HasTraits):
             if which in arguments:
                 value = arguments.pop(which)
                 arguments[which], arguments[f"{which}_params"] = value["kind"], value["params"]
-        if arguments.get("click") is not None:
-            arguments["click"] = tuple(arguments["click"])
         return arguments
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any, ClassVar
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -17,22 +16,11 @@ from ..core.classifier import Classifier
 from ..core.dct import Band
 from ..core.extent import first_crossing
 from ..core.plane import Plane
-from ..core.slices import compute_slice, normalize_resolution
-from .base import MAX_RESOLUTION, Check, Explorer, PointSelection, int_field, link_dropdown, point_field
+from ..core.slices import PlaneSlice, compute_slice
+from .base import Explorer, PointSelection
+from .settings import IndexPair, Point, Resolution, SettingError, bind, setting, weakly
 from .views import SliceMapView
 from .worker import Job
-
-
-def _selected_field(name: str, value: Any) -> list[int] | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list | tuple)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-    ):
-        raise TypeError(f"`state[{name!r}]` must be null or [image, band], two indices >= 0; got {value!r:.60}.")
-    return [int(v) for v in value]
 
 
 class MarginExplorer(Explorer):
@@ -45,17 +33,9 @@ class MarginExplorer(Explorer):
     ``MarginExplorer.from_state(clf, images, share, result=...)`` rebuilds a shared view.
     """
 
-    STATE_FIELDS: ClassVar[dict[str, Check]] = {
-        "resolution": int_field(2, MAX_RESOLUTION),
-        "selected": _selected_field,
-        "click": point_field,
-    }
-
-    resolution = traitlets.Int(96).tag(state=True)
-    selected = traitlets.Any(None, allow_none=True, help="[image, band] of the slice on display, or None").tag(
-        state=True
-    )
-    click = traitlets.Any(None, allow_none=True, help="[alpha, beta] of the inspected point, or None").tag(state=True)
+    resolution = setting(Resolution, 96, "cells per axis of the slice's map")
+    selected = setting(IndexPair, None, "(image, band) of the slice on display, or None")
+    click = setting(Point, None, "(alpha, beta) of the inspected point, or None")
 
     def __init__(
         self,
@@ -73,33 +53,26 @@ class MarginExplorer(Explorer):
         self.images = clf.check_inputs(images, "images", batched=True, in_bounds=True).cpu()
         if self.images.shape[0] == 0:
             raise ValueError("`images` must hold at least one image; got an empty batch.")
-        if selected is not None and not 0 <= selected[0] < self.images.shape[0]:
-            raise ValueError(f"`selected` image must be in [0, {self.images.shape[0]}); got {selected[0]!r}.")
         if result is not None and (
             not isinstance(result, BandMargins) or result.margins.shape[0] != self.images.shape[0]
         ):
             raise ValueError("`result` must be the BandMargins of these `images` (one row per image).")
-        resolution = normalize_resolution(resolution)[0]
-        if resolution > MAX_RESOLUTION:
-            raise ValueError(f"`resolution` must be <= {MAX_RESOLUTION}; got {resolution}.")
-        self.resolution = resolution
         self.result: BandMargins | None = None
-        self.slice = None
-        self.plane: Plane | None = None
+        self._set_settings(resolution=resolution, selected=selected, click=click)
+        self._slice: PlaneSlice | None = None
+        self._plane: Plane | None = None
         self._points = np.empty((0, 2), dtype=np.int64)  # (P, 2) rows (image, band) of the dots
 
         self.x_scale = bq.LinearScale(min=-0.5, max=0.5)
         self.y_scale = bq.LogScale()
         scales = {"x": self.x_scale, "y": self.y_scale}
-        self.dots = bq.Scatter(
-            x=[], y=[], scales=scales, colors=["steelblue"], default_size=24, default_opacities=[0.6]
-        )
+        self.dots = bq.Scatter(x=[], y=[], scales=scales, colors=["steelblue"], default_size=24, opacities=[0.6])
         self.chosen = bq.Scatter(
             x=[],
             y=[],
             scales=scales,
             colors=["#b00020"],
-            default_opacities=[0.35],
+            opacities=[0.35],
             stroke="#b00020",
             stroke_width=3,
             default_size=160,
@@ -110,7 +83,7 @@ class MarginExplorer(Explorer):
             marks=[self.dots, self.medians, self.chosen],
             axes=[
                 self.band_axis,
-                bq.Axis(scale=self.y_scale, orientation="vertical", label="margin (L2)", label_offset="50px"),
+                bq.Axis(scale=self.y_scale, side="left", label="margin (L2)", label_offset="50px"),
             ],
             animation_duration=0,
             display_toolbar=False,  # its hover toolbar covered the top-right dots
@@ -118,17 +91,17 @@ class MarginExplorer(Explorer):
             layout=widgets.Layout(width="295px", height="300px"),
         )
         self.chart.add_class("bw-margins-chart")
-        self.dots.on_element_click(self._dot_clicked)
+        self.dots.on_element_click(weakly(self, MarginExplorer._dot_clicked))
         self.chosen.on_element_click(lambda _mark, _event: None)
-        self.map_view = SliceMapView(clf.class_names, on_click=self.select, size=260)
+        self.map_view = SliceMapView(
+            clf.class_names, on_click=weakly(self, lambda explorer, alpha, beta: explorer.select(alpha, beta)), size=260
+        )
         self.map_view.figure.layout.visibility = "hidden"  # no empty -1…1 map before a dot is chosen
         self.map_hint = widgets.HTML("<i>click a dot to see the slice through that image along its band</i>")
         self.resolution_dropdown = widgets.Dropdown(
-            options=sorted({48, 96, 128, 256, resolution}),
-            description="map resolution",
-            style={"description_width": "initial"},
+            options=[48, 96, 128, 256], description="map resolution", style={"description_width": "initial"}
         )
-        link_dropdown(self, "resolution", self.resolution_dropdown)
+        bind(self, "resolution", self.resolution_dropdown)
         self.observe(lambda _change: self._reslice(), names=["resolution"])
         self.map_hint.layout.width = "264px"
         chart = widgets.VBox([self.chart, self.resolution_dropdown], layout={"width": "300px"})
@@ -137,7 +110,7 @@ class MarginExplorer(Explorer):
             layout={"flex_flow": "row wrap"},
         )
         self._build_ui(None, main, "bw-margin-explorer")
-        self._pending = (None if selected is None else tuple(selected), None if click is None else tuple(click))
+        self._pending = (self.selected, self.click)
 
         if result is not None:
             self._show_margins(result)
@@ -148,9 +121,12 @@ class MarginExplorer(Explorer):
     def __repr__(self) -> str:
         return f"MarginExplorer(images={self.images.shape[0]}, result={self.result!r})"
 
-    @classmethod
-    def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
-        return cls(clf, x, **settings, **options)
+    @traitlets.validate("selected")
+    def _check_selected(self, proposal: dict) -> tuple[int, int] | None:
+        selected = proposal["value"]
+        if selected is not None and selected[0] >= self.images.shape[0]:
+            raise SettingError(f"`selected` image must be in [0, {self.images.shape[0]}); got {selected[0]}.")
+        return selected
 
     def _compute(self, job: Job, bands: Sequence[Band] | None) -> None:
         self._start("band margins…")
@@ -165,12 +141,12 @@ class MarginExplorer(Explorer):
         if selected is not None:
             image, band = selected
             self._check_selection(image, band)
-            self.selected = [image, band]
+            self.selected = (image, band)
             self._pending_click = click
             if job is None:
-                self._submit(lambda j: self._slice(j, image, band))
+                self._submit(lambda j: self._draw_slice(j, image, band))
             else:
-                self._slice(job, image, band)
+                self._draw_slice(job, image, band)
 
     def _show_margins(self, result: BandMargins) -> None:
         self.result = result
@@ -209,7 +185,7 @@ class MarginExplorer(Explorer):
     def show_slice(self, image: int, band: int) -> Job:
         """Draw the slice through ``images[image]`` along band ``band`` (in the worker thread)."""
         self._check_selection(image, band)
-        self.selected = [image, band]
+        self.selected = (image, band)
         self.click = None
         with self.chosen.hold_sync():
             self.chosen.x = [band + self._jitter[image]]
@@ -217,7 +193,7 @@ class MarginExplorer(Explorer):
         self.map_hint.value = (
             f"<i>computing the slice of image {image} along {html.escape(self.result.band_names[band])}…</i>"
         )
-        return self._submit(lambda job: self._slice(job, image, band))
+        return self._submit(lambda job: self._draw_slice(job, image, band))
 
     def _reslice(self) -> None:
         if self.selected is not None and self.result is not None:
@@ -225,7 +201,16 @@ class MarginExplorer(Explorer):
 
     _pending_click: tuple[float, float] | None = None
 
-    def _slice(self, job: Job, image: int, band: int) -> None:
+    @property
+    def slice(self) -> PlaneSlice | None:
+        """The slice on display (None before a dot is chosen)."""
+        return self._slice
+
+    @property
+    def plane(self) -> Plane | None:
+        return self._plane
+
+    def _draw_slice(self, job: Job, image: int, band: int) -> None:
         self._start(f"slice of image {image} along band {self.result.band_names[band]}…")
         with self.chosen.hold_sync():
             self.chosen.x = [band + self._jitter[image]]
@@ -245,7 +230,7 @@ class MarginExplorer(Explorer):
         anchors = {"origin": (0.0, 0.0)}
         if crossing is not None:
             anchors["boundary (u)"] = (crossing, 0.0)
-        self.slice, self.plane = sl, plane
+        self._slice, self._plane = sl, plane
         self.map_view.figure.layout.visibility = "visible"
         self.map_view.show(
             sl,
@@ -267,11 +252,12 @@ class MarginExplorer(Explorer):
 
     def select(self, alpha: float, beta: float) -> PointSelection | None:
         """Inspect the point (alpha, beta) of the slice on display: picture and top-k probabilities."""
-        if self.plane is None:
+        if self._plane is None:
             return None
-        self.click = [float(alpha), float(beta)]
-        self.map_view.mark_click((float(alpha), float(beta)))
-        return self.inspect(self.plane.point(alpha, beta), alpha, beta, f"α = {alpha:.3f}, β = {beta:.3f}")
+        self.click = (alpha, beta)
+        alpha, beta = self.click
+        self.map_view.mark_click((alpha, beta))
+        return self.inspect(self._plane.point(alpha, beta), alpha, beta, f"α = {alpha:.3f}, β = {beta:.3f}")
 
     def _show_error(self, message: str) -> None:
         self.map_view.show_error(message)

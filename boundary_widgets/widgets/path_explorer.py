@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
-import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice
+from ..core.directions import Choice, Float, Int
 from ..core.paths import ConnectingPath, LineProfile, find_path, line_profile
-from ..core.slices import SLICE_METHODS, normalize_resolution
+from ..core.slices import SLICE_METHODS
 from ..render import rgb_table, shorten
-from .base import MAX_RESOLUTION, Check, Explorer, PointSelection, choice_field, float_field, int_field, link_dropdown
+from .base import Explorer, PointSelection
+from .settings import Resolution, bind, setting, weakly
 from .slice_explorer import default_method
 from .views import SliceMapView, encode_png, show_png
 from .worker import Job
@@ -57,19 +58,13 @@ class PathExplorer(Explorer):
     ``slice`` (:class:`PlaneSlice` of the path's plane), ``selection``, ``error``.
     """
 
-    STATE_FIELDS: ClassVar[dict[str, Check]] = {
-        "max_depth": int_field(0, 16),
-        "samples_per_segment": int_field(2, 1024),
-        "resolution": int_field(2, MAX_RESOLUTION),
-        "method": choice_field(tuple(SLICE_METHODS)),
-        "position": float_field(0.0, 1.0),
-    }
+    max_depth = setting(Int, 8, "how many times a segment may be split to stay in the class", maximum=16)
+    samples_per_segment = setting(Int, 32, "points checked on each segment", minimum=2, maximum=1024)
+    resolution = setting(Resolution, 96, "cells per axis of the map of the path's plane")
+    method = setting(Choice, default_method(), "how the plane is classified", choices=tuple(SLICE_METHODS))
+    position = setting(Float, 0.5, "the scrubber: a fraction of the path's length", minimum=0.0, maximum=1.0)
 
-    max_depth = traitlets.Int(8).tag(state=True)
-    samples_per_segment = traitlets.Int(32).tag(state=True)
-    resolution = traitlets.Int(96).tag(state=True)
-    method = traitlets.Unicode("adaptive").tag(state=True)
-    position = traitlets.Float(0.5, help="the scrubber: a fraction of the path's length").tag(state=True)
+    _COMPUTE = ("max_depth", "samples_per_segment", "resolution", "method")
 
     def __init__(
         self,
@@ -85,47 +80,43 @@ class PathExplorer(Explorer):
         threaded: bool = True,
     ) -> None:
         super().__init__(clf, threaded=threaded)
-        method = default_method() if method is None else method
-        if method not in SLICE_METHODS:
-            raise ValueError(f"`method` must be one of {list(SLICE_METHODS)}; got {method!r}.")
-        if not 0.0 <= float(position) <= 1.0:
-            raise ValueError(f"`position` must be in [0, 1] (a fraction of the path's length); got {position}.")
-        resolution = normalize_resolution(resolution)[0]
-        if resolution > MAX_RESOLUTION:
-            raise ValueError(f"`resolution` must be <= {MAX_RESOLUTION}; got {resolution}.")
-        for name, value, low, high in (
-            ("max_depth", max_depth, 0, 16),
-            ("samples_per_segment", samples_per_segment, 2, 1024),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"`{name}` must be an integer in [{low}, {high}]; got {value!r}.")
-        self.max_depth, self.samples_per_segment, self.resolution = max_depth, samples_per_segment, resolution
-        self.method, self.position = method, float(position)
+        self._set_settings(
+            max_depth=max_depth,
+            samples_per_segment=samples_per_segment,
+            resolution=resolution,
+            method=default_method() if method is None else method,
+            position=position,
+        )
         self.path: ConnectingPath | None = None
         self.line: LineProfile | None = None
         self._slice: PlaneSlice | None = None
         self._plane: Plane | None = None
+        settings = self.settings()
         style = {"description_width": "initial"}
+        depth, samples = settings["max_depth"].spec, settings["samples_per_segment"].spec
         self.depth_input = widgets.BoundedIntText(
-            min=0, max=16, description="max depth", style=style, continuous_update=False, layout={"width": "150px"}
+            min=depth.minimum,
+            max=depth.maximum,
+            description="max depth",
+            style=style,
+            continuous_update=False,
+            layout={"width": "150px"},
         )
         self.samples_input = widgets.BoundedIntText(
-            min=2,
-            max=1024,
+            min=samples.minimum,
+            max=samples.maximum,
             description="samples per segment",
             style=style,
             continuous_update=False,
             layout={"width": "210px"},
         )
         self.resolution_dropdown = widgets.Dropdown(
-            options=sorted({32, 64, 96, 128, 256, resolution}),
-            description="map resolution",
-            style=style,
-            layout={"width": "180px"},
+            options=[32, 64, 96, 128, 256], description="map resolution", style=style, layout={"width": "180px"}
         )
+        position = settings["position"].spec
         self.scrubber = widgets.FloatSlider(
-            min=0.0,
-            max=1.0,
+            min=position.minimum,
+            max=position.maximum,
             step=0.005,
             description="along path",
             readout_format=".1%",
@@ -136,16 +127,19 @@ class PathExplorer(Explorer):
             ("max_depth", self.depth_input),
             ("samples_per_segment", self.samples_input),
             ("position", self.scrubber),
+            ("resolution", self.resolution_dropdown),
         ):
-            widgets.link((self, name), (control, "value"))
-        link_dropdown(self, "resolution", self.resolution_dropdown)
+            bind(self, name, control)
 
         self._build_profile()
         self.map_view = SliceMapView(
-            clf.class_names, on_click=self.select_plane_point, overlays=[self._segment_mark, self._path_mark], size=260
+            clf.class_names,
+            on_click=weakly(self, lambda explorer, alpha, beta: explorer.select_plane_point(alpha, beta)),
+            overlays=[self._segment_mark, self._path_mark],
+            size=260,
         )
         self.map_view.figure.add_class("bw-path-map")
-        self.observe(lambda _change: self.refresh(), names=["max_depth", "samples_per_segment", "resolution", "method"])
+        self.observe(self._request, names=list(self._COMPUTE))
         self.observe(lambda change: self.scrub(change["new"]), names=["position"])
 
         controls = widgets.HBox([self.depth_input, self.samples_input, self.resolution_dropdown])
@@ -197,7 +191,7 @@ class PathExplorer(Explorer):
                 ),
                 bq.Axis(
                     scale=self.p_scale,
-                    orientation="vertical",
+                    side="left",
                     label="p(class of x_a)",
                     tick_format=".1f",
                     tick_values=[0.0, 0.25, 0.5, 0.75, 1.0],
@@ -254,6 +248,8 @@ class PathExplorer(Explorer):
         return self.refresh()
 
     def refresh(self) -> Job:
+        """Recompute the line profile, the path and its plane (cancelling work under way)."""
+        self._requested = self._work_settings()
         settings = {**self.state, "x_a": self.x_a, "x_b": self.x_b}
         return self._submit(lambda job: self._work(job, settings))
 

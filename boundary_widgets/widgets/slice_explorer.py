@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import html
-import json
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -20,24 +16,15 @@ import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions, presets
 from ..core.dataset import Dataset
-from ..core.directions import Direction
-from ..core.extent import data_square, default_extent, extent_from_distance, first_crossing
-from ..core.slices import SLICE_METHODS, normalize_extent, normalize_resolution
-from ..core.validation import check_bool
+from ..core.directions import Bool, Choice, Float, Int
+from ..core.directions.params import MAX_INDEX
+from ..core.extent import data_square, first_crossing
+from ..core.pipeline import DirectionCache, resolve_plane
+from ..core.slices import SLICE_METHODS, normalize_extent
 from ..render import shorten
-from .base import (
-    MAX_RESOLUTION,
-    Check,
-    Explorer,
-    PointSelection,
-    bool_field,
-    choice_field,
-    float_field,
-    int_field,
-    link_dropdown,
-    point_field,
-)
+from .base import Explorer, PointSelection
 from .controls import DirectionPairTraits, DirectionPicker, piecewise_linear
+from .settings import DynamicChoice, Point, Resolution, SettingError, bind, setting, weakly
 from .views import SliceMapView, data_points_mark
 from .worker import Job
 
@@ -45,36 +32,14 @@ __all__ = ["PointSelection", "SliceExplorer", "default_method"]
 
 _RESOLUTIONS = (32, 64, 128, 256, 512)
 _PREVIEW_RESOLUTION = 32  # the first, coarse frame of a progressive computation
-_SHADINGS = ("labels", "confidence")
 _DIRECTION_CACHE = 8
+_CROSSINGS = 32  # first boundary crossings remembered (one bisection each)
 _DATA_POINTS = 400  # data points drawn over a 2-D model's map
 _CUSTOM = "custom"
 
 
 def default_method() -> str:
     return "adaptive" if "adaptive" in SLICE_METHODS else "dense"
-
-
-def direction_field(name: str, value: Any) -> dict[str, Any]:
-    """``{"kind": registered kind, "params": {parameter: value}}``, each value checked by its parameter's type."""
-    return directions.direction_from_json(value, where=f"`state[{name!r}]`")
-
-
-def preset_field(name: str, value: Any) -> str | None:
-    if value is None or value == _CUSTOM:
-        return None
-    if not isinstance(value, str) or value not in presets.available():
-        raise ValueError(f"`state[{name!r}]` must be null or one of {list(presets.available())}; got {value!r:.60}.")
-    return value
-
-
-def _fingerprint(x: torch.Tensor) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes(), digest_size=16).hexdigest()
-
-
-def _model_key(clf: Classifier) -> tuple:
-    checksum = getattr(clf, "state_checksum", None)
-    return tuple(checksum()) if callable(checksum) else ()
 
 
 class SliceExplorer(Explorer, DirectionPairTraits):
@@ -86,45 +51,28 @@ class SliceExplorer(Explorer, DirectionPairTraits):
     (``threaded=True``), progressively, and a new change cancels stale work; :meth:`wait` blocks
     until the map is up to date. ``threaded=False`` computes inline (tests, scripts).
 
-    The settings are traits (``explorer.extent = 2.0``, ``explorer.observe(...)``); ``state`` and
-    ``share`` hold them all, and ``SliceExplorer.from_state(clf, x, share)`` rebuilds the view.
-    ``extent=None`` (the default) is chosen from the geometry: three times the DeepFool distance
-    from ``x`` to its nearest boundary (see :func:`boundary_widgets.core.extent.default_extent`).
-    A model with 2-D inputs is drawn in its own coordinates (x₁, x₂) with the data points.
+    The settings are validating traits (``explorer.extent = 2.0``, ``explorer.observe(...)``; a
+    bad value raises naming the setting and changes nothing); ``state`` and ``share`` hold them
+    all, and ``SliceExplorer.from_state(clf, x, share)`` rebuilds the view. ``extent=None`` (the
+    default) is chosen from the geometry: three times the DeepFool distance from ``x`` to its
+    nearest boundary (see :func:`boundary_widgets.core.extent.default_extent`). A model with 2-D
+    inputs is drawn in its own coordinates (x₁, x₂) with the data points.
 
     Attributes: ``slice`` (the current :class:`PlaneSlice`), ``plane``, ``selection`` (the
     inspected point or None), ``error`` (the message shown for the last failed update, or None).
     """
 
-    STATE_FIELDS: ClassVar[dict[str, Check]] = {
-        "preset": preset_field,
-        "u": direction_field,
-        "v": direction_field,
-        "sample": int_field(0, 2**31 - 1, optional=True),
-        "extent": float_field(0.0, 1e9, optional=True, positive=True),
-        "resolution": int_field(2, MAX_RESOLUTION),
-        "method": choice_field(tuple(SLICE_METHODS)),
-        "shading": choice_field(_SHADINGS),
-        "boundaries": bool_field,
-        "clip": bool_field,
-        "click": point_field,
-    }
+    preset = setting(DynamicChoice, None, "the preset plane in use, or None", options=presets.available)
+    sample = setting(Int, None, "data set index of the origin (None: the x given)", maximum=MAX_INDEX)
+    extent = setting(Float, None, "half-width of the map in L2 units (None: automatic)", minimum=1e-6, maximum=1e9)
+    resolution = setting(Resolution, 128, "cells per axis of the (square) map")
+    method = setting(Choice, default_method(), "how the plane is classified", choices=tuple(SLICE_METHODS))
+    shading = setting(Choice, "labels", "class colours, or faded by confidence", choices=("labels", "confidence"))
+    boundaries = setting(Bool, True, "draw the decision boundaries")
+    clip = setting(Bool, False, "clip each point of the plane to the input bounds")
+    click = setting(Point, None, "(alpha, beta) of the inspected point, or None")
 
-    preset = traitlets.Unicode(None, allow_none=True, help="the preset plane in use, or None").tag(state=True)
-    sample = traitlets.Int(None, allow_none=True, help="data set index of the origin (None: the x given)").tag(
-        state=True
-    )
-    extent = traitlets.Float(None, allow_none=True, help="half-width of the map in L2 units (None: automatic)").tag(
-        state=True
-    )
-    resolution = traitlets.Int(128).tag(state=True)
-    method = traitlets.Unicode("adaptive").tag(state=True)
-    shading = traitlets.Unicode("labels").tag(state=True)
-    boundaries = traitlets.Bool(True).tag(state=True)
-    clip = traitlets.Bool(False).tag(state=True)
-    click = traitlets.Any(None, allow_none=True, help="[alpha, beta] of the inspected point, or None").tag(state=True)
-
-    _COMPUTE = ("u", "v", "sample", "extent", "resolution", "method", "clip")
+    _COMPUTE = ("u", "v", "sample", "extent", "resolution", "method", "clip")  # the settings that need a new map
 
     def __init__(
         self,
@@ -152,67 +100,66 @@ class SliceExplorer(Explorer, DirectionPairTraits):
             raise TypeError(f"`dataset` must be a boundary_widgets.Dataset or None; got {type(dataset).__name__}.")
         if x is None and dataset is None:
             raise ValueError("`x` must be an image when no `dataset` is given; got None.")
-        if sample is not None and dataset is None:
-            raise ValueError(f"`sample` needs a `dataset`; got sample={sample} and dataset=None.")
-        if sample is not None and not (isinstance(sample, int) and 0 <= sample < len(dataset)):
-            raise ValueError(f"`sample` must be an index of the data set, in [0, {len(dataset) - 1}]; got {sample!r}.")
-        method = default_method() if method is None else method
-        for name, value, choices in (("method", method, tuple(SLICE_METHODS)), ("shading", shading, _SHADINGS)):
-            if value not in choices:
-                raise ValueError(f"`{name}` must be one of {list(choices)}; got {value!r}.")
-        if extent is not None:
-            normalize_extent(extent)
-        for name, kind, params in (("u", u, u_params), ("v", v, v_params)):
-            if kind not in directions.available():
-                raise ValueError(f"`{name}` must be a direction kind, one of {directions.available()}; got {kind!r}.")
-            directions.check_parameters(kind, clf, params or {})
-        check_bool(boundaries, "boundaries")
-        check_bool(clip, "clip")
-        resolution = normalize_resolution(resolution)[0]
-        if resolution > MAX_RESOLUTION:
-            raise ValueError(f"`resolution` must be <= {MAX_RESOLUTION}; got {resolution}.")
         self.dataset = dataset
         self.x = None if x is None else clf.check_inputs(x, "x", batched=False, in_bounds=True)[0].cpu()
         if sample is None and dataset is not None:
             sample = self._find_in_dataset(self.x) if self.x is not None else int(dataset.test_indices[0])
         self.planar = clf.input_shape == (2,)
-        images = None if dataset is None else dataset.images
-        self._building = True
-        self._dirty = False
-        self._batch_depth = 0
-        self._applying_preset = False
-        self._direction_cache: OrderedDict[tuple, Direction] = OrderedDict()
+        kinds = directions.available()
+        for name, kind in (("u", u), ("v", v)):
+            if kind not in kinds:
+                raise ValueError(f"`{name}` must be a direction kind, one of {kinds}; got {kind!r:.60}.")
+        self.direction_cache = DirectionCache(_DIRECTION_CACHE)
         self._crossings: dict[tuple, float | None] = {}
-        self.direction_computations = 0
         self._slice: PlaneSlice | None = None
         self._plane: Plane | None = None
         self._anchors: dict[str, tuple[float, float]] = {}
         self._title = ""
-        self._pending_click = None if click is None else [float(click[0]), float(click[1])]
 
-        relu = piecewise_linear(clf)
-        common = {"class_names": clf.class_names, "images": images, "bounds": clf.bounds, "piecewise_linear": relu}
+        images = None if dataset is None else dataset.images
+        common = {
+            "class_names": clf.class_names,
+            "images": images,
+            "bounds": clf.bounds,
+            "piecewise_linear": piecewise_linear(clf),
+        }
         self.u_picker = DirectionPicker(
-            "u", kind=u, on_change=lambda: self._picker_changed("u"), css_class="bw-u-kind", **common
+            "u",
+            kind=u,
+            on_change=weakly(self, lambda e: e._picker_changed("u")),
+            css_class="bw-u-kind",
+            **common,
         )
         self.v_picker = DirectionPicker(
-            "v", kind=v, on_change=lambda: self._picker_changed("v"), css_class="bw-v-kind", seed_offset=1, **common
+            "v",
+            kind=v,
+            on_change=weakly(self, lambda e: e._picker_changed("v")),
+            css_class="bw-v-kind",
+            seed_offset=1,
+            **common,
         )
-        self.u_picker.set_value({"kind": u, "params": u_params or {}}, notify=False)
-        self.v_picker.set_value({"kind": v, "params": v_params or {}}, notify=False)
-        self.u, self.v = self.u_picker.value, self.v_picker.value
-        self.sample, self.extent, self.resolution, self.method = sample, extent, resolution, method
-        self.shading, self.boundaries, self.clip = shading, bool(boundaries), bool(clip)
+        self._set_settings(
+            u=self._direction_argument("u", u, u_params),
+            v=self._direction_argument("v", v, v_params),
+            sample=sample,
+            extent=extent,
+            resolution=resolution,
+            method=default_method() if method is None else method,
+            shading=shading,
+            boundaries=boundaries,
+            clip=clip,
+            click=click,
+            preset=preset,
+        )
+        self._sync_picker("u")
+        self._sync_picker("v")
         self._build_controls()
-        self.observe(self._sync_pickers, names=["u", "v"])  # first: the computation reads the pickers
-        self.observe(self._compute_changed, names=list(self._COMPUTE))
+        self.observe(self._settings_changed, names=list(self._COMPUTE))
         self.observe(lambda _change: self._redraw(), names=["shading", "boundaries"])
-        self.observe(self._preset_changed, names=["preset"])
-        self._building = False
+        self.observe(self._apply_preset, names=["preset"])
         if preset is not None:
-            self.preset = preset_field("preset", preset)
-        else:
-            self.refresh()
+            self._apply_preset({"new": preset})
+        self._request()
 
     # --- construction ----------------------------------------------------------------------------
     def _find_in_dataset(self, x: torch.Tensor) -> int | None:
@@ -229,11 +176,15 @@ class SliceExplorer(Explorer, DirectionPairTraits):
             style={"description_width": "initial"},
         )
         self.preset_dropdown.add_class("bw-preset")
-        self.preset_dropdown.observe(
-            lambda change: setattr(self, "preset", None if change["new"] == _CUSTOM else change["new"]), names="value"
+        bind(
+            self,
+            "preset",
+            self.preset_dropdown,
+            to_control=lambda name: _CUSTOM if name is None else name,
+            to_owner=lambda name: None if name == _CUSTOM else name,
         )
         self.swap_button = widgets.Button(description="swap u ↔ v", icon="exchange", layout={"width": "130px"})
-        self.swap_button.on_click(lambda _: self.swap())
+        self.swap_button.on_click(weakly(self, lambda explorer, _button: explorer.swap()))
         self.split_toggle = widgets.ToggleButtons(
             options=["test", "train"], value="test", description="origin from", style={"button_width": "60px"}
         )
@@ -245,8 +196,8 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         has_data = dataset is not None
         for control in (self.split_toggle, self.index_slider):
             control.layout.display = None if has_data else "none"
-        self.split_toggle.observe(self._split_changed, names="value")
-        self.index_slider.observe(self._index_changed, names="value")
+        self.split_toggle.observe(weakly(self, SliceExplorer._split_changed), names="value")
+        self.index_slider.observe(weakly(self, SliceExplorer._index_changed), names="value")
         self.extent_slider = widgets.FloatLogSlider(
             value=1.0 if self.extent is None else self.extent,
             base=10,
@@ -258,32 +209,38 @@ class SliceExplorer(Explorer, DirectionPairTraits):
             continuous_update=False,
             layout={"width": "230px"},
         )
-        self.extent_slider.observe(self._extent_slid, names="value")
-        self.observe(self._extent_set, names=["extent"])
-        self.resolution_dropdown = widgets.Dropdown(
-            options=sorted({*_RESOLUTIONS, self.resolution}), value=self.resolution, description="resolution"
-        )
+        bind(self, "extent", self.extent_slider)  # None (automatic) leaves the slider; the extent found is recorded
+        settings = self.settings()
+        resolutions = [r for r in _RESOLUTIONS if r <= settings["resolution"].spec.maximum]
+        self.resolution_dropdown = widgets.Dropdown(options=resolutions, description="resolution")
         self.method_dropdown = widgets.Dropdown(
-            options=list(SLICE_METHODS), value=self.method, description="evaluation", tooltip="adaptive or dense grid"
+            options=list(settings["method"].spec.choices), description="evaluation", tooltip="adaptive or dense grid"
         )
-        self.shading_toggle = widgets.ToggleButtons(options=list(_SHADINGS), value=self.shading, description="shading")
+        self.shading_toggle = widgets.ToggleButtons(
+            options=list(settings["shading"].spec.choices), description="shading"
+        )
         self.shading_toggle.style.button_width = "80px"
-        self.boundaries_checkbox = widgets.Checkbox(value=self.boundaries, description="boundary lines", indent=False)
-        self.clip_checkbox = widgets.Checkbox(value=self.clip, description="clip to input bounds", indent=False)
-        link_dropdown(self, "resolution", self.resolution_dropdown)
+        self.boundaries_checkbox = widgets.Checkbox(description="boundary lines", indent=False)
+        self.clip_checkbox = widgets.Checkbox(description="clip to input bounds", indent=False)
         for name, control in (
+            ("resolution", self.resolution_dropdown),
             ("method", self.method_dropdown),
             ("shading", self.shading_toggle),
             ("boundaries", self.boundaries_checkbox),
             ("clip", self.clip_checkbox),
         ):
-            widgets.link((self, name), (control, "value"))
+            bind(self, name, control)
         self._show_sample(self.sample)
 
-        overlays = [self._data_points] if self.planar else []
+        overlays = [self._data_points()] if self.planar else []
         labels = ("x₁", "x₂") if self.planar else ("α along u (L2)", "β along v (L2)")
         self.map_view = SliceMapView(
-            clf.class_names, on_click=self.select, overlays=overlays, x_label=labels[0], y_label=labels[1], size=320
+            clf.class_names,
+            on_click=weakly(self, lambda explorer, alpha, beta: explorer.select(alpha, beta)),
+            overlays=overlays,
+            x_label=labels[0],
+            y_label=labels[1],
+            size=320,
         )
         plane_box = widgets.VBox(
             [self.preset_dropdown, self.u_picker.ui, self.v_picker.ui, self.swap_button],
@@ -313,43 +270,50 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         points = self.dataset.images[indices].reshape(-1, 2).numpy()
         return data_points_mark(scales, self.clf.num_classes, points, self.dataset.labels[indices].numpy())
 
-    # --- trait wiring -----------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _one_refresh(self) -> Iterator[None]:
-        """Changes made inside the block start one computation at its end."""
-        self._batch_depth += 1
-        try:
-            yield
-        finally:
-            self._batch_depth -= 1
-            if self._batch_depth == 0 and self._dirty:
-                self._dirty = False
-                self.refresh()
+    def _data_points(self) -> Callable[[dict], bq.Scatter]:
+        """A builder of the data set's test points over a 2-D model's map, coloured by their true class."""
+        num_classes = self.clf.num_classes
+        if self.dataset is None:
+            return lambda scales: data_points_mark(scales, num_classes)
+        indices = self.dataset.test_indices[:_DATA_POINTS]
+        points = self.dataset.images[indices].reshape(-1, 2).numpy()
+        labels = self.dataset.labels[indices].numpy()
+        return lambda scales: data_points_mark(scales, num_classes, points, labels)
 
-    def _compute_changed(self, _change: dict) -> None:
-        if self._building:
-            return
-        if self._batch_depth:
-            self._dirty = True
-        else:
-            self.refresh()
+    # --- checks that need the explorer's data ------------------------------------------------------
+    @traitlets.validate("sample")
+    def _check_sample(self, proposal: dict) -> int | None:
+        sample = proposal["value"]
+        size = 0 if self.dataset is None else len(self.dataset)
+        if sample is not None and sample >= size:
+            raise SettingError(f"`sample` must index the data set ({size} images); got {sample}.")
+        return sample
+
+    @traitlets.validate("preset")
+    def _check_preset(self, proposal: dict) -> str | None:
+        if proposal["value"] is not None:
+            try:
+                self._preset_directions(proposal["value"])
+            except ValueError as error:
+                raise SettingError(f"`preset` {proposal['value']!r} cannot be used here: {error}") from None
+        return proposal["value"]
+
+    # --- trait wiring: one observer asks for a new map --------------------------------------------
+    def _settings_changed(self, change: dict) -> None:
+        if change["name"] in ("u", "v"):
+            self._sync_picker(change["name"])
+        self._request()
 
     def _picker_changed(self, which: str) -> None:
         picker = self.u_picker if which == "u" else self.v_picker
-        with self._one_refresh():
-            if not self._applying_preset:
+        try:
+            with self.hold_trait_notifications():  # one new map for both changes
                 self.preset = None
-            setattr(self, which, picker.value)
+                setattr(self, which, picker.value)
+        except (TypeError, ValueError) as error:
+            self._refuse(str(error))
 
-    def _apply_settings(self, settings: dict[str, Any]) -> None:
-        with self._one_refresh():
-            super()._apply_settings(settings)
-
-    def _preset_changed(self, change: dict) -> None:
-        name = change["new"]
-        self.preset_dropdown.value = _CUSTOM if name is None else name
-        if name is None or self._building:
-            return
+    def _preset_directions(self, name: str) -> tuple[dict, dict]:
         chosen = presets.get(name)
         u, v = chosen.u.as_dict(), chosen.v.as_dict()
         taken: list[int] = []
@@ -357,17 +321,14 @@ class SliceExplorer(Explorer, DirectionPairTraits):
             for p in directions.get(choice["kind"]).parameters:
                 if isinstance(p, directions.Image) and p.name not in choice["params"]:
                     choice["params"][p.name] = self._other_image(taken)
-        self._applying_preset = True
-        try:
-            with self._one_refresh():
-                self.u_picker.set_value(u, notify=False)
-                self.v_picker.set_value(v, notify=False)
-                self.u, self.v = self.u_picker.value, self.v_picker.value
-                self._dirty = True
-        except ValueError as error:
-            self._fail(f"preset {name!r} cannot be used here: {error}")
-        finally:
-            self._applying_preset = False
+        return u, v
+
+    def _apply_preset(self, change: dict) -> None:
+        """A preset sets both directions (a state that records its preset has them already: nothing changes)."""
+        if change["new"] is not None:
+            u, v = self._preset_directions(change["new"])
+            with self.hold_trait_notifications():
+                self.u, self.v = u, v
 
     def _other_image(self, taken: list[int]) -> int:
         """A test image of a class other than the origin's and those already ``taken`` (for image presets)."""
@@ -385,46 +346,32 @@ class SliceExplorer(Explorer, DirectionPairTraits):
                 return int(index)
         raise ValueError("the data set has no image of another class")
 
-    def _extent_slid(self, change: dict) -> None:
-        if not self._building and self.extent != change["new"]:
-            self.extent = float(change["new"])
-
-    def _extent_set(self, change: dict) -> None:
-        if change["new"] is not None and self.extent_slider.value != change["new"]:
-            self.extent_slider.value = change["new"]
-
     def _split_changed(self, change: dict) -> None:
         indices = self._split_indices(change["new"])
         self.index_slider.max = max(len(indices) - 1, 0)
-        if not self._building and self._showing_sample is False:
-            self.sample = int(indices[self.index_slider.value])
+        self.sample = int(indices[min(self.index_slider.value, len(indices) - 1)])
 
     def _index_changed(self, change: dict) -> None:
-        if self._showing_sample or self.dataset is None:
-            return
-        self.sample = int(self._split_indices(self.split_toggle.value)[change["new"]])
+        if self.dataset is not None:
+            self.sample = int(self._split_indices(self.split_toggle.value)[change["new"]])
 
     def _split_indices(self, split: str) -> np.ndarray:
         return self.dataset.test_indices if split == "test" else self.dataset.train_indices
 
-    _showing_sample = False
-
     def _show_sample(self, sample: int | None) -> None:
-        """Point the split toggle and index slider at ``sample`` without moving the origin."""
+        """Point the split toggle and index slider at ``sample``; the moves in between are held back."""
         if self.dataset is None:
             return
-        self._showing_sample = True
-        try:
+        with self.hold_trait_notifications():
             if sample is not None:
                 split = "test" if sample in set(self.dataset.test_indices.tolist()) else "train"
                 indices = self._split_indices(split)
                 self.split_toggle.value = split
                 self.index_slider.max = max(len(indices) - 1, 0)
                 self.index_slider.value = int(np.flatnonzero(indices == sample)[0])
+                self.sample = sample
             else:
                 self.index_slider.max = max(len(self.dataset.test_indices) - 1, 0)
-        finally:
-            self._showing_sample = False
 
     # --- display -----------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -459,15 +406,21 @@ class SliceExplorer(Explorer, DirectionPairTraits):
             f"<b>{html.escape(shorten(true))}</b>, predicted <b>{html.escape(shorten(predicted))}</b>"
         )
 
+    @property
+    def direction_computations(self) -> int:
+        """How many directions were computed (not served from the cache)."""
+        return self.direction_cache.computed
+
     # --- actions ---------------------------------------------------------------------------------
     def swap(self) -> None:
         """Exchange the two directions (the map mirrors across the diagonal)."""
-        with self._one_refresh():
+        with self.hold_trait_notifications():
             self.preset = None
             self.u, self.v = dict(self.v), dict(self.u)
 
     def refresh(self) -> Job:
         """Recompute the map for the current settings (cancelling work under way)."""
+        self._requested = self._work_settings()
         self._show_sample(self.sample)
         settings = {
             "u": dict(self.u),
@@ -480,17 +433,14 @@ class SliceExplorer(Explorer, DirectionPairTraits):
             "shading": self.shading,
             "boundaries": self.boundaries,
             "origin": self.origin,
-            "u_make": self.u_picker.make_params(),
-            "v_make": self.v_picker.make_params(),
-            "u_images": self.u_picker.image_parameters(),
-            "v_images": self.v_picker.image_parameters(),
         }
         return self._submit(lambda job: self._work(job, settings))
 
     def select(self, alpha: float, beta: float) -> PointSelection | None:
         """Inspect the point (alpha, beta) of the current plane: picture, top-k probabilities, coordinates."""
-        self.click = [float(alpha), float(beta)]
-        self.map_view.mark_click((float(alpha), float(beta)))
+        self.click = (alpha, beta)
+        alpha, beta = self.click
+        self.map_view.mark_click((alpha, beta))
         if self._plane is None:
             return None
         image = self._plane.point(alpha, beta)
@@ -503,35 +453,9 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         return self.inspect(image, alpha, beta, caption)
 
     # --- the work ------------------------------------------------------------------------------
-    def _direction(
-        self, job: Job, which: str, settings: dict[str, Any], step: int, content: tuple
-    ) -> tuple[Direction, tuple]:
-        """The direction ``which``, from a cache keyed on content: origin and model state (``content``), kind, parameters."""
-        value = settings[which]
-        key = (*content, value["kind"], json.dumps(value["params"], sort_keys=True))
-        cached = self._direction_cache.get(key)
-        if cached is not None:
-            self._direction_cache.move_to_end(key)
-            return cached, key
-        self._show_status(f"computing direction {which} ({value['kind']})…")
-        progress = self._progress_callback(job, 0.1 * step, 0.1 * (step + 1), f"direction {which}")
-        direction = directions.make(
-            value["kind"],
-            self.clf,
-            settings["origin"],
-            **settings[f"{which}_make"],
-            progress=progress,
-            cancel=job.cancel,
-        )
-        self.direction_computations += 1
-        self._direction_cache[key] = direction
-        while len(self._direction_cache) > _DIRECTION_CACHE:
-            self._direction_cache.popitem(last=False)
-        return direction, key
-
     def _check_other_images(self, settings: dict[str, Any]) -> None:
         for which in ("u", "v"):
-            for name, index in settings[f"{which}_images"].items():
+            for name, index in self._image_parameters(settings[which]).items():
                 if settings["sample"] is not None and index == settings["sample"]:
                     raise ValueError(
                         f"`{name}` of {which} is the origin itself (data set #{index}): pick another image."
@@ -539,23 +463,23 @@ class SliceExplorer(Explorer, DirectionPairTraits):
 
     def _crossing(self, key: tuple, origin: torch.Tensor, vector: torch.Tensor, distance: float) -> float | None:
         if key not in self._crossings:
+            if len(self._crossings) >= _CROSSINGS:
+                self._crossings.pop(next(iter(self._crossings)))
             self._crossings[key] = first_crossing(self.clf, origin, vector, 1.5 * distance, samples=8, rounds=4)
         return self._crossings[key]
 
-    def _anchor_points(
-        self, plane: Plane, settings: dict, found: dict[str, tuple[Direction, tuple]], box: tuple
-    ) -> dict:
+    def _anchor_points(self, plane: Plane, settings: dict, made: dict[str, directions.Direction], box: tuple) -> dict:
         """Origin, where the label first changes along u (and v), the other images used."""
         anchors = {"origin": (0.0, 0.0)}
-        for which, (direction, key) in found.items():
+        for which, direction in made.items():
             distance = direction.info.get("distance")
             axis = plane.u if which == "u" else plane.v
             aligned = float((direction.vector * axis).sum()) > 0.999
             if isinstance(distance, int | float) and math.isfinite(distance) and distance > 0 and aligned:
-                t = self._crossing(key, settings["origin"], axis, float(distance))
+                t = self._crossing((plane.fingerprint(), which), settings["origin"], axis, float(distance))
                 if t is not None:
                     anchors[f"boundary ({which})"] = (t, 0.0) if which == "u" else (0.0, t)
-            for name, index in settings[f"{which}_images"].items():
+            for name, index in self._image_parameters(settings[which]).items():
                 a, b = plane.coordinates(self.dataset.images[index])
                 (a0, a1), (b0, b1) = box
                 if a0 <= a <= a1 and b0 <= b <= b1:
@@ -577,56 +501,54 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         centre = data_square(self.dataset.images)[0] if self.dataset is not None else [sum(self.clf.bounds) / 2] * 2
         return (centre[0] - extent, centre[0] + extent), (centre[1] - extent, centre[1] + extent)
 
-    def _resolve_extent(self, job: Job, settings: dict[str, Any], found: dict) -> float:
-        if settings["extent"] is not None:
-            return settings["extent"]
-        self._show_status("choosing the extent from the distance to the nearest boundary…")
-        u = found.get("u", (None,))[0]
-        defaults = directions.get("adversarial").defaults()
-        if self.planar:
-            extent = self._planar_extent()
-        elif (
-            u is not None
-            and u.kind == "adversarial"
-            and all(u.params.get(k) == defaults[k] for k in ("method", "target", "candidates", "max_iter"))
-            and u.info.get("converged")
-        ):
-            extent = extent_from_distance(float(u.info["distance"]))  # the very DeepFool default_extent runs
-        else:
-            images = None if self.dataset is None else self.dataset.images[self.dataset.test_indices]
-            extent = default_extent(self.clf, settings["origin"], images=images, cancel=job.cancel)
+    def _record_extent(self, job: Job, extent: float) -> None:
+        """The extent chosen automatically, recorded in the trait without asking for another map."""
         job.check()
-        self._building = True  # recorded, not recomputed: this job is drawing it
-        try:
+        with self.hold_trait_notifications():
             self.extent = extent
-        finally:
-            self._building = False
-        return extent
+            self._requested = self._work_settings()
 
     def _work(self, job: Job, settings: dict[str, Any]) -> None:
         started = self._start("preparing…")
         timings: dict[str, float] = {}
         self.origin_caption.value = self.describe_origin()
         origin = settings["origin"]
-        found: dict[str, tuple[Direction, tuple]] = {}
-        if not self.planar:
-            self._check_other_images(settings)
-            content = (_fingerprint(origin), _model_key(self.clf))  # once per update: a checksum reads every weight
-            for step, which in enumerate(("u", "v")):
-                found[which] = self._direction(job, which, settings, step, content)
-                job.check()
-                self.progress.value = 0.1 * (step + 1)
-        extent = self._resolve_extent(job, settings, found)
         if self.planar:
+            extent = settings["extent"] if settings["extent"] is not None else self._planar_extent()
             plane = Plane.through(torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
             box = self._planar_box(extent)
             anchors = {"sample": tuple(origin.tolist())}
             title = "the input plane (x₁, x₂)"
         else:
-            plane = Plane.through(origin, found["u"][0], found["v"][0])
+            self._check_other_images(settings)
+            made: dict[str, directions.Direction] = {}
+            content = None  # the origin's and the model's key, once per update: a checksum reads every weight
+            for step, which in enumerate(("u", "v")):
+                value = settings[which]
+                self._show_status(f"computing direction {which} ({value['kind']})…")
+                made[which] = self.direction_cache.get(
+                    self.clf,
+                    origin,
+                    value["kind"],
+                    self._make_params(value),
+                    content=content,
+                    progress=self._progress_callback(job, 0.1 * step, 0.1 * (step + 1), f"direction {which}"),
+                    cancel=job.cancel,
+                )
+                job.check()
+                self.progress.value = 0.1 * (step + 1)
+            if settings["extent"] is None:
+                self._show_status("choosing the extent from the distance to the nearest boundary…")
+            images = None if self.dataset is None else self.dataset.images[self.dataset.test_indices]
+            resolved = resolve_plane(
+                self.clf, origin, made["u"], made["v"], extent=settings["extent"], images=images, cancel=job.cancel
+            )
+            plane, extent = resolved.plane, resolved.extent
             box = normalize_extent(extent)
-            anchors = self._anchor_points(plane, settings, found, box)
+            anchors = self._anchor_points(plane, settings, made, box)
             title = f"u: {self._describe(settings['u'])} · v: {self._describe(settings['v'])}"
+        if settings["extent"] is None:
+            self._record_extent(job, extent)
         self._title = title
         frames: list[PlaneSlice] = []
 
@@ -672,10 +594,8 @@ class SliceExplorer(Explorer, DirectionPairTraits):
         self._plane = plane
         self._anchors = anchors
         self._draw(sl, settings["shading"], settings["boundaries"])
-        click = self._pending_click if self._pending_click is not None else self.click
-        self._pending_click = None
-        if click is not None:
-            self.select(*click)
+        if self.click is not None:
+            self.select(*self.click)
 
     def _draw(self, sl: PlaneSlice, shading: str, boundaries: bool) -> None:
         self.map_view.show(
@@ -697,34 +617,4 @@ class SliceExplorer(Explorer, DirectionPairTraits):
 
     @classmethod
     def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
-        dataset = options.get("dataset")
-        for which in ("u", "v"):
-            value = settings.get(which)
-            if value is None:
-                continue
-            for p in directions.get(value["kind"]).parameters:
-                setting = value["params"].get(p.name)
-                if isinstance(p, directions.ClassIndex):
-                    p.check(setting, num_classes=clf.num_classes, where=f"`state[{which!r}]['params'][{p.name!r}]`")
-                if (
-                    isinstance(p, directions.Image)
-                    and setting is not None
-                    and (dataset is None or setting >= len(dataset))
-                ):
-                    size = 0 if dataset is None else len(dataset)
-                    raise ValueError(
-                        f"`state[{which!r}]['params'][{p.name!r}]` must index the data set ({size} images); got {setting}."
-                    )
-        sample = settings.get("sample")
-        if sample is not None and (dataset is None or sample >= len(dataset)):
-            raise ValueError(
-                f"`state['sample']` must index the data set ({0 if dataset is None else len(dataset)} images); got {sample}."
-            )
-        kwargs = cls.constructor_arguments(settings)
-        preset = kwargs.pop("preset", None)
-        explorer = cls(clf, x, **kwargs, **options)
-        if preset is not None:  # recorded only: the plane itself comes from u and v
-            explorer._building = True
-            explorer.preset = preset
-            explorer._building = False
-        return explorer
+        return cls(clf, x, **cls.constructor_arguments(settings), **options)

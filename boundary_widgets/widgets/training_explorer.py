@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any, ClassVar
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -13,9 +13,12 @@ import traitlets
 
 from ..core import Classifier, Plane, PlaneSlice, compute_slice
 from ..core.dataset import Dataset
+from ..core.directions import Bool, Choice, Float, Int
+from ..core.directions.params import MAX_INDEX
 from ..core.extent import data_square
 from ..core.training import ADVERSARIAL_METHODS, LiveTraining, build_network
-from .base import Check, Explorer, bool_field, check_argument, choice_field, float_field, int_field, point_field
+from .base import Explorer
+from .settings import Point, Resolution, bind, setting, weakly
 from .views import SliceMapView, data_points_mark
 from .worker import Job
 
@@ -46,34 +49,20 @@ class TrainingExplorer(Explorer):
     ``slice`` (the last frame), ``frames_per_second`` (over the last frames drawn).
     """
 
-    STATE_FIELDS: ClassVar[dict[str, Check]] = {
-        "start": choice_field(_STARTS),
-        "width": int_field(1, 256),
-        "depth": int_field(1, 6),
-        "learning_rate": float_field(0.0, 10.0, positive=True),
-        "weight_decay": float_field(0.0, 1.0),
-        "adversarial": choice_field(ADVERSARIAL_METHODS),
-        "epsilon": float_field(0.0, 1e3, positive=True),
-        "seed": int_field(0, 2**31 - 1),
-        "resolution": int_field(8, 256),
-        "boundaries": bool_field,
-        "click": point_field,
-    }
-
-    start = traitlets.Unicode("fresh").tag(state=True)
-    width = traitlets.Int(16).tag(state=True)
-    depth = traitlets.Int(2).tag(state=True)
-    learning_rate = traitlets.Float(0.05).tag(state=True)
-    weight_decay = traitlets.Float(0.0).tag(state=True)
-    adversarial = traitlets.Unicode("none").tag(state=True)
-    epsilon = traitlets.Float(0.3).tag(state=True)
-    seed = traitlets.Int(0).tag(state=True)
-    resolution = traitlets.Int(64).tag(state=True)
-    boundaries = traitlets.Bool(True).tag(state=True)
-    click = traitlets.Any(None, allow_none=True, help="[alpha, beta] of the inspected point, or None").tag(state=True)
+    start = setting(Choice, "fresh", "train a fresh network, or a copy of the classifier's module", choices=_STARTS)
+    width = setting(Int, 16, "hidden units (channels) per layer of a fresh network", minimum=1, maximum=256)
+    depth = setting(Int, 2, "hidden layers of a fresh network", minimum=1, maximum=6)
+    learning_rate = setting(Float, 0.05, "step size of each batch", minimum=1e-6, maximum=10.0)
+    weight_decay = setting(Float, 0.0, "L2 penalty on the weights", maximum=1.0)
+    adversarial = setting(Choice, "none", "perturb each batch before the step", choices=tuple(ADVERSARIAL_METHODS))
+    epsilon = setting(Float, 0.3, "L2 size of the adversarial perturbations", minimum=1e-6, maximum=1e3)
+    seed = setting(Int, 0, "seed of the fresh network and the batch order", maximum=MAX_INDEX)
+    resolution = setting(Resolution, 64, "cells per axis of each frame", minimum=8, maximum=256)
+    boundaries = setting(Bool, True, "draw the decision boundaries")
+    click = setting(Point, None, "(alpha, beta) of the inspected point, or None")
     playing = traitlets.Bool(False, help="whether epochs follow one another until paused")
 
-    _NEW_MODEL = ("start", "width", "depth", "seed")
+    _COMPUTE = ("start", "width", "depth", "seed")  # a new model
     _LIVE = ("learning_rate", "weight_decay", "adversarial", "epsilon")
 
     def __init__(
@@ -97,35 +86,32 @@ class TrainingExplorer(Explorer):
         super().__init__(clf, threaded=threaded)
         if not isinstance(dataset, Dataset):
             raise TypeError(f"`dataset` must be a boundary_widgets.Dataset; got {type(dataset).__name__}.")
-        settings = {
-            "start": start,
-            "width": width,
-            "depth": depth,
-            "learning_rate": learning_rate,
-            "weight_decay": weight_decay,
-            "adversarial": adversarial,
-            "epsilon": epsilon,
-            "seed": seed,
-            "resolution": resolution,
-            "boundaries": boundaries,
-            "click": None if click is None else list(click),
-        }
-        settings = {name: check_argument(self.STATE_FIELDS[name], name, value) for name, value in settings.items()}
         self.template = clf
         self.dataset = dataset
         self.images, self.labels = dataset.split("train")
         clf.check_inputs(self.images, "dataset", batched=True, in_bounds=True)
         self.planar = clf.input_shape == (2,)
-        self.plane, self.box, self.anchors = self._fixed_plane()
-        self.slice: PlaneSlice | None = None
+        self._set_settings(
+            start=start,
+            width=width,
+            depth=depth,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            adversarial=adversarial,
+            epsilon=epsilon,
+            seed=seed,
+            resolution=resolution,
+            boundaries=boundaries,
+            click=click,
+        )
+        self._plane, self.box, self.anchors = self._fixed_plane()
+        self._slice: PlaneSlice | None = None
         self.frames_per_second = 0.0
         self._frame_times: list[float] = []
         self._play_epochs: int | None = None
-        for name, value in settings.items():
-            setattr(self, name, value)
         self.training = self._new_training()
         self._build_controls()
-        self.observe(lambda _change: self.reset(), names=list(self._NEW_MODEL))
+        self.observe(self._request, names=list(self._COMPUTE))
         self.observe(self._live_setting, names=list(self._LIVE))
         self.observe(lambda _change: self._redraw(), names=["resolution", "boundaries"])
         self.observe(self._on_playing, names=["playing"])
@@ -185,38 +171,55 @@ class TrainingExplorer(Explorer):
     # --- controls -----------------------------------------------------------------------------
     def _build_controls(self) -> None:
         self.play_button = widgets.ToggleButton(value=False, description="play", icon="play", layout={"width": "86px"})
-        widgets.link((self, "playing"), (self.play_button, "value"))
+        bind(self, "playing", self.play_button)
         self.step_button = widgets.Button(description="step", icon="step-forward", layout={"width": "86px"})
-        self.step_button.on_click(lambda _: self.step())
+        self.step_button.on_click(weakly(self, lambda explorer, _button: explorer.step()))
         self.reset_button = widgets.Button(description="reset", icon="undo", layout={"width": "86px"})
-        self.reset_button.on_click(lambda _: self.reset())
+        self.reset_button.on_click(weakly(self, lambda explorer, _button: explorer.reset()))
         self.epoch_label = widgets.HTML()
         self.epoch_label.add_class("bw-epoch")
+        spec = {name: trait.spec for name, trait in self.settings().items()}
+
+        def log_slider(name: str, lowest: float, step: float, description: str) -> widgets.FloatLogSlider:
+            low, high = math.log10(max(spec[name].minimum, lowest)), math.log10(spec[name].maximum)
+            return widgets.FloatLogSlider(
+                base=10, min=low, max=high, step=step, description=description, continuous_update=False
+            )
+
+        def int_slider(name: str) -> widgets.IntSlider:
+            return widgets.IntSlider(
+                min=spec[name].minimum, max=spec[name].maximum, description=name, continuous_update=False
+            )
+
+        resolution = spec["resolution"]
         controls = {
-            "start": widgets.ToggleButtons(options=list(_STARTS), description="model", style={"button_width": "60px"}),
-            "width": widgets.IntSlider(min=1, max=64, description="width", continuous_update=False),
-            "depth": widgets.IntSlider(min=1, max=4, description="depth", continuous_update=False),
-            "learning_rate": widgets.FloatLogSlider(
-                base=10, min=-4, max=0, step=0.1, description="learning rate", continuous_update=False
+            "start": widgets.ToggleButtons(
+                options=list(spec["start"].choices), description="model", style={"button_width": "60px"}
             ),
+            "width": int_slider("width"),
+            "depth": int_slider("depth"),
+            "learning_rate": log_slider("learning_rate", 1e-4, 0.1, "learning rate"),
             "weight_decay": widgets.FloatSlider(
-                min=0.0, max=0.05, step=0.001, description="weight decay", readout_format=".3f", continuous_update=False
+                min=spec["weight_decay"].minimum,
+                max=spec["weight_decay"].maximum,
+                step=0.001,
+                description="weight decay",
+                readout_format=".3f",
+                continuous_update=False,
             ),
-            "adversarial": widgets.Dropdown(options=list(ADVERSARIAL_METHODS), description="adversarial"),
-            "epsilon": widgets.FloatLogSlider(
-                base=10, min=-2, max=1, step=0.05, description="epsilon (L2)", continuous_update=False
+            "adversarial": widgets.Dropdown(options=list(spec["adversarial"].choices), description="adversarial"),
+            "epsilon": log_slider("epsilon", 1e-2, 0.05, "epsilon (L2)"),
+            "resolution": widgets.Dropdown(
+                options=[r for r in (32, 48, 64, 96, 128) if resolution.minimum <= r <= resolution.maximum],
+                description="resolution",
             ),
-            "resolution": widgets.Dropdown(options=[32, 48, 64, 96, 128], description="resolution"),
             "boundaries": widgets.Checkbox(description="boundary lines", indent=False),
         }
-        if self.resolution not in controls["resolution"].options:
-            controls["resolution"].options = sorted({*controls["resolution"].options, self.resolution})
         for name, control in controls.items():
-            control.value = getattr(self, name)
             control.style.description_width = "initial"
             if name != "start":
                 control.layout.width = "260px"  # the panel, map and preview fit side by side in 845 px
-            widgets.link((self, name), (control, "value"))
+            bind(self, name, control)
         self.controls = controls
         self._sync_architecture_controls()
         self.observe(lambda _change: self._sync_architecture_controls(), names=["start"])
@@ -229,7 +232,7 @@ class TrainingExplorer(Explorer):
         axis_labels = ("x₁", "x₂") if self.planar else ("α (L2)", "β (L2)")  # not `labels`: the overlay reads those
         self.map_view = SliceMapView(
             self.template.class_names,
-            on_click=self.select,
+            on_click=weakly(self, lambda explorer, alpha, beta: explorer.select(alpha, beta)),
             overlays=overlays,
             x_label=axis_labels[0],
             y_label=axis_labels[1],
@@ -246,7 +249,7 @@ class TrainingExplorer(Explorer):
             marks=[self.loss_line, self.accuracy_line],
             axes=[
                 bq.Axis(scale=self.epoch_scale, label="epoch", num_ticks=4),
-                bq.Axis(scale=self.metric_scale, orientation="vertical", num_ticks=3, tick_format=".1f"),
+                bq.Axis(scale=self.metric_scale, side="left", num_ticks=3, tick_format=".1f"),
             ],
             animation_duration=0,
             display_toolbar=False,
@@ -292,8 +295,13 @@ class TrainingExplorer(Explorer):
 
     def reset(self) -> None:
         """A new model from ``seed`` (fresh, or a new copy of the classifier's module); epoch 0 is drawn."""
+        self.refresh()
+
+    def refresh(self) -> Job:
+        """Start a new model for the current settings (what :meth:`reset` does)."""
+        self._requested = self._work_settings()
         self.playing = False
-        self._submit(self._restart)
+        return self._submit(self._restart)
 
     def _restart(self, job: Job) -> None:
         self.training = self._new_training()
@@ -346,7 +354,7 @@ class TrainingExplorer(Explorer):
     def _draw_frame(self, job: Job) -> None:
         sl = compute_slice(
             self.training.classifier,
-            self.plane,
+            self._plane,
             extent=self.box,
             resolution=self.resolution,
             method="dense",
@@ -354,7 +362,7 @@ class TrainingExplorer(Explorer):
             cancel=job.cancel,
         )
         job.check()
-        self.slice = sl
+        self._slice = sl
         epoch = self.training.epoch
         self.map_view.show(
             sl,
@@ -363,7 +371,7 @@ class TrainingExplorer(Explorer):
             anchors=self.anchors,
             title=f"epoch {epoch}" + ("" if self.planar else " · the plane through three test images"),
             bounds=None if self.planar else self.template.bounds,
-            plane=None if self.planar else self.plane,
+            plane=None if self.planar else self._plane,
         )
         history = self.training.history
         with self.loss_line.hold_sync(), self.accuracy_line.hold_sync():
@@ -382,19 +390,24 @@ class TrainingExplorer(Explorer):
         if self.click is not None:
             self.select(*self.click)
 
+    @property
+    def plane(self) -> Plane:
+        """The fixed plane every frame shows."""
+        return self._plane
+
+    @property
+    def slice(self) -> PlaneSlice | None:
+        """The last frame drawn (None before the first)."""
+        return self._slice
+
     # --- inspection -------------------------------------------------------------------------------
     def select(self, alpha: float, beta: float) -> None:
         """Inspect the input at ``(alpha, beta)`` with the model in training."""
-        self.click = [float(alpha), float(beta)]
-        image = self.plane.point(alpha, beta)
+        self.click = (alpha, beta)
+        alpha, beta = self.click
+        image = self._plane.point(alpha, beta)
         self.map_view.mark_click((alpha, beta))
         self.inspect(image, alpha, beta, f"epoch {self.training.epoch} at ({alpha:.3f}, {beta:.3f})")
 
     def _show_error(self, message: str) -> None:
         self.map_view.show_error(message)
-
-    @classmethod
-    def _from_checked_state(cls, clf: Classifier, x: object, settings: dict[str, Any], options: dict) -> Explorer:
-        if settings.get("click") is not None:
-            settings = {**settings, "click": tuple(settings["click"])}
-        return cls(clf, x, **settings, **options)

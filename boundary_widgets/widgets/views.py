@@ -17,9 +17,13 @@ from ..core.extent import outside_box
 from ..core.plane import Plane
 from ..core.slices import Certificate, PlaneSlice
 from ..render import (
+    LEGEND_ENTRIES,
+    NAME_WIDTH,
+    TOP_K,
     boundary_boxes,
     boundary_lines,
     class_colors,
+    input_picture,
     legend_entries,
     shorten,
     slice_rgb,
@@ -31,9 +35,6 @@ from ..render import (
 _PREVIEW_PIXELS = 128
 _HATCH_PIXELS = 192  # the outside-the-box overlay is drawn at this resolution whatever the map's
 _HATCH_PERIOD = 12  # hatch pixels between two stripes: about 8 % of the outside region is striped
-LEGEND_ENTRIES = 12
-TOP_K = 10
-NAME_WIDTH = 24
 # Markers: name -> (what it is, for the hover text and the marker legend).
 MARKER_HELP = {
     "origin": "the image the plane goes through (α = β = 0)",
@@ -91,17 +92,6 @@ def hatch_pixels(outside: np.ndarray) -> np.ndarray:
     rgba[..., :3] = 30
     rgba[..., 3] = np.where(outside & stripe, 110, 0)
     return rgba
-
-
-def input_picture(x: torch.Tensor, bounds: tuple[float, float]) -> np.ndarray | None:
-    """``x`` as uint8 pixels ((H, W) grey or (H, W, 3)), clipped to ``bounds``; None if it is not an image."""
-    array = x.detach().cpu().numpy()
-    if array.ndim == 3 and array.shape[0] in (1, 3):
-        array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
-    elif array.ndim != 2:
-        return None
-    low, high = bounds
-    return np.round((np.clip(array, low, high) - low) / (high - low) * 255.0).astype(np.uint8)
 
 
 def picture_png(pixels: np.ndarray, *, size: int = _PREVIEW_PIXELS) -> bytes:
@@ -213,7 +203,7 @@ class SliceMapView:
         )
         axes = [
             bq.Axis(scale=self.x_scale, label=x_label, label_offset="32px"),
-            bq.Axis(scale=self.y_scale, label=y_label, orientation="vertical", label_offset="40px"),
+            bq.Axis(scale=self.y_scale, label=y_label, side="left", label_offset="40px"),
         ]
         self.overlays = [build(scales) for build in overlays]
         self.figure = bq.Figure(
@@ -447,7 +437,7 @@ class PointView:
         self.chart = bq.Figure(
             marks=[self.bars],
             axes=[
-                bq.Axis(scale=self.x_scale, orientation="vertical"),
+                bq.Axis(scale=self.x_scale, side="left"),
                 bq.Axis(scale=self.y_scale, label="probability", tick_format=".1f", num_ticks=3),
             ],
             animation_duration=0,
@@ -480,17 +470,13 @@ class PointView:
 
 
 __all__ = [
-    "LEGEND_ENTRIES",
     "MARKER_HELP",
-    "NAME_WIDTH",
-    "TOP_K",
     "PointView",
     "SliceMapView",
     "bar_labels",
     "data_points_mark",
     "encode_png",
     "hatch_pixels",
-    "input_picture",
     "legend_html",
     "picture_png",
     "placeholder_png",

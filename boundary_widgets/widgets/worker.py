@@ -98,10 +98,13 @@ class Worker:
                     self._thread.start()
                 self._condition.notify_all()
                 return job
-        self._run(job, work)
+        self._run(job, [work])
         return job
 
-    def _run(self, job: Job, work: Callable[[Job], None]) -> None:
+    def _run(self, job: Job, task: list[Callable[[Job], None]]) -> None:
+        """Run ``task``'s one function; the reference is dropped before anyone is told the work is done
+        (an idle worker must not keep the last work, and the explorer it closes over, alive)."""
+        work = task.pop()
         try:
             work(job)
         except StaleJob:
@@ -110,6 +113,7 @@ class Worker:
             if not job.stale:
                 raise
         finally:
+            del work
             with self._condition:
                 if self._current is job:
                     self._current = None
@@ -125,7 +129,9 @@ class Worker:
                 job, work = self._pending
                 self._pending = None
                 self._current = job
-            self._run(job, work)
+                task = [work]
+                del work
+            self._run(job, task)
 
     @property
     def busy(self) -> bool:
