@@ -69,7 +69,7 @@ def test_map_marks_draw_the_slice(explorer, digits):
     assert explorer.progress.value == 1.0
 
 
-def test_d3_boundary_marker_sits_on_the_first_class_change_along_u(explorer):
+def test_boundary_marker_sits_on_the_first_class_change_along_u(explorer):
     clf, view = explorer.clf, explorer.map_view
     names = view.anchor_names
     assert names[:2] == ["origin", "boundary (u)"]
@@ -202,7 +202,7 @@ def test_click_shows_the_point_and_its_top_k_probabilities(explorer):
     assert explorer.state["click"] == [alpha, beta]
 
 
-def test_d2_clicks_on_markers_are_not_swallowed(explorer, digits):
+def test_clicks_on_markers_are_not_swallowed(explorer, digits):
     view = explorer.map_view
     click_marker(view.anchors, 0)  # the origin: the most natural first click
     assert explorer.selection is not None and (explorer.selection.alpha, explorer.selection.beta) == (0.0, 0.0)
@@ -224,7 +224,7 @@ def _tiny_margins(clf, data):
     return bw.analysis.band_margins(clf, data.images[:2])
 
 
-def test_d4_the_origin_says_which_image_it_is(digits):
+def test_the_origin_says_which_image_it_is(digits):
     clf, data = digits
     first_test = int(data.test_indices[0])
     explorer = SliceExplorer(clf, data.images[first_test], dataset=data, resolution=16, threaded=False)
@@ -246,7 +246,7 @@ def _px(layout_width: str | None) -> int:
     return int(str(layout_width).removesuffix("px"))
 
 
-def test_d5_status_on_top_and_panels_fit_a_jupyterlab_column(explorer):
+def test_status_on_top_and_panels_fit_a_jupyterlab_column(explorer):
     header = explorer.ui.children[0]
     assert explorer.status in header.children and explorer.progress in header.children
     body = explorer.ui.children[1]
@@ -258,7 +258,7 @@ def test_d5_status_on_top_and_panels_fit_a_jupyterlab_column(explorer):
     assert body.layout.flex_flow == "row wrap"
 
 
-def test_d5_path_and_margin_explorers_fit_the_column_too(path_explorer, digits):
+def test_path_and_margin_explorers_fit_the_column_too(path_explorer, digits):
     clf, data = digits
     margins = bw.MarginExplorer(clf, data.images[:2], result=_tiny_margins(clf, data), threaded=False)
     for explorer in (path_explorer, margins):
@@ -274,7 +274,7 @@ def is_grey(png: bytes) -> bool:
     return bool((np.abs(rgb - rgb.mean(axis=2, keepdims=True)) <= 1).all())
 
 
-def test_d6_an_error_greys_the_map_and_the_widget_recovers(explorer):
+def test_an_error_greys_the_map_and_the_widget_recovers(explorer):
     predicted = int(explorer.clf.predict(explorer.origin))
     explorer.u_picker.controls["method"].value = "gradient"
     sl = explorer.slice
@@ -293,7 +293,7 @@ def test_d6_an_error_greys_the_map_and_the_widget_recovers(explorer):
     assert "parallel" in explorer.error and is_grey(explorer.map_view.png.value)
 
 
-def test_d6_options_that_cannot_work_are_not_offered(digits):
+def test_options_that_cannot_work_are_not_offered(digits):
     clf, data = digits
     alone = SliceExplorer(clf, data.images[0], resolution=16, threaded=False)
     assert "image" not in alone.u_picker.kind_dropdown.options and "data set" in alone.u_picker.unavailable["image"]
@@ -316,7 +316,7 @@ def test_d6_options_that_cannot_work_are_not_offered(digits):
     assert "origin itself" in explorer.error
 
 
-def test_d7_the_outside_of_the_input_box_is_hatched_and_the_preview_says_clipped(explorer):
+def test_the_outside_of_the_input_box_is_hatched_and_the_preview_says_clipped(explorer):
     explorer.extent = 3.0
     view, plane = explorer.map_view, explorer.plane
     rgba = np.asarray(PILImage.open(io.BytesIO(view.hatch.image.value)))
@@ -340,7 +340,7 @@ def test_d7_the_outside_of_the_input_box_is_hatched_and_the_preview_says_clipped
     assert explorer.selection.pixels_outside > 0 and "picture clipped" in explorer.point_view.caption.value
 
 
-def test_d8_a_2d_model_is_drawn_in_its_own_coordinates_with_the_data(digits):
+def test_a_2d_model_is_drawn_in_its_own_coordinates_with_the_data(digits):
     clf, data = bw.zoo.load("moons-mlp", device="cpu")
     explorer = SliceExplorer(clf, dataset=data, resolution=24, threaded=False)
     assert explorer.error is None and explorer.planar
@@ -361,7 +361,7 @@ def test_d8_a_2d_model_is_drawn_in_its_own_coordinates_with_the_data(digits):
     assert explorer.point_view.picture.layout.display == "none"  # no broken image for a 2-D input
 
 
-def test_d10_titles_labels_markers_and_the_other_image(digits):
+def test_titles_labels_markers_and_the_other_image(digits):
     clf, data = digits
     explorer = SliceExplorer(
         clf,
@@ -388,7 +388,7 @@ def test_d10_titles_labels_markers_and_the_other_image(digits):
     assert PILImage.open(io.BytesIO(fresh.point_view.picture.value)).format == "PNG"  # not a broken image
 
 
-def test_d11_margin_explorer_has_the_base_features(digits):
+def test_margin_explorer_has_the_base_features(digits):
     clf, data = digits
     explorer = bw.MarginExplorer(
         clf, data.images[:3], result=bw.analysis.band_margins(clf, data.images[:3]), resolution=16, threaded=False
@@ -414,7 +414,7 @@ def test_d11_margin_explorer_has_the_base_features(digits):
         explorer.show_slice(99, 0)
 
 
-def test_d12_directions_are_cached_on_content(digits):
+def test_directions_are_cached_on_content(digits):
     clf, data = bw.zoo.load("digits-cnn", device="cpu")  # its own copy: this test changes the weights
     explorer = SliceExplorer(clf, data.images[0], dataset=data, u="curvature", resolution=16, threaded=False)
     assert explorer.error is None and explorer.direction_computations == 2
@@ -493,7 +493,7 @@ def test_worker_cancels_stale_jobs():
         first.check()
 
 
-def test_d1_close_cancels_and_joins_the_worker(digits):
+def test_close_cancels_and_joins_the_worker(digits):
     clf, data = digits
     explorer = SliceExplorer(clf, data.images[0], resolution=512, method="dense", threaded=True)
     job = explorer.refresh()
@@ -503,7 +503,7 @@ def test_d1_close_cancels_and_joins_the_worker(digits):
 
 
 @pytest.mark.parametrize("last_line", ["bw.SliceExplorer(clf, x)", "bw.PathExplorer(clf, x, x2)"])
-def test_d1_a_script_ending_with_an_explorer_exits_cleanly(last_line):
+def test_a_script_ending_with_an_explorer_exits_cleanly(last_line):
     script = textwrap.dedent(
         f"""
         import boundary_widgets as bw
@@ -581,7 +581,7 @@ def test_path_explorer_draws_path_profile_and_plane(path_explorer):
     assert f"class {path.class_name}" in explorer.profile_caption.value
 
 
-def test_d9_path_explorer_segment_axes_labels_and_status(path_explorer):
+def test_path_explorer_segment_axes_labels_and_status(path_explorer):
     explorer = path_explorer
     coordinates = explorer.path.plane_coordinates()
     np.testing.assert_allclose(explorer.segment_mark.x, coordinates[[0, -1], 0], atol=1e-6)  # the straight segment

@@ -1,4 +1,8 @@
-"""SliceExplorer: the classification regions of a plane through an image, in JupyterLab."""
+"""SliceExplorer: the classification regions of a plane through an image, in JupyterLab.
+
+Over 500 lines on purpose: the explorer's panels (map, previews, pickers, markers, proof) share one
+state; their drawing lives in views.py and controls.py, what remains is their wiring.
+"""
 
 from __future__ import annotations
 
