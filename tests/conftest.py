@@ -35,3 +35,9 @@ def model_state(net: nn.Module) -> tuple:
         tuple(p.grad is None for p in net.parameters()),
         digest.hexdigest(),
     )
+
+
+@pytest.fixture(params=["cpu", *(["cuda"] if torch.cuda.is_available() else [])])
+def device(request) -> torch.device:
+    """Every device this machine has: the CUDA branches run wherever a GPU is present."""
+    return torch.device(request.param)
