@@ -205,18 +205,25 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
         raise StoreError(f"cannot write the store file {str(path)!r}: {error}", path) from error
 
 
-def write_shard(path: Path, result: object, key: RunKey, inputs: str, start: int, stop: int) -> None:
-    """Write one shard's result with what it was computed from; ``StoreError`` naming the file on failure."""
-    arrays: dict[str, np.ndarray] = {}
-    description = json.dumps(_encode(result, "", arrays))
-    meta = {
-        "format": FORMAT,
+def _computed_from(key: RunKey, inputs: str, start: int, stop: int) -> dict[str, object]:
+    """What a shard was computed from: written into it, and compared on every read."""
+    return {
         "function": key.function,
         "options": key.options,
         "model": key.model,
         "inputs": inputs,
         "start": start,
         "stop": stop,
+    }
+
+
+def write_shard(path: Path, result: object, key: RunKey, inputs: str, start: int, stop: int) -> None:
+    """Write one shard's result with what it was computed from; ``StoreError`` naming the file on failure."""
+    arrays: dict[str, np.ndarray] = {}
+    description = json.dumps(_encode(result, "", arrays))
+    meta = {
+        "format": FORMAT,
+        **_computed_from(key, inputs, start, stop),
         "rows": count_rows(result),
         "content": _content_digest(description, arrays),
     }
@@ -257,14 +264,7 @@ def load_shard(path: Path, key: RunKey, inputs: str, start: int, stop: int) -> o
         meta, result = _load(path)
     except (ValueError, FileNotFoundError):
         return None
-    expected = {
-        "function": key.function,
-        "options": key.options,
-        "model": key.model,
-        "inputs": inputs,
-        "start": start,
-        "stop": stop,
-    }
+    expected = _computed_from(key, inputs, start, stop)
     return result if all(meta.get(name) == value for name, value in expected.items()) else None
 
 
