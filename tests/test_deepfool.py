@@ -286,7 +286,7 @@ class _Sphere(nn.Module):
 
 def test_linearising_before_the_overshoot_lands_the_whole_overshoot_past_a_sphere():
     """From 2r outside a sphere, ``linearise="iterate"`` (LTS4/hold-me-tight) steps from x + r: the
-    radius follows Newton's recursion ρ ← ρ − ((ρ² − r²)/2ρ + 1e-4) and it stops when the overshot point
+    radius follows Newton's recursion ρ ← ρ − max((ρ² − r²)/2ρ, 1e-4) and it stops when the overshot point
     x + 1.02 r is inside, 2 % past the boundary; the kit's default linearises at the overshot point and
     lands within 0.2 % past it."""
     radius = 0.7
@@ -294,7 +294,7 @@ def test_linearising_before_the_overshoot_lands_the_whole_overshoot_past_a_spher
     x = torch.tensor([2 * radius, 0.0, 0.0])
     moved, rho = 0.0, 2 * radius
     for _ in range(50):
-        moved += (rho**2 - radius**2) / (2 * rho) + 1e-4
+        moved += max((rho**2 - radius**2) / (2 * rho), 1e-4)
         rho = 2 * radius - moved
         if 2 * radius - 1.02 * moved < radius:
             break
@@ -304,3 +304,21 @@ def test_linearising_before_the_overshoot_lands_the_whole_overshoot_past_a_spher
     assert reference.distances[0].item() / radius == pytest.approx(1.02, abs=1e-3)
     kit = bw.deepfool(clf, x)
     assert bool(kit.converged[0]) and 1 < kit.distances[0].item() / radius < 1.002
+
+
+@pytest.mark.parametrize("gap", [0.3, 5e-5])
+def test_the_reference_linearisation_floors_the_step_where_the_default_adds_the_stabiliser(gap):
+    """A binary linear model whose boundary is ``gap`` away, reached in one step: the default step is
+    ``|f|/|w| + 1e-4`` (LTS4/DeepFool, foolbox), ``linearise="iterate"``'s is ``max(|f|/|w|, 1e-4)``
+    (LTS4/hold-me-tight's subspace DeepFool); both times 1 + overshoot."""
+    net = nn.Linear(4, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]]) / 2)
+        net.bias.copy_(torch.tensor([gap, -gap]) / 2)
+    clf = bw.Classifier(net, input_shape=(4,), bounds=(-10.0, 10.0))
+    default = bw.deepfool(clf, torch.zeros(4))
+    reference = bw.deepfool(clf, torch.zeros(4), linearise="iterate")
+    for result in (default, reference):
+        assert bool(result.converged[0]) and int(result.iterations[0]) == 1
+    assert default.distances[0].item() == pytest.approx((gap + 1e-4) * 1.02, rel=1e-5)
+    assert reference.distances[0].item() == pytest.approx(max(gap, 1e-4) * 1.02, rel=1e-5)

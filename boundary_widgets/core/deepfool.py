@@ -126,8 +126,9 @@ def _replicated(clf: Classifier, x: torch.Tensor, classes: torch.Tensor) -> tupl
 Linearise = Literal["overshot", "iterate"]
 LINEARISE: tuple[str, ...] = get_args(Linearise)
 
-# Added to each step's length, in input units (L2), as LTS4/DeepFool and foolbox do: it pushes an
-# iterate that lands exactly on a linearised boundary across it, whatever the scale of the logits.
+# Added to each step's length, in input units (L2), as LTS4/DeepFool and foolbox do (LTS4/hold-me-tight,
+# linearise="iterate", takes it as the step's floor): it pushes an iterate that lands exactly on a
+# linearised boundary across it, whatever the scale of the logits.
 _STABILISER = 1e-4
 
 
@@ -236,12 +237,13 @@ def deepfool(
     ``linearise``: where each step linearises the classifier. ``"overshot"`` (default): at the point
     whose label is tested, ``x + (1 + overshoot) · r``, so the result lands just past the boundary (by
     0.01–0.2 % of the distance on the zoo's digits) — the closest estimate of the margin.
-    ``"iterate"``: at ``x + r``, as LTS4/hold-me-tight's subspace DeepFool does, testing the label at the
-    overshot point (one more forward pass per step); its points then lie the whole overshoot past the
-    boundary (about 2 %), the numbers to compare with the paper's.
-    Each step is ``(|f_k| / ‖w_k‖ + 1e-4) · w_k / ‖w_k‖`` toward the nearest linearised boundary, the
-    stabiliser in input units as in LTS4/DeepFool and foolbox, so distances do not depend on the
-    scale of the logits. Each step's ``candidates`` gradients come from :func:`candidate_gradients`
+    ``"iterate"``: LTS4/hold-me-tight's subspace DeepFool, image by image: it linearises at ``x + r``,
+    tests the label at the overshot point (one more forward pass per step) and floors each step at
+    1e-4 rather than adding it (below); its points then lie the whole overshoot past the boundary
+    (about 2 %), the numbers to compare with the paper's.
+    Each step is ``(|f_k| / ‖w_k‖ + 1e-4) · w_k / ‖w_k‖`` toward the nearest linearised boundary (with
+    ``"iterate"``, ``max(|f_k| / ‖w_k‖, 1e-4)``), the stabiliser in input units as in LTS4/DeepFool,
+    foolbox and LTS4/hold-me-tight, so distances do not depend on the scale of the logits. Each step's ``candidates`` gradients come from :func:`candidate_gradients`
     (one forward pass and a batched backward; small batches replicate the input, which is quicker
     there), in groups of :func:`candidate_columns` so that memory stays bounded with many classes.
     """
@@ -305,11 +307,13 @@ def deepfool(
                 break
             # The stabiliser is in input units (as LTS4/DeepFool and foolbox): |f|/|w| and w/|w| are
             # invariant to the logit scale, where (|f| + eps)/|w|² w is not (and |w|² overflows float32).
-            step = (ratio + _STABILISER)[:, None] * unit
+            # LTS4/hold-me-tight's subspace DeepFool (linearise="iterate") floors the step at it instead.
+            length = ratio + _STABILISER if linearise == "overshot" else ratio.clamp_min(_STABILISER)
+            step = length[:, None] * unit
             moving = active[stepping]
             # Only images still stepping: a batch-mate's extra round must not change a finished image's normal.
             normals[moving] = unit[stepping]
-            last_steps[moving] = (ratio + _STABILISER)[stepping]
+            last_steps[moving] = length[stepping]
             r_total[moving] += step[stepping]
             iterations[moving] += 1
             tracker.advance()

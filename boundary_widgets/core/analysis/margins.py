@@ -116,8 +116,9 @@ def band_margins(
     For the paper's grids pass ``bands=dct.bands(shape, grid="hold-me-tight")``.
     ``linearise`` (see :func:`~boundary_widgets.core.deepfool.deepfool`): ``"overshot"`` (default)
     linearises at the point it tests, so each margin lands within 0.2 % past the band's boundary (the
-    closest estimate); ``"iterate"`` linearises before the overshoot as LTS4/hold-me-tight do, so
-    multi-step margins come out the whole overshoot (about 2 %) larger, comparable with the paper's.
+    closest estimate); ``"iterate"`` is LTS4/hold-me-tight's step (linearised before the overshoot,
+    floored at 1e-4), so multi-step margins come out the whole overshoot (about 2 %) larger, equal to
+    the reference's image by image.
     :attr:`BandMargins.medians` counts an image whose DeepFool did not converge as +inf (no boundary
     found); :attr:`BandMargins.reference_medians` counts its last norm, as the reference does.
     ``progress`` counts bands × images; ``cancel`` is checked at every DeepFool step
