@@ -375,8 +375,10 @@ def time_notebook(context, server: Server, notebook: str, *, timeout: float) -> 
     finally:
         peak = sampler.stop() if sampler is not None else 0
         page.close()
-        if session is not None:  # the kernel goes with its session
+        if session is not None:  # the kernel goes with its session, before the next notebook opens
             _request(server.port, server.token, f"/api/sessions/{session['id']}", method="DELETE")
+        if sampler is not None:
+            sampler.process.wait(timeout=60)
     return Timing(notebook, widget_map, figure_map, all_cells, idle / 2**20, peak / 2**20, errors, len(console))
 
 
