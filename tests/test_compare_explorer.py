@@ -66,6 +66,16 @@ def test_standard_against_robust_digits(digits):
     np.testing.assert_array_equal(again.difference, explorer.difference)
 
 
+def test_a_curvature_direction_shows_its_spread_across_seeds(digits):
+    clf, data = digits
+    robust, _ = bw.zoo.load("digits-cnn-robust", device="cpu")
+    x = data.split("test")[0][3]
+    explorer = CompareExplorer(clf, robust, x, u="curvature", resolution=16, threaded=False)
+    result = bw.principal_curvatures(clf, x, k=5, lanczos_runs=2)
+    assert f"± {100 * result.spread[0]:.1f} % (across 2 Lanczos seeds)" in explorer.u_picker.found.value
+    assert explorer.v_picker.found.value == ""
+
+
 def test_bad_arguments_are_refused(digits):
     clf, data = digits
     x = data.split("test")[0][0]

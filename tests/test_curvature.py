@@ -351,3 +351,60 @@ def test_spread_over_lanczos_starts_is_tiny_on_a_quadratic_and_reported_on_relu(
     assert np.isnan(one.spread).all() and np.isfinite(two.spread).all() and two.spread.max() > 0
     np.testing.assert_array_equal(one.values, two.values)
     assert two.n_hvp > one.n_hvp
+
+
+def test_averaged_directions_match_the_closed_form_on_a_quadratic(quadratic):
+    """Finite differences are exact on a quadratic, and whole tangent bases give E[(d − 1) u uᵀ] = P exactly
+    (UUᵀ = P), so averaging three bases is P A P / ‖∇F‖ to float32 rounding of the products (1e-3 relative,
+    as for Lanczos on the products); half a basis is an unbiased but noisy estimate."""
+    net, clf = quadratic
+    result = curvature.principal_curvatures(clf, torch.zeros(DIM), k=4, n_directions=3 * (DIM - 1), tol=1e-10)
+    values, vectors = closed_form(net, result.boundary_point)
+    np.testing.assert_allclose(result.values, values[:4], rtol=1e-3, atol=1e-5)
+    cosines = np.abs(np.sum(result.directions.double().numpy() * vectors[:, :4].T, axis=1))
+    np.testing.assert_allclose(cosines, 1.0, atol=1e-2)
+    assert result.n_directions == 3 * (DIM - 1) and result.n_hvp == 3 * (DIM - 1)
+    partial = curvature.principal_curvatures(clf, torch.zeros(DIM), k=4, n_directions=DIM // 2, tol=1e-10)
+    assert not np.allclose(partial.values, values[:4], rtol=1e-2)
+
+
+def test_averaged_directions_are_a_linear_operator_steadier_across_seeds_than_lanczos_on_relu(digits):
+    """On a ReLU network the averaged operator is linear (residuals at Lanczos' `tol`, no products for
+    them): its spread between seeds is sampling error, below that of Lanczos on the products on each digit."""
+    clf, data = digits
+    for x in data.split("test")[0][:3]:
+        lanczos = curvature.principal_curvatures(clf, x, k=5, lanczos_runs=2)
+        averaged = curvature.principal_curvatures(clf, x, k=5, lanczos_runs=2, n_directions=504)
+        assert averaged.residuals.max() < 1e-5 * np.abs(averaged.values).max() < lanczos.residuals.max()
+        assert averaged.spread.max() < lanczos.spread.max()
+        assert averaged.n_hvp == 2 * 504
+
+
+def test_averaged_directions_count_progress_reproduce_by_seed_and_cancel(digits):
+    clf, data = digits
+    x = data.split("test")[0][1]
+    calls = []
+    first = curvature.principal_curvatures(
+        clf, x, k=3, n_directions=100, lanczos_runs=2, progress=lambda done, total: calls.append((done, total))
+    )
+    assert calls[-1] == (200, 200) and first.n_hvp == 200
+    np.testing.assert_array_equal(first.values, curvature.principal_curvatures(clf, x, k=3, n_directions=100).values)
+    cancel = threading.Event()
+    with pytest.raises(bw.Cancelled):
+        curvature.principal_curvatures(
+            clf, x, k=3, n_directions=100, progress=lambda done, total: cancel.set(), cancel=cancel
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_directions": 2}, ValueError, "`n_directions` must be >= 3"),
+        ({"n_directions": 10.0}, TypeError, "`n_directions` must be an int"),
+        ({"n_directions": 100, "mode": "exact"}, ValueError, "`n_directions` averages finite differences"),
+    ],
+)
+def test_bad_n_directions(quadratic, kwargs, error, match):
+    _, clf = quadratic
+    with pytest.raises(error, match=match):
+        curvature.principal_curvatures(clf, torch.zeros(DIM), k=3, **kwargs)

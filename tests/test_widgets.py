@@ -316,6 +316,23 @@ def test_options_that_cannot_work_are_not_offered(digits):
     assert "origin itself" in explorer.error
 
 
+def test_a_curvature_direction_shows_its_values_with_their_spread_across_seeds(digits):
+    """Under the picker: the principal curvature the direction follows and its spread over two Lanczos
+    seeds, the very numbers principal_curvatures gives; one run says the spread is not measured."""
+    clf, data = digits
+    explorer = SliceExplorer(clf, data.images[0], dataset=data, u="curvature", resolution=16, threaded=False)
+    result = bw.principal_curvatures(clf, data.images[0], k=5, lanczos_runs=2)
+    found = explorer.u_picker.found.value
+    first = f"{result.values[0]:.3g}".replace("-", "−")
+    assert f"κ₁ = {first} ± {100 * result.spread[0]:.1f} % (across 2 Lanczos seeds)" in found
+    assert result.spread.max() > 0.05 and explorer.v_picker.found.value == ""
+    explorer.u_picker.controls["index"].value = 1
+    second = f"{result.values[1]:.3g}".replace("-", "−")
+    assert f"κ₂ = {second} ± {100 * result.spread[1]:.1f} %" in explorer.u_picker.found.value
+    explorer.u_picker.controls["lanczos_runs"].value = 1
+    assert "spread across seeds is not measured" in explorer.u_picker.found.value
+
+
 def test_the_outside_of_the_input_box_is_hatched_and_the_preview_says_clipped(explorer):
     explorer.extent = 3.0
     view, plane = explorer.map_view, explorer.plane

@@ -290,6 +290,8 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             cancel=job.cancel,
         )
         plane, box = resolved.plane, normalize_extent(resolved.extent)
+        self.u_picker.show_found(resolved.u)
+        self.v_picker.show_found(resolved.v)
         slices = {}
         for step, model in enumerate(_MODELS):
             self._show_status(f"classifying the plane with {self.names[model]}…")

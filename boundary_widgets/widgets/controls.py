@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,36 @@ def class_from_text(text: str, class_names: Sequence[str]) -> int | str | None:
     if text.lower() in lowered:
         return lowered.index(text.lower())
     return text
+
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def curvature_note(direction: directions.Direction) -> str:
+    """What a curvature direction found, in words: its principal curvature and how far it moves with the seed.
+
+    Each value comes with its ``spread`` (see :func:`~boundary_widgets.core.curvature.principal_curvatures`:
+    the largest relative distance to the nearest value of the runs from other seeds), e.g. "κ₁ = 0.412
+    ± 17.3 % across 2 Lanczos seeds"; one run says that the spread is not measured. "" for other kinds.
+    """
+    if direction.kind != "curvature":
+        return ""
+    info, params = direction.info, direction.params
+    index, runs, n_directions = params["index"], params["lanczos_runs"], params["n_directions"]
+
+    def value(j: int) -> str:
+        shown = f"{info['curvatures'][j]:.3g}".replace("-", "−")
+        return shown if runs == 1 else f"{shown} ± {100 * info['spread'][j]:.1f} %"
+
+    name = f"κ{str(index + 1).translate(_SUBSCRIPTS)}"
+    if runs == 1:
+        where = "one run, so its spread across seeds is not measured (lanczos_runs ≥ 2 measures it)"
+    elif n_directions is None:
+        where = f"across {runs} Lanczos seeds"
+    else:
+        where = f"across {runs} seeds of {n_directions} averaged directions"
+    listed = ", ".join(value(j) for j in range(len(info["curvatures"])))
+    return f"{name} = {value(index)} ({where}); all {len(info['curvatures'])}, in 1/L2: {listed}"
 
 
 def piecewise_linear(clf: Any) -> bool:
@@ -198,10 +229,14 @@ class DirectionPicker:
         )
         self.redraw_button.on_click(lambda _: self.redraw_seed())
         self.note = widgets.HTML()
+        self.found = widgets.HTML()  # what the last computed direction found (curvature_note)
+        self.found.add_class("bw-direction-found")
         self.params_box = widgets.VBox()
         self.controls: dict[str, widgets.Widget] = {}
         self.thumbnails: dict[str, widgets.Image] = {}
-        self.ui = widgets.VBox([widgets.HBox([self.kind_dropdown, self.redraw_button]), self.params_box, self.note])
+        self.ui = widgets.VBox(
+            [widgets.HBox([self.kind_dropdown, self.redraw_button]), self.params_box, self.note, self.found]
+        )
         self._build_controls()
         self.kind_dropdown.observe(self._kind_changed, names="value")
 
@@ -217,7 +252,13 @@ class DirectionPicker:
             if p.in_state and not (isinstance(p, directions.Image) and self.images is None)
         }
 
+    def show_found(self, direction: directions.Direction) -> None:
+        """Say what ``direction`` (this picker's, just computed) found: :func:`curvature_note`, else nothing."""
+        note = curvature_note(direction)
+        self.found.value = f'<div style="font-size:11px">{html.escape(note)}</div>' if note else ""
+
     def _build_controls(self) -> None:
+        self.found.value = ""
         spec = directions.get(self.kind_dropdown.value)
         self.parameters = self._shown(spec.name)
         controls = {}
@@ -271,6 +312,7 @@ class DirectionPicker:
         self._notify()
 
     def _param_changed(self, change: dict) -> None:
+        self.found.value = ""
         for name, control in self.controls.items():
             if control is change["owner"] and name in self.thumbnails:
                 self._show_thumbnail(name)
@@ -407,5 +449,6 @@ __all__ = [
     "DirectionPicker",
     "class_from_text",
     "class_label",
+    "curvature_note",
     "piecewise_linear",
 ]

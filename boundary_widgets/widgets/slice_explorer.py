@@ -540,6 +540,7 @@ class SliceExplorer(Explorer, DirectionPairTraits):
                     cancel=job.cancel,
                 )
                 job.check()
+                (self.u_picker if which == "u" else self.v_picker).show_found(made[which])
                 self.progress.value = 0.1 * (step + 1)
             if settings["extent"] is None:
                 self._show_status("choosing the extent from the distance to the nearest boundary…")

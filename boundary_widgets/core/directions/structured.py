@@ -21,6 +21,8 @@ DCT_METHODS = ("deepfool", "random")
 # Caps of the parameters (a share string or a command line can ask for no more): each bounds the work.
 MAX_BLOCK = 1024  # DCT band size / stride, in coefficients
 MAX_CURVATURES = 100  # Lanczos principal directions
+MAX_RUNS = 8  # Lanczos runs from other seeds (each as many products again)
+MAX_AVERAGED = 100_000  # averaged finite-difference products
 MAX_ROUNDS = 200  # SparseFool rounds
 MAX_LAM = 100.0
 # Images per band-constrained DeepFool call (as in analysis.band_margins): bounded memory, `cancel` checked between.
@@ -99,17 +101,33 @@ def curvature_direction(
     k: int = 5,
     mode: str = "finite_difference",
     seed: int = 0,
+    lanczos_runs: int = 2,
+    n_directions: int | None = None,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """A principal curvature direction of the boundary nearest ``x`` (Fawzi et al.), most curved first.
 
-    ``progress``: Hessian-vector products done / expected; ``cancel`` is honoured between them.
+    ``lanczos_runs`` and ``n_directions`` are :func:`~boundary_widgets.core.curvature.principal_curvatures`'
+    (two runs by default, so ``info["spread"]`` says how far the values move with the seed; the
+    directions are the first run's). ``progress``: Hessian-vector products done / expected;
+    ``cancel`` is honoured between them.
     """
     check_positive_int(index, "index", minimum=0)
     if index >= check_positive_int(k, "k"):
         raise ValueError(f"`index` must be < `k` ({k}); got {index}.")
-    result = principal_curvatures(clf, x, k=k, which=which, mode=mode, seed=seed, progress=progress, cancel=cancel)
+    result = principal_curvatures(
+        clf,
+        x,
+        k=k,
+        which=which,
+        mode=mode,
+        seed=seed,
+        lanczos_runs=lanczos_runs,
+        n_directions=n_directions,
+        progress=progress,
+        cancel=cancel,
+    )
     if index >= result.values.size:
         raise ValueError(
             f"Lanczos resolved only {result.values.size} of the k={k} directions here; `index` must be below that."
@@ -126,6 +144,7 @@ def curvature_direction(
         "n_hvp": result.n_hvp,
         "residual": float(result.residuals[index]),
         "lanczos_converged": result.lanczos_converged,
+        "spread": result.spread.tolist(),  # per value, relative, across seeds (NaN: one run)
     }
     return result.directions[index], info
 
@@ -212,7 +231,21 @@ register(
             Choice("which", "magnitude", "end of the spectrum", choices=tuple(CURVATURE_WHICH)),
             Int("k", 5, "principal directions computed (Lanczos)", minimum=1, maximum=MAX_CURVATURES),
             Choice("mode", "finite_difference", "Hessian-vector products", choices=tuple(CURVATURE_MODES)),
-            Int("seed", 0, "Lanczos start vector", maximum=MAX_SEED),
+            Int("seed", 0, "Lanczos start vector (and the averaged directions)", maximum=MAX_SEED),
+            Int(
+                "lanczos_runs",
+                2,
+                "runs from seeds seed, seed + 1, …: their spread is shown",
+                minimum=1,
+                maximum=MAX_RUNS,
+            ),
+            Int(
+                "n_directions",
+                None,
+                "tangent directions averaged into a linear operator (None: Lanczos on the products)",
+                minimum=1,
+                maximum=MAX_AVERAGED,
+            ),
         ),
     )
 )
@@ -243,10 +276,12 @@ register(
 
 __all__ = [
     "DCT_METHODS",
+    "MAX_AVERAGED",
     "MAX_BLOCK",
     "MAX_CURVATURES",
     "MAX_LAM",
     "MAX_ROUNDS",
+    "MAX_RUNS",
     "curvature_direction",
     "dct_direction",
     "image_direction",
