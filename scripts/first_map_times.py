@@ -33,11 +33,9 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -48,36 +46,28 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from jupyter_harness import (
+    CHROMIUM_FLAGS,
+    KERNEL_IDLE,
+    OFFLINE_ERRORS,
+    SERVER_START_S,
+    PeakSampler,
+    free_port,
+    jupyter_command,
+    jupyter_env,
+    jupyter_home,
+    serve,
+    tree_rss,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 TEACHER = REPO / "notebooks"
 VIEWPORT = {"width": 1280, "height": 800}
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Silences JupyterLab's "check for updates / fetch news" pop-up, which covers part of the page.
-LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"}}
-# The server is waited for while it lives: a loaded 2-core machine has taken over a minute to start it.
-SERVER_START_S = 600
-# Requests to other hosts fail offline: those console errors are not the page's.
-OFFLINE_ERRORS = ("net::ERR_NAME_NOT_RESOLVED", "net::ERR_INTERNET_DISCONNECTED", "net::ERR_CONNECTION_REFUSED")
 POLL_S = 0.2
 MAP_AFTER_CELLS_S = 120  # how long a map that is on the page is waited for once every cell has run
 COLOUR_SHARE = 0.01  # a class colour counts when it covers over 1 % of the pixels
 COLOUR_TOLERANCE = 12  # per RGB channel
 
-_KERNEL_IDLE = """() => {
-  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return !!kernel && kernel.status === 'idle';
-}"""
 # [kernel status, code cells, code cells with an execution count]
 _PROGRESS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
@@ -172,12 +162,6 @@ def _new_figure_map(page, seen: int) -> tuple[int, bool]:
 
 
 # --- server and kernel ----------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _request(port: int, token: str, path: str, method: str = "GET") -> object:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}", method=method, headers={"Authorization": f"token {token}"}
@@ -185,16 +169,6 @@ def _request(port: int, token: str, path: str, method: str = "GET") -> object:
     with urllib.request.urlopen(request, timeout=30) as response:
         body = response.read()
     return json.loads(body) if body else None
-
-
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=5) as response:
-            return response.status < 500
-    except urllib.error.HTTPError as error:
-        return error.code < 500
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -207,52 +181,11 @@ class Server:
 @contextmanager
 def jupyterlab(home: Path) -> Iterator[Server]:
     """JupyterLab serving ``home/root``, config and runtime dirs in ``home``; stopped by its own pid."""
-    for name in ("config", "runtime", "settings", "app_settings", "workspaces"):
-        (home / name).mkdir()
-    (home / "app_settings" / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
-    port, token = _free_port(), secrets.token_hex(16)
-    local = Path(sys.executable).parent / "jupyter-lab"
-    command = [
-        str(local) if local.exists() else shutil.which("jupyter-lab") or "jupyter-lab",
-        "--allow-root",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={home / 'root'}",
-        f"--LabApp.app_settings_dir={home / 'app_settings'}",
-        "--LabApp.expose_app_in_browser=True",
-    ]
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-        PYTHONUNBUFFERED="1",
-        # The kernel imports this checkout's package even where it is not pip-installed.
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    log = home / "jupyterlab.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(command, cwd=home / "root", env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + SERVER_START_S
-            while not _answers(port):
-                if process.poll() is not None:
-                    raise RuntimeError(f"jupyter-lab exited early:\n{log.read_text()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter-lab did not answer in {SERVER_START_S} s")
-                time.sleep(0.2)
-            yield Server(port, token, process)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    jupyter_home(home)
+    port, token = free_port(), secrets.token_hex(16)
+    command = jupyter_command("jupyter-lab", port=port, token=token, root=home / "root", home=home)
+    with serve(command, port=port, cwd=home / "root", env=jupyter_env(home), log=home / "jupyterlab.log") as process:
+        yield Server(port, token, process)
 
 
 def _session(server: Server, notebook: str) -> dict:
@@ -272,41 +205,6 @@ def _kernel_process(server: Server, kernel_id: str) -> psutil.Process:
         except psutil.NoSuchProcess:
             continue
     raise RuntimeError(f"no process of kernel {kernel_id} under the server")
-
-
-def _tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and all its descendants (0 once it is gone)."""
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-class PeakSampler:
-    """Samples a process tree's resident memory every 0.1 s in a thread until stopped."""
-
-    def __init__(self, process: psutil.Process) -> None:
-        self.process, self.peak = process, 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._done.is_set():
-            self.peak = max(self.peak, _tree_rss(self.process))
-            time.sleep(0.1)
-
-    def stop(self) -> int:
-        self._done.set()
-        self._thread.join()
-        return self.peak
 
 
 # --- one notebook ---------------------------------------------------------------------------------
@@ -337,15 +235,16 @@ def time_notebook(context, server: Server, notebook: str, *, timeout: float) -> 
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: console.append(str(error)))
-    session = sampler = None
+    session = sampler = kernel = None
     try:
         page.goto(f"http://127.0.0.1:{server.port}/lab/tree/{notebook}?token={server.token}&reset")
-        page.wait_for_function(_KERNEL_IDLE, timeout=SERVER_START_S * 1000)
+        page.wait_for_function(KERNEL_IDLE, timeout=SERVER_START_S * 1000)
         session = _session(server, notebook)
-        sampler = PeakSampler(_kernel_process(server, session["kernel"]["id"]))
+        kernel = _kernel_process(server, session["kernel"]["id"])
+        sampler = PeakSampler(lambda: kernel.pid)
         page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
         time.sleep(1.0)  # the kernel at rest, the page drawn
-        idle = _tree_rss(sampler.process)
+        idle = tree_rss(kernel.pid)
         started = _run_all_from_palette(page)
         widget_map = figure_map = None
         images_seen = 0
@@ -378,7 +277,7 @@ def time_notebook(context, server: Server, notebook: str, *, timeout: float) -> 
         if session is not None:  # the kernel goes with its session, before the next notebook opens
             _request(server.port, server.token, f"/api/sessions/{session['id']}", method="DELETE")
         if sampler is not None:
-            sampler.process.wait(timeout=60)
+            kernel.wait(timeout=60)
     return Timing(notebook, widget_map, figure_map, all_cells, idle / 2**20, peak / 2**20, errors, len(console))
 
 

@@ -13,29 +13,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
 import nbformat
-import psutil
+from jupyter_harness import PeakSampler
 from nbclient import NotebookClient
-
-
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of process ``pid`` and all its descendants (0 once it is gone)."""
-    try:
-        process = psutil.Process(pid)
-        members = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def run(path: Path, *, timeout: int) -> tuple[float, float, int]:
@@ -48,25 +31,17 @@ def run(path: Path, *, timeout: int) -> tuple[float, float, int]:
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    peak, done = 0, threading.Event()
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            manager = getattr(client, "km", None)
-            process = getattr(getattr(manager, "provisioner", None), "process", None)
-            if process is not None:
-                peak = max(peak, _tree_rss(process.pid))
-            time.sleep(0.1)
+    def kernel_pid() -> int | None:
+        process = getattr(getattr(getattr(client, "km", None), "provisioner", None), "process", None)
+        return None if process is None else process.pid
 
-    sampler = threading.Thread(target=sample, daemon=True)
     started = time.perf_counter()
-    sampler.start()
+    sampler = PeakSampler(kernel_pid)
     try:
         client.execute()
     finally:
-        done.set()
-        sampler.join()
+        peak = sampler.stop()
     seconds = time.perf_counter() - started
     errors = sum(any(output.output_type == "error" for output in cell.get("outputs", [])) for cell in notebook.cells)
     return seconds, peak / 2**20, errors

@@ -14,7 +14,7 @@ if ! command -v chromium >/dev/null; then
     echo "chromium is missing (apt-get install -y chromium): the browser tests skip outside CI" >&2
   fi
 fi
-.venv/bin/python -m ruff check boundary_widgets tests benchmarks
-.venv/bin/python -m ruff format --check boundary_widgets tests benchmarks
+.venv/bin/python -m ruff check boundary_widgets tests benchmarks scripts
+.venv/bin/python -m ruff format --check boundary_widgets tests benchmarks scripts
 if [ $# -eq 0 ]; then set -- tests notebooks; fi
 .venv/bin/python -m pytest -n 2 -q --nbmake --nbmake-timeout=120 "$@"

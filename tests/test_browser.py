@@ -20,22 +20,28 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from jupyter_harness import (
+    CHROMIUM_FLAGS,
+    KERNEL_IDLE,
+    OFFLINE_ERRORS,
+    SERVER_START_S,
+    console_script,
+    free_port,
+    jupyter_command,
+    jupyter_env,
+    jupyter_home,
+    serve,
+)
 
 from boundary_widgets.render import rgb_table
 
@@ -46,26 +52,9 @@ NOTEBOOK = REPO / "notebooks" / "1_quickstart.ipynb"
 OUTPUT = REPO / "test-output"
 CHROMIUM = shutil.which("chromium")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Silences JupyterLab's "check for updates / fetch news" pop-up, which covers part of the page.
-LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"}}
-# A server is waited for while its process lives: this limit only stops a hung start (a loaded
-# 2-core machine has taken over a minute to start JupyterLab).
-SERVER_START_S = 600
 VIEWPORT = {"width": 1280, "height": 800}  # a laptop; JupyterLab's file browser open takes ~340 px
 NOTEBOOK_RUN_S = 300
 WIDGET_UPDATE_S = 60
-# Console errors that are not the page's: this machine is offline, so requests to other hosts fail.
-OFFLINE_ERRORS = ("net::ERR_NAME_NOT_RESOLVED", "net::ERR_INTERNET_DISCONNECTED", "net::ERR_CONNECTION_REFUSED")
 
 if CHROMIUM is None and not IN_CI:
     pytest.skip(
@@ -73,57 +62,6 @@ if CHROMIUM is None and not IN_CI:
     )
 if not IN_CI:
     pytest.importorskip("playwright.sync_api", reason="the `browser` extra (playwright) is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _script(name: str) -> str:
-    """The console script installed beside this interpreter, so the server uses the same environment."""
-    local = Path(sys.executable).parent / name
-    found = str(local) if local.exists() else shutil.which(name)
-    assert found, f"`{name}` is not installed in {sys.prefix}"
-    return found
-
-
-def _answers(port: int, path: str) -> bool:
-    """Whether the server on ``port`` answers ``GET path`` with a status below 500."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status < 500
-    except urllib.error.HTTPError as error:
-        return error.code < 500
-    except OSError:
-        return False
-
-
-@contextmanager
-def _server(
-    command: list[str], *, port: int, cwd: Path, env: dict[str, str], log: Path, ready: str = "/api"
-) -> Iterator[None]:
-    """Run ``command`` until it answers ``GET ready``; stop that very process afterwards.
-
-    Readiness is polled while the process lives, so a slow start on a loaded machine only waits.
-    """
-    with log.open("w") as log_file:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + SERVER_START_S
-            while not _answers(port, ready):
-                assert process.poll() is None, f"{command[0]} exited early:\n{log.read_text()}"
-                assert time.monotonic() < deadline, f"{command[0]} hung: no answer in {SERVER_START_S} s"
-                time.sleep(0.2)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -136,24 +74,10 @@ def workdir(tmp_path: Path) -> Path:
     # out of dashboards (it fails to load in Voila 0.5, voila-dashboards/voila#1514).
     shutil.copy(REPO / "voila.json", root / "voila.json")
     _write_explorers_notebook(root / EXPLORERS_NOTEBOOK)
-    for name in ("config", "data", "runtime", "settings", "app_settings", "workspaces", "browser"):
+    for name in ("data", "browser"):
         (tmp_path / name).mkdir()
-    (tmp_path / "app_settings" / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
+    jupyter_home(tmp_path)
     return tmp_path
-
-
-def _server_env(workdir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_CONFIG_DIR=str(workdir / "config"),
-        JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(workdir / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
-        PYTHONUNBUFFERED="1",
-        # The kernel imports this checkout's package even where it is not pip-installed.
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    return env
 
 
 def _write_explorers_notebook(path: Path) -> None:
@@ -302,11 +226,6 @@ def _assert_no_error_outputs(page) -> None:
 
 
 # JavaScript on the page (JupyterLab exposes `window.jupyterapp` with expose_app_in_browser).
-_KERNEL_IDLE = """() => {
-  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return !!kernel && kernel.status === 'idle';
-}"""
 _ALL_CELLS_RAN = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const kernel = panel.sessionContext.session.kernel;
@@ -329,23 +248,12 @@ FRONT_END_ERRORS = {"notebook7": ("uncaught: Cannot read properties of undefined
 def _notebook_page(workdir: Path, page, notebook: str, front_end: str, *, file_browser: bool = False) -> Iterator[None]:
     """``notebook`` open in JupyterLab or Jupyter Notebook 7, every cell run (Run All), no error output."""
     script, app, tree = FRONT_ENDS[front_end]
-    port, token = _free_port(), secrets.token_hex(16)
-    command = [
-        _script(script),
-        "--allow-root",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={workdir / 'root'}",
-        f"--{app}.app_settings_dir={workdir / 'app_settings'}",
-        f"--{app}.expose_app_in_browser=True",
-    ]
+    port, token = free_port(), secrets.token_hex(16)
+    command = jupyter_command(script, port=port, token=token, root=workdir / "root", home=workdir, app=app)
     log = workdir / f"{front_end}.log"
-    with _server(command, port=port, cwd=workdir / "root", env=_server_env(workdir), log=log):
+    with serve(command, port=port, cwd=workdir / "root", env=jupyter_env(workdir), log=log):
         page.goto(f"http://127.0.0.1:{port}/{tree}/{notebook}?token={token}&reset")
-        page.wait_for_function(_KERNEL_IDLE, timeout=SERVER_START_S * 1000)
+        page.wait_for_function(KERNEL_IDLE, timeout=SERVER_START_S * 1000)
         if file_browser:
             page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
             assert page.evaluate("() => !window.jupyterapp.shell.leftCollapsed"), "the file browser must be open"
@@ -357,9 +265,9 @@ def _notebook_page(workdir: Path, page, notebook: str, front_end: str, *, file_b
 
 @contextmanager
 def _voila_page(workdir: Path, page, notebook: str) -> Iterator[None]:
-    port = _free_port()
-    command = [_script("voila"), notebook, "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
-    with _server(command, port=port, cwd=workdir / "root", env=_server_env(workdir), log=workdir / "voila.log"):
+    port = free_port()
+    command = [console_script("voila"), notebook, "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
+    with serve(command, port=port, cwd=workdir / "root", env=jupyter_env(workdir), log=workdir / "voila.log"):
         page.goto(f"http://127.0.0.1:{port}/", timeout=NOTEBOOK_RUN_S * 1000)
         yield
 

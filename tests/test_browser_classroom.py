@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_harness import console_script, free_port, jupyter_env, serve
 from test_browser import (
     NOTEBOOK_RUN_S,
     OUTPUT,
@@ -24,10 +25,6 @@ from test_browser import (
     _assert_no_error_outputs,
     _check_compare_fits,
     _check_training_layout,
-    _free_port,
-    _script,
-    _server,
-    _server_env,
     _wait_for_colours,
     _wait_for_text,
     _wait_until_changed,
@@ -113,9 +110,9 @@ def _exercise_compare(page) -> None:
 def test_training_and_compare_explorers_in_voila(workdir: Path, browser_page) -> None:  # noqa: F811
     OUTPUT.mkdir(exist_ok=True)
     _write_classroom_notebook(workdir / "root" / CLASSROOM_NOTEBOOK)
-    port = _free_port()
-    command = [_script("voila"), CLASSROOM_NOTEBOOK, "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
-    with _server(command, port=port, cwd=workdir / "root", env=_server_env(workdir), log=workdir / "voila.log"):
+    port = free_port()
+    command = [console_script("voila"), CLASSROOM_NOTEBOOK, "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
+    with serve(command, port=port, cwd=workdir / "root", env=jupyter_env(workdir), log=workdir / "voila.log"):
         page = browser_page
         page.goto(f"http://127.0.0.1:{port}/", timeout=NOTEBOOK_RUN_S * 1000)
         _exercise_training(page)

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+import first_map_times
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("first_map_times", REPO / "scripts" / "first_map_times.py")
-first_map_times = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = first_map_times
-spec.loader.exec_module(first_map_times)
 
 
 def test_every_lesson_in_lesson_order_by_default() -> None:
