@@ -408,3 +408,15 @@ def test_bad_n_directions(quadratic, kwargs, error, match):
     _, clf = quadratic
     with pytest.raises(error, match=match):
         curvature.principal_curvatures(clf, torch.zeros(DIM), k=3, **kwargs)
+
+
+def test_a_start_vector_the_products_map_to_zero_is_explained_and_averaging_still_answers():
+    """On the digits MLP, every point z ± h·v along Lanczos' start vector for seed 0 at test digit 1 lies in
+    one linear region (the product is exactly zero there, though not along every direction): a ValueError
+    that names the way out, and n_directions, averaging over many directions, finds curved ones."""
+    clf, data = bw.zoo.load("digits-mlp", device="cpu")
+    x = data.split("test")[0][1]
+    with pytest.raises(ValueError, match=r"start vector .* `n_directions`"):
+        curvature.principal_curvatures(clf, x, k=3)
+    averaged = curvature.principal_curvatures(clf, x, k=3, n_directions=126)
+    assert np.abs(averaged.values).min() > 0

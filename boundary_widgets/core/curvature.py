@@ -328,6 +328,11 @@ class Eigenpairs:
         return f"Eigenpairs(values={np.round(self.values, 4).tolist()}, converged={self.converged})"
 
 
+def start_vector(dim: int, seed: int) -> np.ndarray:
+    """Lanczos' start vector ``(dim,)`` for ``seed``: standard normal draws."""
+    return np.random.default_rng(seed).standard_normal(dim)
+
+
 def lanczos(
     operator: LinearOperator, k: int, *, which: str, tol: float, seed: int, tracker: Tracker | None = None
 ) -> Eigenpairs:
@@ -351,7 +356,7 @@ def lanczos(
             return inner(v)
 
         operator = LinearOperator(operator.shape, matvec=counted, matmat=operator.matmat, dtype=operator.dtype)
-    start = np.random.default_rng(seed).standard_normal(dim)
+    start = start_vector(dim, seed)
     try:
         values, vectors = eigsh(operator, k=k, which=which, tol=tol, v0=start, ncv=basis)
     except ArpackNoConvergence as error:
@@ -371,18 +376,28 @@ def solve_ends(
     mode: str,
     tracker: Tracker | None = None,
 ) -> Eigenpairs:
-    """:func:`lanczos`, with a zero operator (a ReLU network in exact mode) explained as a ValueError."""
+    """:func:`lanczos`, with a zero operator (a ReLU network in exact mode) or one that maps the start
+    vector to zero (finite differences that stay in one linear region) explained as a ValueError."""
     from scipy.sparse.linalg import ArpackError, ArpackNoConvergence
 
     try:
         return lanczos(operator, k, which=which, tol=tol, seed=seed, tracker=tracker)
     except ArpackError as error:
-        if isinstance(error, ArpackNoConvergence) or np.any(operator.matvec(np.ones(operator.shape[0]))):
+        if isinstance(error, ArpackNoConvergence):
             raise
-        raise ValueError(
-            f"the boundary Hessian is zero at this point in `mode` {mode!r} (a piecewise-linear model such as a "
-            "ReLU network)" + ("; use mode='finite_difference'." if mode == "exact" else "; try another `step`.")
-        ) from error
+        dim = operator.shape[0]
+        if not np.any(operator.matvec(np.ones(dim))):
+            raise ValueError(
+                f"the boundary Hessian is zero at this point in `mode` {mode!r} (a piecewise-linear model such as a "
+                "ReLU network)" + ("; use mode='finite_difference'." if mode == "exact" else "; try another `step`.")
+            ) from error
+        if not np.any(operator.matvec(start_vector(dim, seed))):
+            raise ValueError(
+                f"the curvature operator maps Lanczos' start vector (`seed` {seed}) to zero: on a piecewise-linear "
+                "model z ± h·v stays in one linear region along it; average over many directions with "
+                "`n_directions`, or try another `seed` or `step`."
+            ) from error
+        raise
 
 
 def residuals(operator: LinearOperator, values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -535,4 +550,5 @@ __all__ = [
     "principal_curvatures",
     "residuals",
     "solve_ends",
+    "start_vector",
 ]
