@@ -402,6 +402,11 @@ def test_averaged_directions_count_progress_reproduce_by_seed_and_cancel(digits)
         ({"n_directions": 2}, ValueError, "`n_directions` must be >= 3"),
         ({"n_directions": 10.0}, TypeError, "`n_directions` must be an int"),
         ({"n_directions": 100, "mode": "exact"}, ValueError, "`n_directions` averages finite differences"),
+        (
+            {"n_directions": curvature.AVERAGED_OPERATOR_BYTES // (16 * DIM) + 1},
+            ValueError,
+            rf"over the 1 GiB limit; expected at most {curvature.AVERAGED_OPERATOR_BYTES // (16 * DIM)}",
+        ),
     ],
 )
 def test_bad_n_directions(quadratic, kwargs, error, match):

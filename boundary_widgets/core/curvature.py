@@ -44,6 +44,9 @@ CURVATURE_MODES = ("finite_difference", "exact")
 CURVATURE_WHICH = {"magnitude": "LM", "positive": "LA", "negative": "SA"}
 # Points per forward pass when the Hessian is applied to many vectors at once (two per product).
 _PRODUCTS_PER_BATCH = 32
+# The averaged operator keeps each direction and its product, 2 · d float64 numbers per direction:
+# a limit that a classroom pod (about 2 GB) and an ImageNet input (d = 150 528, 3,300 directions) share.
+AVERAGED_OPERATOR_BYTES = 2**30
 
 
 @dataclass(frozen=True, eq=False)
@@ -462,6 +465,14 @@ def principal_curvatures(
         if mode == "exact":
             raise ValueError("`n_directions` averages finite differences; mode='exact' is already a linear operator.")
         n_directions = check_positive_int(n_directions, "n_directions", minimum=k)
+        per_direction = 2 * math.prod(clf.input_shape) * 8
+        if n_directions * per_direction > AVERAGED_OPERATOR_BYTES:
+            raise ValueError(
+                f"`n_directions` keeps 2 · {math.prod(clf.input_shape)} float64 numbers per direction: "
+                f"{n_directions} need {n_directions * per_direction / 2**30:.1f} GiB, over the "
+                f"{AVERAGED_OPERATOR_BYTES / 2**30:.0f} GiB limit; expected at most "
+                f"{AVERAGED_OPERATOR_BYTES // per_direction} for inputs of shape {clf.input_shape}."
+            )
 
     with track(progress, cancel, total=None, desc="Principal curvatures (Hessian-vector products)") as tracker:
         boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
