@@ -1,6 +1,6 @@
 """boundary_widgets: see and measure the decision boundaries of image classifiers.
 
-The core (computation: torch, numpy, scipy) is imported eagerly; the zoo (scikit-learn),
+The core (computation: torch, numpy, scipy) is imported eagerly; the zoo,
 ``plot_*`` (matplotlib) and the widgets (ipywidgets/bqplot) load on first use so that
 ``import boundary_widgets`` costs little more than ``import torch``.
 """
@@ -43,7 +43,7 @@ from .core import (
 
 __version__ = "0.1.0"
 
-# Public names loaded on first use (the UI layers, and the zoo with scikit-learn): name -> module.
+# Public names loaded on first use (the UI layers and the zoo): name -> module.
 _LAZY = {
     "zoo": "boundary_widgets.zoo",
     "render": "boundary_widgets.render",

@@ -21,6 +21,9 @@ CASES = {
         "sklearn",
         *UI_LIBRARIES,
     ),
+    # the data sets ship as arrays: scikit-learn (and the pandas it pulls in: ~110 MiB) stays out of a lesson
+    "import boundary_widgets as bw; bw.zoo.load('digits-cnn')": ("sklearn", "pandas", "scipy", *UI_LIBRARIES),
+    "import boundary_widgets as bw; [bw.zoo.load(name) for name in bw.zoo.available()]": ("sklearn", "pandas"),
 }
 
 
@@ -41,12 +44,25 @@ def test_import_loads_nothing_above_its_layer(statement):
     [
         ("import boundary_widgets as bw; bw.plot_slice", "matplotlib"),
         ("import boundary_widgets as bw; bw.SliceExplorer", "ipywidgets"),
-        ("import boundary_widgets as bw; bw.zoo.load('digits-cnn')", "sklearn"),
+        (
+            "import boundary_widgets as bw; clf, data = bw.zoo.load('moons-mlp'); x = data.images[:20]; "
+            "bw.analysis.embedding_linearity(bw.FeatureSpace(clf, images=x), x[:10], x[10:], x[:2])",
+            "sklearn",
+        ),
     ],
 )
 def test_lazy_names_load_their_layer_on_first_use(statement, library):
     """The probe above can see a library load: these statements do load one."""
     assert loaded_after(statement, (library,)) == [library]
+
+
+def test_sizing_a_models_chunks_loads_no_compiler():
+    """bytes_per_sample's dispatch mode must not pull in torch._dynamo and sympy (~75 MiB a lesson would hold)."""
+    statement = (
+        "import boundary_widgets as bw; clf, data = bw.zoo.load('digits-cnn'); "
+        "bw.directions.make('adversarial', clf, data.images[0])"
+    )
+    assert loaded_after(statement, ("torch._dynamo", "sympy")) == []
 
 
 def _core_imports() -> dict[str, set[str]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,10 @@ from torch import nn
 
 import boundary_widgets as bw
 from boundary_widgets.zoo import ENTRIES, weights_path
+from boundary_widgets.zoo import data as zoo_data
 from boundary_widgets.zoo import train as zoo_train
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _digest(path) -> str:
@@ -88,3 +93,25 @@ def test_smooth_model_finite_difference_curvatures_agree_with_exact(index: int) 
     np.testing.assert_allclose(finite.values, exact.values, rtol=0.05)
     cosines = (finite.directions.flatten(1) * exact.directions.flatten(1)).sum(1).abs()
     assert cosines.min() >= 0.95, cosines
+
+
+def test_shipped_data_sets_equal_what_scikit_learn_generates() -> None:
+    """The arrays in zoo/datasets/ are scripts/make_zoo_data.py's output: same values, order, dtype and split."""
+    pytest.importorskip("sklearn")
+    spec = importlib.util.spec_from_file_location("make_zoo_data", REPO / "scripts" / "make_zoo_data.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    expected = script.arrays()
+    for name, arrays in expected.items():
+        with zoo_data.path(name).open("rb") as handle, np.load(handle) as shipped:
+            assert sorted(shipped.files) == sorted(arrays), name
+            for key, value in arrays.items():
+                assert shipped[key].dtype == value.dtype and shipped[key].shape == value.shape, (name, key)
+                np.testing.assert_array_equal(
+                    shipped[key], value, err_msg=f"{name}/{key}: run scripts/make_zoo_data.py"
+                )
+    digits = zoo_data.digits()
+    assert torch.equal(digits.images, torch.from_numpy(expected["digits"]["inputs"]))
+    assert digits.images.shape == (1797, 1, 8, 8) and digits.labels.dtype == torch.int64
+    dct_band = zoo_data.dct_band()
+    assert np.array_equal(dct_band.train_indices, expected["dct_band"]["train"])

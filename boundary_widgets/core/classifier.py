@@ -600,6 +600,12 @@ class _Allocations(TorchDispatchMode):
         super().__init__()
         self.bytes = 0
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Nothing under this mode is compiled: without this, torch wraps __torch_dispatch__ in
+        # torch._dynamo.disable, whose first call imports dynamo and sympy (~75 MiB held for good).
+        return False
+
     def __torch_dispatch__(self, func: Any, _types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         out = func(*args, **(kwargs or {}))
         if not func.is_view and all(r.alias_info is None for r in func._schema.returns):
