@@ -354,18 +354,16 @@ def test_spread_over_lanczos_starts_is_tiny_on_a_quadratic_and_reported_on_relu(
 
 
 def test_averaged_directions_match_the_closed_form_on_a_quadratic(quadratic):
-    """Finite differences are exact on a quadratic, and whole tangent bases give E[(d − 1) u uᵀ] = P exactly
-    (UUᵀ = P), so averaging three bases is P A P / ‖∇F‖ to float32 rounding of the products (1e-3 relative,
-    as for Lanczos on the products); half a basis is an unbiased but noisy estimate."""
+    """Finite differences are exact on a quadratic, and a whole tangent basis has UUᵀ = P, so averaging
+    three bases is P A P / ‖∇F‖ to float32 rounding of the products (1e-3 relative, as for Lanczos on
+    the products)."""
     net, clf = quadratic
-    result = curvature.principal_curvatures(clf, torch.zeros(DIM), k=4, n_directions=3 * (DIM - 1), tol=1e-10)
+    result = curvature.principal_curvatures(clf, torch.zeros(DIM), k=4, n_bases=3, tol=1e-10)
     values, vectors = closed_form(net, result.boundary_point)
     np.testing.assert_allclose(result.values, values[:4], rtol=1e-3, atol=1e-5)
     cosines = np.abs(np.sum(result.directions.double().numpy() * vectors[:, :4].T, axis=1))
     np.testing.assert_allclose(cosines, 1.0, atol=1e-2)
-    assert result.n_directions == 3 * (DIM - 1) and result.n_hvp == 3 * (DIM - 1)
-    partial = curvature.principal_curvatures(clf, torch.zeros(DIM), k=4, n_directions=DIM // 2, tol=1e-10)
-    assert not np.allclose(partial.values, values[:4], rtol=1e-2)
+    assert result.n_bases == 3 and result.n_hvp == 3 * (DIM - 1)
 
 
 def test_averaged_directions_are_a_linear_operator_steadier_across_seeds_than_lanczos_on_relu(digits):
@@ -374,10 +372,10 @@ def test_averaged_directions_are_a_linear_operator_steadier_across_seeds_than_la
     clf, data = digits
     for x in data.split("test")[0][:3]:
         lanczos = curvature.principal_curvatures(clf, x, k=5, lanczos_runs=2)
-        averaged = curvature.principal_curvatures(clf, x, k=5, lanczos_runs=2, n_directions=504)
+        averaged = curvature.principal_curvatures(clf, x, k=5, lanczos_runs=2, n_bases=8)
         assert averaged.residuals.max() < 1e-5 * np.abs(averaged.values).max() < lanczos.residuals.max()
         assert averaged.spread.max() < lanczos.spread.max()
-        assert averaged.n_hvp == 2 * 504
+        assert averaged.n_hvp == 2 * 8 * (clf.input_dim - 1)
 
 
 def test_averaged_directions_count_progress_reproduce_by_seed_and_cancel(digits):
@@ -385,31 +383,25 @@ def test_averaged_directions_count_progress_reproduce_by_seed_and_cancel(digits)
     x = data.split("test")[0][1]
     calls = []
     first = curvature.principal_curvatures(
-        clf, x, k=3, n_directions=100, lanczos_runs=2, progress=lambda done, total: calls.append((done, total))
+        clf, x, k=3, n_bases=2, lanczos_runs=2, progress=lambda done, total: calls.append((done, total))
     )
-    assert calls[-1] == (200, 200) and first.n_hvp == 200
-    np.testing.assert_array_equal(first.values, curvature.principal_curvatures(clf, x, k=3, n_directions=100).values)
+    products = 2 * 2 * (clf.input_dim - 1)
+    assert calls[-1] == (products, products) and first.n_hvp == products
+    np.testing.assert_array_equal(first.values, curvature.principal_curvatures(clf, x, k=3, n_bases=2).values)
     cancel = threading.Event()
     with pytest.raises(bw.Cancelled):
-        curvature.principal_curvatures(
-            clf, x, k=3, n_directions=100, progress=lambda done, total: cancel.set(), cancel=cancel
-        )
+        curvature.principal_curvatures(clf, x, k=3, n_bases=2, progress=lambda done, total: cancel.set(), cancel=cancel)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"n_directions": 2}, ValueError, "`n_directions` must be >= 3"),
-        ({"n_directions": 10.0}, TypeError, "`n_directions` must be an int"),
-        ({"n_directions": 100, "mode": "exact"}, ValueError, "`n_directions` averages finite differences"),
-        (
-            {"n_directions": curvature.AVERAGED_OPERATOR_BYTES // (16 * DIM) + 1},
-            ValueError,
-            rf"over the 1 GiB limit; expected at most {curvature.AVERAGED_OPERATOR_BYTES // (16 * DIM)}",
-        ),
+        ({"n_bases": 0}, ValueError, "`n_bases` must be >= 1"),
+        ({"n_bases": 2.0}, TypeError, "`n_bases` must be an int"),
+        ({"n_bases": 2, "mode": "exact"}, ValueError, "`n_bases` averages finite differences"),
     ],
 )
-def test_bad_n_directions(quadratic, kwargs, error, match):
+def test_bad_n_bases(quadratic, kwargs, error, match):
     _, clf = quadratic
     with pytest.raises(error, match=match):
         curvature.principal_curvatures(clf, torch.zeros(DIM), k=3, **kwargs)
@@ -418,10 +410,22 @@ def test_bad_n_directions(quadratic, kwargs, error, match):
 def test_a_start_vector_the_products_map_to_zero_is_explained_and_averaging_still_answers():
     """On the digits MLP, every point z ± h·v along Lanczos' start vector for seed 0 at test digit 1 lies in
     one linear region (the product is exactly zero there, though not along every direction): a ValueError
-    that names the way out, and n_directions, averaging over many directions, finds curved ones."""
+    that names the way out, and n_bases, averaging over tangent bases, finds curved ones."""
     clf, data = bw.zoo.load("digits-mlp", device="cpu")
     x = data.split("test")[0][1]
-    with pytest.raises(ValueError, match=r"start vector .* `n_directions`"):
+    with pytest.raises(ValueError, match=r"start vector .* `n_bases`"):
         curvature.principal_curvatures(clf, x, k=3)
-    averaged = curvature.principal_curvatures(clf, x, k=3, n_directions=126)
+    averaged = curvature.principal_curvatures(clf, x, k=3, n_bases=2)
     assert np.abs(averaged.values).min() > 0
+
+
+def test_averaging_bases_is_refused_before_any_work_where_the_d_by_d_average_would_not_fit():
+    """3×64×64 has d = 12,288: three d × d float64 matrices are 3.4 GiB, over the limit (d <= 6,688)."""
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 64 * 64, 4))
+    clf = bw.Classifier(net, input_shape=(3, 64, 64), bounds=(0.0, 1.0))
+    calls = []
+    with pytest.raises(
+        ValueError, match=r"`n_bases` .* \(d = 12288\) need 3\.4 GiB, over the 1 GiB limit \(expected d <= 6688\)"
+    ):
+        curvature.principal_curvatures(clf, torch.rand(3, 64, 64), k=3, n_bases=1, progress=lambda *r: calls.append(r))
+    assert calls == []

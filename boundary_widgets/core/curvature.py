@@ -9,11 +9,10 @@ On piecewise-linear (ReLU) networks the finite-difference product is not exactly
 ``v`` (activation patterns change within the step ``h``), so the values depend somewhat on the
 Lanczos start vector (``seed``) and ``tol``: read them as estimates of the curved directions, as
 the authors did. Exact mode on smooth models is a true linear operator and converges tightly.
-``n_directions=S`` replaces that operator by a linear one: the finite-difference products along ``S``
-random tangent directions (orthonormal in blocks), averaged into the symmetric matrix
-``(d − 1)/S · Σ sym(P A(u) uᵀ)``, an unbiased estimate of the Hessian averaged over directions at
-radius ``h``; its error falls as ``1/√S`` and the seed then picks the directions
-(``benchmarks/references.py`` prints the spread across seeds for both estimators).
+``n_bases=B`` replaces that operator by a linear one: the finite-difference products along ``B``
+random orthonormal bases of the tangent space, averaged into one symmetric matrix (the Hessian
+averaged over directions at radius ``h``); its error falls as ``1/√B`` and the seed then picks the
+bases (``benchmarks/references.py`` prints the spread across seeds for both estimators).
 
 Sign: ``F`` grows toward the original class, so a negative curvature along ``v`` means the
 boundary bends around ``x`` (the original region is locally convex in the plane of ``n, v``).
@@ -44,8 +43,8 @@ CURVATURE_MODES = ("finite_difference", "exact")
 CURVATURE_WHICH = {"magnitude": "LM", "positive": "LA", "negative": "SA"}
 # Points per forward pass when the Hessian is applied to many vectors at once (two per product).
 _PRODUCTS_PER_BATCH = 32
-# The averaged operator keeps each direction and its product, 2 · d float64 numbers per direction:
-# a limit that a classroom pod (about 2 GB) and an ImageNet input (d = 150 528, 3,300 directions) share.
+# The averaged operator holds three d × d float64 matrices (the sum, a basis, its products): within
+# a classroom pod (about 2 GB) up to d = 6,688 numbers per input, e.g. 1×64×64 but not 3×64×64.
 AVERAGED_OPERATOR_BYTES = 2**30
 
 
@@ -66,12 +65,12 @@ class CurvatureResult:
     which: str  # "magnitude", "positive" or "negative"
     mode: str  # "finite_difference" or "exact"
     step: float | None  # finite-difference step h (None in exact mode)
-    n_hvp: int  # Hessian-vector products used (Lanczos and the residual check; with `n_directions`, those)
-    residuals: np.ndarray  # (k,) ‖A v − λ v‖ of each pair, A the curvature operator (averaged with `n_directions`)
+    n_hvp: int  # Hessian-vector products used (Lanczos and the residual check; with `n_bases`, the bases')
+    residuals: np.ndarray  # (k,) ‖A v − λ v‖ of each pair, A the curvature operator (averaged with `n_bases`)
     lanczos_converged: bool  # ARPACK met `tol` (False: the pairs are its best estimates when it stopped)
     spread: np.ndarray  # (k,) largest over the other Lanczos runs of min |λ' − λ| / |λ| (λ' its values); NaN: one run
     lanczos_runs: int  # Lanczos runs from different start vectors (seeds seed, seed + 1, ...)
-    n_directions: int | None  # tangent directions averaged (None: Lanczos on the finite-difference operator itself)
+    n_bases: int | None  # tangent bases averaged, d − 1 products each (None: Lanczos on the products themselves)
 
     def __repr__(self) -> str:
         values = ", ".join(f"{v:.4g}" for v in self.values)
@@ -271,37 +270,31 @@ def curvature_operator(hessian: BoundaryHessian, normal: torch.Tensor, gradient_
 
 
 def averaged_operator(
-    hessian: BoundaryHessian, normal: torch.Tensor, gradient_norm: float, *, n_directions: int, seed: int
+    hessian: BoundaryHessian, normal: torch.Tensor, gradient_norm: float, *, n_bases: int, seed: int
 ) -> LinearOperator:
-    """The curvature operator averaged over ``n_directions`` random tangent directions: a linear, symmetric operator.
+    """The curvature operator averaged over ``n_bases`` random orthonormal bases of the tangent space.
 
-    The directions ``u`` are uniform on the unit sphere of the tangent space, drawn as orthonormal
-    blocks of up to ``d − 1`` (fewer products for the same accuracy than independent draws); with
-    ``G = P A U`` (``A`` the Hessian-vector product, one product per direction) the operator is
-    ``(d − 1)/S · (G Uᵀ + U Gᵀ)/2 / ‖∇F‖``. ``E[(d − 1) u uᵀ] = P``, so for a linear ``A`` it is
-    ``P A P / ‖∇F‖`` exactly; for finite differences on a ReLU network it is the products' average
-    over directions at radius ``h``, which converges as ``1/√n_directions`` (the seed picks the directions).
+    Each basis ``U`` (``d × (d − 1)``, uniformly random, ``U Uᵀ = P``) costs ``d − 1`` products
+    ``G = P A U`` (``A`` the Hessian-vector product); the operator is the symmetric matrix
+    ``Σ (G Uᵀ + U Gᵀ) / (2 · n_bases · ‖∇F‖)``. For a linear ``A`` one basis gives ``P A P / ‖∇F‖``
+    exactly; for finite differences on a ReLU network each basis sees other activation patterns, and
+    the average converges as ``1/√n_bases`` (the seed picks the bases). Whole bases, because ``S``
+    random directions rescaled by ``(d − 1)/S`` give an unbiased matrix whose largest eigenvalues are
+    not: its noise grows as ``√(d/S)`` (24× the Lanczos values at 3×64×64 with 200 directions).
+    Held as a dense ``d × d`` matrix (see ``AVERAGED_OPERATOR_BYTES``).
     """
-    from scipy.sparse.linalg import LinearOperator
+    from scipy.sparse.linalg import aslinearoperator
 
     n = normal.double().flatten()
     dim = n.numel()
     rng = np.random.default_rng(seed)
-    blocks, products = [], []
-    for start in range(0, n_directions, dim - 1):
-        draws = torch.from_numpy(rng.standard_normal((dim, min(dim - 1, n_directions - start))))
+    total = torch.zeros(dim, dim, dtype=torch.float64)
+    for _ in range(n_bases):
+        draws = torch.from_numpy(rng.standard_normal((dim, dim - 1)))
         basis, _ = torch.linalg.qr(draws - n[:, None] * (n @ draws)[None])
-        blocks.append(basis)
         product = hessian.matmat(basis)
-        products.append(product - n[:, None] * (n @ product)[None])
-    directions, projected = torch.cat(blocks, dim=1).numpy(), torch.cat(products, dim=1).numpy()
-    scale = (dim - 1) / n_directions / gradient_norm / 2
-
-    def apply(v: np.ndarray) -> np.ndarray:
-        v = np.asarray(v, dtype=np.float64).reshape(dim, -1)
-        return scale * (projected @ (directions.T @ v) + directions @ (projected.T @ v))
-
-    return LinearOperator((dim, dim), matvec=lambda v: apply(v)[:, 0], matmat=apply, dtype=np.float64)
+        total += (product - n[:, None] * (n @ product)[None]) @ basis.T
+    return aslinearoperator(((total + total.T) / (2 * n_bases * gradient_norm)).numpy())
 
 
 def boundary_operator(
@@ -397,8 +390,8 @@ def solve_ends(
         if not np.any(operator.matvec(start_vector(dim, seed))):
             raise ValueError(
                 f"the curvature operator maps Lanczos' start vector (`seed` {seed}) to zero: on a piecewise-linear "
-                "model z ± h·v stays in one linear region along it; average over many directions with "
-                "`n_directions`, or try another `seed` or `step`."
+                "model z ± h·v stays in one linear region along it; average over tangent bases with "
+                "`n_bases`, or try another `seed` or `step`."
             ) from error
         raise
 
@@ -419,7 +412,7 @@ def principal_curvatures(
     tol: float = 1e-4,
     seed: int = 0,
     lanczos_runs: int = 1,
-    n_directions: int | None = None,
+    n_bases: int | None = None,
     max_iter: int = 50,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
@@ -439,12 +432,12 @@ def principal_curvatures(
     operator) that is at the level of ``tol``; on a ReLU network the finite-difference product is not
     linear in ``v`` and Lanczos' answer depends on its start (see ``benchmarks/references.py`` for
     digits-cnn), which ``residuals`` and ``spread`` say. The values and directions are the first run's.
-    ``n_directions`` (finite differences only, at least ``k``): Lanczos on :func:`averaged_operator` of
-    that many random tangent directions (as many products per run, the seed picks them) instead
-    of on the finite-difference operator; a linear operator, so ``residuals`` are at the level of
-    ``tol`` (against the averaged operator) and ``spread`` is the sampling error: on digits-cnn,
-    1,512 directions (24 tangent bases) keep the top 5 of seeds 0 and 1 within 5 % on 92 % of 50 test
-    digits, where Lanczos on the products does on none (``benchmarks/references.py``).
+    ``n_bases`` (finite differences only; inputs of at most 6,688 numbers): Lanczos on
+    :func:`averaged_operator` of that many random tangent bases (``n_bases · (d − 1)`` products per
+    run, the seed picks them) instead of on the finite-difference operator; a linear operator, so
+    ``residuals`` are at the level of ``tol`` (against the averaged operator) and ``spread`` is the
+    sampling error: on digits-cnn, 24 bases (1,512 products) keep the top 5 of seeds 0 and 1 within
+    5 % on 92 % of 50 test digits, where Lanczos on the products does on none (``benchmarks/references.py``).
     ``max_iter`` bounds the DeepFool steps that find the boundary point. ``progress``:
     Hessian-vector products done / expected; ``cancel`` is honoured between products.
     """
@@ -461,17 +454,17 @@ def principal_curvatures(
         raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
     check_positive_int(max_iter, "max_iter")
     check_positive_int(lanczos_runs, "lanczos_runs")
-    if n_directions is not None:
+    if n_bases is not None:
         if mode == "exact":
-            raise ValueError("`n_directions` averages finite differences; mode='exact' is already a linear operator.")
-        n_directions = check_positive_int(n_directions, "n_directions", minimum=k)
-        per_direction = 2 * math.prod(clf.input_shape) * 8
-        if n_directions * per_direction > AVERAGED_OPERATOR_BYTES:
+            raise ValueError("`n_bases` averages finite differences; mode='exact' is already a linear operator.")
+        n_bases = check_positive_int(n_bases, "n_bases")
+        dim = clf.input_dim
+        if 3 * dim * dim * 8 > AVERAGED_OPERATOR_BYTES:
             raise ValueError(
-                f"`n_directions` keeps 2 · {math.prod(clf.input_shape)} float64 numbers per direction: "
-                f"{n_directions} need {n_directions * per_direction / 2**30:.1f} GiB, over the "
-                f"{AVERAGED_OPERATOR_BYTES / 2**30:.0f} GiB limit; expected at most "
-                f"{AVERAGED_OPERATOR_BYTES // per_direction} for inputs of shape {clf.input_shape}."
+                f"`n_bases` averages whole tangent bases, held as d × d float64 matrices: inputs of shape "
+                f"{clf.input_shape} (d = {dim}) need {3 * dim * dim * 8 / 2**30:.1f} GiB, over the "
+                f"{AVERAGED_OPERATOR_BYTES / 2**30:.0f} GiB limit (expected d <= "
+                f"{math.isqrt(AVERAGED_OPERATOR_BYTES // 24)}); use Lanczos on the products (n_bases=None)."
             )
 
     with track(progress, cancel, total=None, desc="Principal curvatures (Hessian-vector products)") as tracker:
@@ -479,17 +472,14 @@ def principal_curvatures(
         operator, hessian, normal, gradient_norm = boundary_operator(
             clf, boundary, mode=mode, step=step, tracker=tracker
         )
-        if n_directions is not None:
-            tracker.set_total(tracker.done + n_directions * lanczos_runs)
+        if n_bases is not None:
+            tracker.set_total(tracker.done + n_bases * (clf.input_dim - 1) * lanczos_runs)
 
         def solve(run: int) -> tuple[LinearOperator, Eigenpairs]:
-            if n_directions is None:
+            if n_bases is None:
                 chosen, counted = operator, tracker
-            else:  # the products are the averaged directions; Lanczos on the averaged operator costs none
-                chosen, counted = (
-                    averaged_operator(hessian, normal, gradient_norm, n_directions=n_directions, seed=run),
-                    None,
-                )
+            else:  # the products are the bases'; Lanczos on the averaged operator costs none
+                chosen, counted = averaged_operator(hessian, normal, gradient_norm, n_bases=n_bases, seed=run), None
             ends = CURVATURE_WHICH[which]
             return chosen, solve_ends(chosen, k, which=ends, tol=tol, seed=run, mode=mode, tracker=counted)
 
@@ -525,7 +515,7 @@ def principal_curvatures(
         lanczos_converged=converged,
         spread=spread,
         lanczos_runs=int(lanczos_runs),
-        n_directions=n_directions,
+        n_bases=n_bases,
     )
 
 

@@ -55,7 +55,7 @@ def curvature_note(direction: directions.Direction) -> str:
     if direction.kind != "curvature":
         return ""
     info, params = direction.info, direction.params
-    index, runs, n_directions = params["index"], params["lanczos_runs"], params["n_directions"]
+    index, runs, n_bases = params["index"], params["lanczos_runs"], params["n_bases"]
 
     def value(j: int) -> str:
         shown = f"{info['curvatures'][j]:.3g}".replace("-", "−")
@@ -64,10 +64,10 @@ def curvature_note(direction: directions.Direction) -> str:
     name = f"κ{str(index + 1).translate(_SUBSCRIPTS)}"
     if runs == 1:
         where = "one run, so its spread across seeds is not measured (lanczos_runs ≥ 2 measures it)"
-    elif n_directions is None:
+    elif n_bases is None:
         where = f"across {runs} Lanczos seeds"
     else:
-        where = f"across {runs} seeds of {n_directions} averaged directions"
+        where = f"across {runs} seeds of {n_bases} averaged tangent bases"
     listed = ", ".join(value(j) for j in range(len(info["curvatures"])))
     return f"{name} = {value(index)} ({where}); all {len(info['curvatures'])}, in 1/L2: {listed}"
 

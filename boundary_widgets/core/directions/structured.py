@@ -22,7 +22,7 @@ DCT_METHODS = ("deepfool", "random")
 MAX_BLOCK = 1024  # DCT band size / stride, in coefficients
 MAX_CURVATURES = 100  # Lanczos principal directions
 MAX_RUNS = 8  # Lanczos runs from other seeds (each as many products again)
-MAX_AVERAGED = 100_000  # averaged finite-difference products
+MAX_BASES = 64  # tangent bases averaged (d − 1 finite-difference products each)
 MAX_ROUNDS = 200  # SparseFool rounds
 MAX_LAM = 100.0
 # Images per band-constrained DeepFool call (as in analysis.band_margins): bounded memory, `cancel` checked between.
@@ -102,13 +102,13 @@ def curvature_direction(
     mode: str = "finite_difference",
     seed: int = 0,
     lanczos_runs: int = 2,
-    n_directions: int | None = None,
+    n_bases: int | None = None,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """A principal curvature direction of the boundary nearest ``x`` (Fawzi et al.), most curved first.
 
-    ``lanczos_runs`` and ``n_directions`` are :func:`~boundary_widgets.core.curvature.principal_curvatures`'
+    ``lanczos_runs`` and ``n_bases`` are :func:`~boundary_widgets.core.curvature.principal_curvatures`'
     (two runs by default, so ``info["spread"]`` says how far the values move with the seed; the
     directions are the first run's). ``progress``: Hessian-vector products done / expected;
     ``cancel`` is honoured between them.
@@ -124,7 +124,7 @@ def curvature_direction(
         mode=mode,
         seed=seed,
         lanczos_runs=lanczos_runs,
-        n_directions=n_directions,
+        n_bases=n_bases,
         progress=progress,
         cancel=cancel,
     )
@@ -231,7 +231,7 @@ register(
             Choice("which", "magnitude", "end of the spectrum", choices=tuple(CURVATURE_WHICH)),
             Int("k", 5, "principal directions computed (Lanczos)", minimum=1, maximum=MAX_CURVATURES),
             Choice("mode", "finite_difference", "Hessian-vector products", choices=tuple(CURVATURE_MODES)),
-            Int("seed", 0, "Lanczos start vector (and the averaged directions)", maximum=MAX_SEED),
+            Int("seed", 0, "Lanczos start vector (and the averaged bases)", maximum=MAX_SEED),
             Int(
                 "lanczos_runs",
                 2,
@@ -240,11 +240,11 @@ register(
                 maximum=MAX_RUNS,
             ),
             Int(
-                "n_directions",
+                "n_bases",
                 None,
-                "tangent directions averaged into a linear operator (None: Lanczos on the products)",
+                "random tangent bases averaged into a linear operator, d − 1 products each (None: Lanczos on the products)",
                 minimum=1,
-                maximum=MAX_AVERAGED,
+                maximum=MAX_BASES,
             ),
         ),
     )
@@ -276,7 +276,7 @@ register(
 
 __all__ = [
     "DCT_METHODS",
-    "MAX_AVERAGED",
+    "MAX_BASES",
     "MAX_BLOCK",
     "MAX_CURVATURES",
     "MAX_LAM",
