@@ -9,7 +9,7 @@ from conftest import model_state
 from torch import nn
 
 import boundary_widgets as bw
-from boundary_widgets.widgets.compare_explorer import CompareExplorer, difference_mask
+from boundary_widgets.widgets.compare_explorer import CompareExplorer, difference_mask, proven_difference_mask
 
 
 def _linear(weight: list[float], bias: float) -> bw.Classifier:
@@ -37,6 +37,49 @@ def test_difference_map_matches_the_two_half_spaces():
     agree = explorer.difference == expected
     assert agree.mean() > 0.99 and 0.05 < expected.mean() < 0.95
     np.testing.assert_array_equal(explorer.difference, difference_mask(explorer.slices["a"], explorer.slices["b"]))
+
+
+def test_certified_maps_prove_a_difference_only_where_both_half_spaces_disagree_on_the_whole_cell():
+    """Two linear models: a cell is provably different exactly when its box lies wholly on opposite sides
+    of the two boundary lines (checked at the four corners, since each side is a half-plane)."""
+    w_a, w_b = [1.0, 0.5, 0.0, 0.0, -0.3, 0.2], [0.2, -1.0, 0.4, 0.0, 0.3, 0.0]
+    clf_a, clf_b = _linear(w_a, 0.1), _linear(w_b, -0.2)
+    x = torch.zeros(2, 3)
+    explorer = CompareExplorer(
+        clf_a, clf_b, x, u="random", v="random", extent=2.0, resolution=17, method="certified", threaded=False
+    )
+    assert explorer.error is None and explorer.state["method"] == "certified"
+    sl = explorer.slices["a"]
+    proven = explorer.proven_difference
+    np.testing.assert_array_equal(proven, proven_difference_mask(explorer.slices["a"], explorer.slices["b"]))
+    assert not (proven & ~explorer.difference).any()
+    half_a, half_b = (sl.alphas[1] - sl.alphas[0]) / 2, (sl.betas[1] - sl.betas[0]) / 2
+    corners = [(da, db) for da in (-half_a, half_a) for db in (-half_b, half_b)]
+    alphas, betas = np.meshgrid(sl.alphas, sl.betas)
+
+    def sides(weight: list[float], bias: float) -> np.ndarray:
+        """(4, Rb, Ra): the sign of the logit gap at each cell's four corners."""
+        w = torch.tensor(weight, dtype=torch.float64)
+        return np.stack(
+            [
+                (explorer.plane.points((alphas + da).ravel(), (betas + db).ravel()).reshape(-1, 6).double() @ w + bias)
+                .numpy()
+                .reshape(alphas.shape)
+                > 0
+                for da, db in corners
+            ]
+        )
+
+    side_a, side_b = sides(w_a, 0.1), sides(w_b, -0.2)
+    wholly_opposite = (side_a.all(0) & ~side_b.any(0)) | (~side_a.any(0) & side_b.all(0))
+    assert not (proven & ~wholly_opposite).any()  # sound: nothing proven that is not true
+    assert proven.sum() >= 0.9 * wholly_opposite.sum() > 0  # and tight on linear models
+    assert "provably" in explorer.diff_text.value
+    with pytest.raises(ValueError, match="must be certified slices"):
+        proven_difference_mask(
+            bw.compute_slice(clf_a, explorer.plane, extent=sl.extent, resolution=17),
+            bw.compute_slice(clf_b, explorer.plane, extent=sl.extent, resolution=17),
+        )
 
 
 def test_a_model_against_itself_differs_nowhere_and_clicks_are_linked(digits):

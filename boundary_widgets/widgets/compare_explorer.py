@@ -14,14 +14,15 @@ from ..core import Classifier, Plane, PlaneSlice, compute_slice, directions
 from ..core.dataset import Dataset
 from ..core.directions import Bool, Choice, Float
 from ..core.pipeline import DirectionCache, resolve_plane
-from ..core.slices import normalize_extent
+from ..core.slices import SLICE_METHODS, normalize_extent
 from .base import Explorer
 from .controls import DirectionPairTraits, DirectionPicker, piecewise_linear
 from .settings import Point, Resolution, bind, setting, weakly
+from .slice_explorer import default_method
 from .views import PointView, SliceMapView, encode_png, show_png
 from .worker import Job
 
-__all__ = ["CompareExplorer", "difference_mask"]
+__all__ = ["CompareExplorer", "difference_mask", "proven_difference_mask"]
 
 _MODELS = ("a", "b")
 _SAME = np.array([235, 235, 235], dtype=np.uint8)
@@ -29,6 +30,7 @@ _MAP_PIXELS = 270  # two maps beside the controls' 265 px fill JupyterLab's 845-
 _DIFFERENCE_PIXELS = 210
 _COMPACT_TOP_K = 5
 _DIFFERENT = np.array([176, 0, 32], dtype=np.uint8)
+_PROVEN_DIFFERENT = np.array([90, 0, 16], dtype=np.uint8)  # certified maps: both models proven, labels differ
 
 
 def _compact(view: PointView) -> None:
@@ -50,6 +52,21 @@ def difference_mask(slice_a: PlaneSlice, slice_b: PlaneSlice) -> np.ndarray:
     return slice_a.labels != slice_b.labels
 
 
+def proven_difference_mask(slice_a: PlaneSlice, slice_b: PlaneSlice) -> np.ndarray:
+    """``(Rb, Ra)`` bool: the cells where the two models *provably* differ, two certified slices of one grid.
+
+    A cell counts when each certificate proves the whole cell single-label and the two proven labels
+    differ; a cell where either model is not proven on all of it is left out, so the mask is a
+    subset of :func:`difference_mask`.
+    """
+    differ = difference_mask(slice_a, slice_b)
+    if slice_a.certificate is None or slice_b.certificate is None:
+        raise ValueError("`slice_a` and `slice_b` must be certified slices (compute_slice(..., method='certified')).")
+    a, b = slice_a.certificate, slice_b.certificate
+    whole = (a.proven >= 1.0) & (b.proven >= 1.0) & (a.proven_label >= 0) & (b.proven_label >= 0)
+    return differ & whole & (a.proven_label != b.proven_label)
+
+
 class CompareExplorer(Explorer, DirectionPairTraits):
     """Two classifiers on the same plane through ``x``: two maps, a difference map and linked clicks.
 
@@ -68,10 +85,13 @@ class CompareExplorer(Explorer, DirectionPairTraits):
     directions_from = setting(Choice, "a", "the model whose directions span the plane", choices=_MODELS)
     extent = setting(Float, None, "half-width of the maps in L2 units (None: automatic)", minimum=1e-6, maximum=1e9)
     resolution = setting(Resolution, 96, "cells per axis of each map", minimum=8, maximum=512)
+    method = setting(
+        Choice, default_method(), "how each map is classified (certified: with a proof)", choices=tuple(SLICE_METHODS)
+    )
     boundaries = setting(Bool, True, "draw the decision boundaries")
     click = setting(Point, None, "(alpha, beta) of the inspected point, or None")
 
-    _COMPUTE = ("u", "v", "directions_from", "extent", "resolution")
+    _COMPUTE = ("u", "v", "directions_from", "extent", "resolution", "method")
 
     def __init__(
         self,
@@ -87,6 +107,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         directions_from: str = "a",
         extent: float | None = None,
         resolution: int = 96,
+        method: str | None = None,
         boundaries: bool = True,
         click: tuple[float, float] | None = None,
         names: tuple[str, str] = ("model a", "model b"),
@@ -115,6 +136,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         self.x = clf_a.check_inputs(x, "x", batched=False, in_bounds=True)[0].cpu()
         self.slices: dict[str, PlaneSlice] = {}
         self.difference: np.ndarray | None = None
+        self.proven_difference: np.ndarray | None = None
         self._plane: Plane | None = None
         self.selection_b = None
         self.direction_cache = DirectionCache()
@@ -135,6 +157,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             directions_from=directions_from,
             extent=extent,
             resolution=resolution,
+            method=default_method() if method is None else method,
             boundaries=boundaries,
             click=click,
         )
@@ -186,12 +209,20 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             description="resolution",
         )
         bind(self, "resolution", self.resolution_dropdown)
+        self.method_dropdown = widgets.Dropdown(
+            options=list(self.settings()["method"].spec.choices),
+            description="evaluation",
+            tooltip="adaptive or dense grid, or certified (with a proof)",
+        )
+        bind(self, "method", self.method_dropdown)
         self.boundaries_checkbox = widgets.Checkbox(description="boundary lines", indent=False)
         bind(self, "boundaries", self.boundaries_checkbox)
         tabs = widgets.Tab(
             children=[
                 widgets.VBox([self.u_picker.ui, self.v_picker.ui, self.from_dropdown]),
-                widgets.VBox([self.extent_text, self.resolution_dropdown, self.boundaries_checkbox]),
+                widgets.VBox(
+                    [self.extent_text, self.resolution_dropdown, self.method_dropdown, self.boundaries_checkbox]
+                ),
             ],
             layout={"width": "265px"},
         )
@@ -273,6 +304,7 @@ class CompareExplorer(Explorer, DirectionPairTraits):
         images = None if self.dataset is None else self.dataset.images
         settings = {which: (value["kind"], self._make_params(value)) for which, value in (("u", self.u), ("v", self.v))}
         settings |= {"from": self.models[self.directions_from], "extent": self.extent, "resolution": self.resolution}
+        settings["method"] = self.method
         settings["images"] = None if images is None else images[self.dataset.test_indices]
         return self._submit(lambda job: self._work(job, settings))
 
@@ -300,17 +332,20 @@ class CompareExplorer(Explorer, DirectionPairTraits):
                 plane,
                 extent=box,
                 resolution=settings["resolution"],
+                method=settings["method"],
                 progress=self._progress_callback(job, 0.2 + 0.4 * step, 0.6 + 0.4 * step, self.names[model]),
                 cancel=job.cancel,
             )
         job.check()
         self._plane, self.slices = plane, slices
         self.difference = difference_mask(slices["a"], slices["b"])
+        certified = all(sl.certificate is not None for sl in slices.values())
+        self.proven_difference = proven_difference_mask(slices["a"], slices["b"]) if certified else None
         self._draw()
         if self.click is not None:
             self.select(*self.click)
         elapsed = time.perf_counter() - started
-        self._succeed(f"two {settings['resolution']}² slices in {elapsed:.2f} s")
+        self._succeed(f"two {settings['resolution']}² {settings['method']} slices in {elapsed:.2f} s")
 
     def _draw(self) -> None:
         if not self.slices:
@@ -326,7 +361,10 @@ class CompareExplorer(Explorer, DirectionPairTraits):
                 plane=self.plane,
             )
         sl = self.slices["a"]
-        pixels = np.where(self.difference[..., None], _DIFFERENT, _SAME)[::-1]
+        pixels = np.where(self.difference[..., None], _DIFFERENT, _SAME)
+        if self.proven_difference is not None:
+            pixels[self.proven_difference] = _PROVEN_DIFFERENT
+        pixels = pixels[::-1]
         (a0, a1), (b0, b1) = sl.extent
         with self.diff_image.hold_sync():
             show_png(self.diff_image, encode_png(np.ascontiguousarray(pixels)))
@@ -334,9 +372,16 @@ class CompareExplorer(Explorer, DirectionPairTraits):
             self.diff_x.min, self.diff_x.max = float(a0), float(a1)
             self.diff_y.min, self.diff_y.max = float(b0), float(b1)
         share = float(self.difference.mean())
+        proof = ""
+        if self.proven_difference is not None:
+            areas = " and ".join(f"{self.slices[m].certificate.proven_area:.0%}" for m in _MODELS)
+            proof = (
+                f"; <b>{float(self.proven_difference.mean()):.1%}</b> provably (dark red: both models proven on the whole cell; "
+                f"proofs cover {areas} of the two maps)"
+            )
         self.diff_text.value = (
-            f'<div style="line-height:1.3">labels differ on <b>{share:.1%}</b> of the map (red); the origin is '
-            f"{self._name(sl.label_at(0, 0))} for {html.escape(self.names['a'])} and "
+            f'<div style="line-height:1.3">labels differ on <b>{share:.1%}</b> of the map (red){proof}; the origin '
+            f"is {self._name(sl.label_at(0, 0))} for {html.escape(self.names['a'])} and "
             f"{self._name(self.slices['b'].label_at(0, 0))} for {html.escape(self.names['b'])}</div>"
         )
 
