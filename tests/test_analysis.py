@@ -230,6 +230,8 @@ def test_plots_draw_the_results():
     assert spectrum.values.size == 15
     display = plot_curvature_spectrum(spectrum)
     np.testing.assert_allclose(display.ax_.lines[0].get_ydata(), spectrum.values)
+    averaged = bw.analysis.curvature_spectrum(clf, images[0], k=3, n_bases=2)
+    assert "averaged over 2 tangent bases" in plot_curvature_spectrum(averaged).ax_.get_title()
     with pytest.raises(TypeError, match="`result`"):
         plot_band_margins(spectrum)
 

@@ -247,6 +247,44 @@ def test_lanczos_spectrum_takes_both_ends_in_one_run(quadratic):
     assert lanczos.n_hvp < DIM * 10
 
 
+def test_spectrum_averaged_over_bases_is_the_closed_form_on_a_quadratic_whatever_the_dense_limit(quadratic):
+    """A whole tangent basis has UUᵀ = P, so on a quadratic (finite differences exact up to float32
+    rounding, 1e-3 relative) the averaged matrix is P A P / ‖∇F‖: its whole spectrum, even above `dense_limit`."""
+    net, clf = quadratic
+    spectrum = bw.analysis.curvature_spectrum(clf, torch.zeros(DIM), k=2, n_bases=2, dense_limit=4)
+    values, _ = closed_form(net, spectrum.boundary_point)
+    tangent = np.sort(np.delete(values, np.argmin(np.abs(values))))[::-1]  # the normal's 0 dropped
+    assert spectrum.complete and spectrum.n_bases == 2 and spectrum.n_hvp >= 2 * (DIM - 1)
+    np.testing.assert_allclose(spectrum.values, tangent, rtol=1e-3, atol=1e-4)
+    assert np.isfinite(spectrum.flat_share)
+
+
+def test_spectrum_averaged_over_bases_moves_less_with_the_seed_than_one_basis_on_relu(digits):
+    """digits-cnn is piecewise linear: the products along one random basis depend on the basis (seed);
+    averaged over 8 bases, the ends of the spectrum move less between seeds."""
+    clf, data = digits
+    x = data.split("test")[0][0]
+
+    def ends(n_bases: int, seed: int) -> np.ndarray:
+        spectrum = bw.analysis.curvature_spectrum(clf, x, k=3, n_bases=n_bases, seed=seed)
+        return np.concatenate([spectrum.largest, spectrum.smallest])
+
+    one = np.abs(ends(1, 0) - ends(1, 1)).max()
+    eight = np.abs(ends(8, 0) - ends(8, 1)).max()
+    assert eight < one
+
+
+def test_spectrum_bases_are_refused_in_exact_mode_and_past_the_size_limit(quadratic):
+    _, clf = quadratic
+    with pytest.raises(ValueError, match="`n_bases` averages finite differences"):
+        bw.analysis.curvature_spectrum(clf, torch.zeros(DIM), mode="exact", n_bases=2)
+    big = bw.Classifier(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 64 * 64, 4)), input_shape=(3, 64, 64)
+    )
+    with pytest.raises(ValueError, match=r"d = 12288"):
+        bw.analysis.curvature_spectra(big, torch.rand(2, 3, 64, 64), n_bases=1)
+
+
 def test_curvature_score_reports_blocks_and_stops_on_cancel(digits):
     clf, data = digits
     images = data.split("test")[0][:10]

@@ -269,10 +269,10 @@ def curvature_operator(hessian: BoundaryHessian, normal: torch.Tensor, gradient_
     return LinearOperator((dim, dim), matvec=lambda v: apply(v)[:, 0], matmat=apply, dtype=np.float64)
 
 
-def averaged_operator(
+def averaged_matrix(
     hessian: BoundaryHessian, normal: torch.Tensor, gradient_norm: float, *, n_bases: int, seed: int
-) -> LinearOperator:
-    """The curvature operator averaged over ``n_bases`` random orthonormal bases of the tangent space.
+) -> np.ndarray:
+    """``(d, d)`` float64: the curvature operator averaged over ``n_bases`` random orthonormal tangent bases.
 
     Each basis ``U`` (``d × (d − 1)``, uniformly random, ``U Uᵀ = P``) costs ``d − 1`` products
     ``G = P A U`` (``A`` the Hessian-vector product); the operator is the symmetric matrix
@@ -281,10 +281,8 @@ def averaged_operator(
     the average converges as ``1/√n_bases`` (the seed picks the bases). Whole bases, because ``S``
     random directions rescaled by ``(d − 1)/S`` give an unbiased matrix whose largest eigenvalues are
     not: its noise grows as ``√(d/S)`` (24× the Lanczos values at 3×64×64 with 200 directions).
-    Held as a dense ``d × d`` matrix (see ``AVERAGED_OPERATOR_BYTES``).
+    A dense ``d × d`` matrix (see :func:`check_bases` for the size it may take).
     """
-    from scipy.sparse.linalg import aslinearoperator
-
     n = normal.double().flatten()
     dim = n.numel()
     rng = np.random.default_rng(seed)
@@ -294,7 +292,26 @@ def averaged_operator(
         basis, _ = torch.linalg.qr(draws - n[:, None] * (n @ draws)[None])
         product = hessian.matmat(basis)
         total += (product - n[:, None] * (n @ product)[None]) @ basis.T
-    return aslinearoperator(((total + total.T) / (2 * n_bases * gradient_norm)).numpy())
+    return ((total + total.T) / (2 * n_bases * gradient_norm)).numpy()
+
+
+def check_bases(clf: Classifier, n_bases: object, mode: str) -> int | None:
+    """``n_bases`` checked for :func:`averaged_matrix` (None passes): an int >= 1, finite differences, and
+    three ``d × d`` float64 matrices within ``AVERAGED_OPERATOR_BYTES``."""
+    if n_bases is None:
+        return None
+    if mode == "exact":
+        raise ValueError("`n_bases` averages finite differences; mode='exact' is already a linear operator.")
+    n_bases = check_positive_int(n_bases, "n_bases")
+    dim = clf.input_dim
+    if 3 * dim * dim * 8 > AVERAGED_OPERATOR_BYTES:
+        raise ValueError(
+            f"`n_bases` averages whole tangent bases, held as d × d float64 matrices: inputs of shape "
+            f"{clf.input_shape} (d = {dim}) need {3 * dim * dim * 8 / 2**30:.1f} GiB, over the "
+            f"{AVERAGED_OPERATOR_BYTES / 2**30:.0f} GiB limit (expected d <= "
+            f"{math.isqrt(AVERAGED_OPERATOR_BYTES // 24)}); use Lanczos on the products (n_bases=None)."
+        )
+    return n_bases
 
 
 def boundary_operator(
@@ -433,7 +450,7 @@ def principal_curvatures(
     linear in ``v`` and Lanczos' answer depends on its start (see ``benchmarks/references.py`` for
     digits-cnn), which ``residuals`` and ``spread`` say. The values and directions are the first run's.
     ``n_bases`` (finite differences only; inputs of at most 6,688 numbers): Lanczos on
-    :func:`averaged_operator` of that many random tangent bases (``n_bases · (d − 1)`` products per
+    :func:`averaged_matrix` of that many random tangent bases (``n_bases · (d − 1)`` products per
     run, the seed picks them) instead of on the finite-difference operator; a linear operator, so
     ``residuals`` are at the level of ``tol`` (against the averaged operator) and ``spread`` is the
     sampling error: on digits-cnn, 24 bases (1,512 products) keep the top 5 of seeds 0 and 1 within
@@ -454,18 +471,9 @@ def principal_curvatures(
         raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
     check_positive_int(max_iter, "max_iter")
     check_positive_int(lanczos_runs, "lanczos_runs")
-    if n_bases is not None:
-        if mode == "exact":
-            raise ValueError("`n_bases` averages finite differences; mode='exact' is already a linear operator.")
-        n_bases = check_positive_int(n_bases, "n_bases")
-        dim = clf.input_dim
-        if 3 * dim * dim * 8 > AVERAGED_OPERATOR_BYTES:
-            raise ValueError(
-                f"`n_bases` averages whole tangent bases, held as d × d float64 matrices: inputs of shape "
-                f"{clf.input_shape} (d = {dim}) need {3 * dim * dim * 8 / 2**30:.1f} GiB, over the "
-                f"{AVERAGED_OPERATOR_BYTES / 2**30:.0f} GiB limit (expected d <= "
-                f"{math.isqrt(AVERAGED_OPERATOR_BYTES // 24)}); use Lanczos on the products (n_bases=None)."
-            )
+    n_bases = check_bases(clf, n_bases, mode)
+
+    from scipy.sparse.linalg import aslinearoperator
 
     with track(progress, cancel, total=None, desc="Principal curvatures (Hessian-vector products)") as tracker:
         boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
@@ -479,7 +487,8 @@ def principal_curvatures(
             if n_bases is None:
                 chosen, counted = operator, tracker
             else:  # the products are the bases'; Lanczos on the averaged operator costs none
-                chosen, counted = averaged_operator(hessian, normal, gradient_norm, n_bases=n_bases, seed=run), None
+                matrix = averaged_matrix(hessian, normal, gradient_norm, n_bases=n_bases, seed=run)
+                chosen, counted = aslinearoperator(matrix), None
             ends = CURVATURE_WHICH[which]
             return chosen, solve_ends(chosen, k, which=ends, tol=tol, seed=run, mode=mode, tracker=counted)
 
@@ -541,8 +550,9 @@ __all__ = [
     "BoundaryPoint",
     "CurvatureResult",
     "Eigenpairs",
-    "averaged_operator",
+    "averaged_matrix",
     "boundary_operator",
+    "check_bases",
     "check_step",
     "curvature_operator",
     "default_step",

@@ -73,7 +73,8 @@ def plot_curvature_spectrum(result: CurvatureSpectrum, ax: Axes | None = None) -
     ax.plot(np.arange(result.values.size), result.values, ".", color="tab:blue")
     ax.axhline(0.0, color="black", linewidth=0.6)
     share = "" if np.isnan(result.flat_share) else f", {100 * result.flat_share:.0f}% flat"
-    ax.set_title(f"boundary {result.original}→{result.reached}{share}", fontsize="medium")
+    averaged = "" if result.n_bases is None else f"\naveraged over {result.n_bases} tangent bases"
+    ax.set_title(f"boundary {result.original}→{result.reached}{share}{averaged}", fontsize="medium")
     ax.set_xlabel("principal direction (sorted)")
     ax.set_ylabel("curvature (1 / L2)")
     ax.legend(frameon=False, fontsize="small")

@@ -10,7 +10,9 @@ import torch
 from ..classifier import Classifier
 from ..curvature import (
     CURVATURE_MODES,
+    averaged_matrix,
     boundary_operator,
+    check_bases,
     check_step,
     default_step,
     nearest_boundary_point,
@@ -42,6 +44,7 @@ class CurvatureSpectrum:
     residuals: np.ndarray  # (m,) ‖A v − λ v‖ of each value's eigenvector, A the (unsymmetrised) curvature operator
     lanczos_converged: bool  # ARPACK met `tol` (always True for the dense, complete spectrum)
     n_hvp: int  # Hessian-vector products used
+    n_bases: int | None  # tangent bases averaged (None: the products along one basis, or Lanczos on them)
 
     def __repr__(self) -> str:
         return (
@@ -62,8 +65,10 @@ def _spectrum_options(
     seed: int,
     tol: float,
     max_iter: int,
-) -> tuple[int, float, float | None]:
-    """The options of :func:`curvature_spectrum` checked (before any work): ``k``, ``step``, ``flat_tolerance``."""
+    n_bases: int | None,
+) -> tuple[int, float, float | None, int | None]:
+    """The options of :func:`curvature_spectrum` checked (before any work): ``k``, ``step``, ``flat_tolerance``,
+    ``n_bases``."""
     if not isinstance(clf, Classifier):
         raise TypeError(f"`clf` must be a boundary_widgets.Classifier; got {type(clf).__name__}.")
     k = check_positive_int(k, "k")
@@ -75,10 +80,11 @@ def _spectrum_options(
         raise ValueError(f"`tol` must be a number >= 0; got {tol!r}.")
     if flat_tolerance is not None:
         flat_tolerance = check_number(flat_tolerance, "flat_tolerance", minimum=0)
+    n_bases = check_bases(clf, n_bases, mode)
     dim = clf.input_dim
-    if k > (dim - 1) // 2 and dim > dense_limit:
+    if k > (dim - 1) // 2 and dim > dense_limit and n_bases is None:
         raise ValueError(f"`k` must be <= {(dim - 1) // 2} for this input; got {k}.")
-    return k, step, flat_tolerance
+    return k, step, flat_tolerance, n_bases
 
 
 def curvature_spectrum(
@@ -93,6 +99,7 @@ def curvature_spectrum(
     seed: int = 0,
     tol: float = 1e-4,
     max_iter: int = 50,
+    n_bases: int | None = None,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
 ) -> CurvatureSpectrum:
@@ -104,11 +111,15 @@ def curvature_spectrum(
     above that, the ``k`` most positive and ``k`` most negative come from one Lanczos run on both
     ends (``tol``, start vector from ``seed``) and ``flat_share`` is NaN. ``residuals`` and
     ``lanczos_converged`` say how well each pair is resolved. ``flat_tolerance`` (default:
-    1% of the largest |curvature|) decides which directions count as flat. ``progress``:
+    1% of the largest |curvature|) decides which directions count as flat. ``n_bases`` (finite
+    differences; see :func:`~boundary_widgets.core.curvature.principal_curvatures`): the whole spectrum of
+    the products averaged over that many random tangent bases (``seed`` picks them; ``n_bases · (d − 1)``
+    products), whatever ``dense_limit``: on a ReLU network the products along one basis depend on
+    the basis, their average much less. ``progress``:
     Hessian-vector products done / expected; ``cancel`` is honoured between products. Over a batch of
     images (on a cluster too): :func:`curvature_spectra`.
     """
-    k, step, flat_tolerance = _spectrum_options(
+    k, step, flat_tolerance, n_bases = _spectrum_options(
         clf,
         k=k,
         mode=mode,
@@ -118,17 +129,24 @@ def curvature_spectrum(
         seed=seed,
         tol=tol,
         max_iter=max_iter,
+        n_bases=n_bases,
     )
     sample = clf.check_inputs(x, "x", batched=False, in_bounds=True)
     dim = clf.input_dim
-    complete = dim <= dense_limit
+    complete = dim <= dense_limit or n_bases is not None
 
     with track(progress, cancel, total=None, desc="Curvature spectrum (Hessian-vector products)") as tracker:
         boundary = nearest_boundary_point(clf, sample, max_iter=max_iter, cancel=tracker.cancel)
-        operator, hessian, normal, _ = boundary_operator(clf, boundary, mode=mode, step=step, tracker=tracker)
+        operator, hessian, normal, gradient_norm = boundary_operator(
+            clf, boundary, mode=mode, step=step, tracker=tracker
+        )
         if complete:
-            tracker.set_total(tracker.done + dim)
-            matrix = operator.matmat(np.eye(dim))
+            if n_bases is None:
+                tracker.set_total(tracker.done + dim)
+                matrix = operator.matmat(np.eye(dim))
+            else:
+                tracker.set_total(tracker.done + n_bases * (dim - 1))
+                matrix = averaged_matrix(hessian, normal, gradient_norm, n_bases=n_bases, seed=seed)
             values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
             # The normal is an eigenvector with eigenvalue 0 by construction (P n = 0): drop it.
             keep = np.delete(np.arange(dim), np.argmax(np.abs(vectors.T @ normal.numpy())))[::-1]
@@ -165,6 +183,7 @@ def curvature_spectrum(
         residuals=errors,
         lanczos_converged=converged,
         n_hvp=hessian.n_hvp,
+        n_bases=n_bases,
     )
 
 
@@ -190,6 +209,7 @@ def curvature_spectra(
     seed: int = 0,
     tol: float = 1e-4,
     max_iter: int = 50,
+    n_bases: int | None = None,
     executor: Executor = None,
     progress: Progress = None,
     cancel: CancelEvent | None = None,
@@ -210,6 +230,7 @@ def curvature_spectra(
         "seed": seed,
         "tol": tol,
         "max_iter": max_iter,
+        "n_bases": n_bases,
     }
     batch = _spectra_arguments(clf, images, **options)
     spectra = []
