@@ -311,6 +311,25 @@ def test_overlapping_maxpool_windows_each_take_their_own_maximum():
     check_bounds_hold(clf, plane_for(clf, seed=2), random_boxes(120, extent=1.0, widths=(0.0, 0.05, 0.3)), per_box=40)
 
 
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "dilation"),
+    [((2, 2), (2, 2), (0, 0), (1, 1)), ((3, 3), (3, 3), (1, 1), (1, 1)), ((2, 3), (2, 4), (0, 1), (1, 1)),
+     ((2, 2), (3, 3), (0, 0), (2, 1)), ((1, 1), (1, 1), (0, 0), (1, 1))],
+)  # fmt: skip
+def test_disjoint_maxpool_windows_pick_the_members_of_the_window_by_window_rule(kernel, stride, padding, dilation):
+    """Windows that share no member are pooled by torch's max-pooling: the same members, upper bound and
+    domination as the rule that looks at every window's members."""
+    generator = torch.Generator().manual_seed(0)
+    lo = torch.randn(4, 3, 9, 11, generator=generator)
+    hi = lo + torch.rand(4, 3, 9, 11, generator=generator)
+    hi[:, :, ::2] += 2  # some windows with a member far above the others: dominated
+    fast = bound_graph._disjoint_window_members(lo, hi, kernel, stride, padding, dilation)
+    reference = bound_graph._window_members(lo, hi, kernel, stride, padding, dilation)
+    for a, b in zip(fast, reference, strict=True):
+        assert torch.equal(a, b)
+    assert fast[3].any()
+
+
 # ---------------------------------------------------------------------------------------------
 # Sampled points inside proven cells of the zoo's models and a residual net
 

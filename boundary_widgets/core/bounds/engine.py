@@ -142,7 +142,8 @@ class CellBounder:
         on_chunk: Callable[[int], object] | None = None,
     ) -> CellMargins:
         """Bound the boxes centred at ``(alphas[n], betas[n])`` with half-widths ``half_alphas[n]`` along ``u`` and
-        ``half_betas[n]`` along ``v``. ``cancel`` is checked before every chunk; ``on_chunk(boxes)`` after each."""
+        ``half_betas[n]`` along ``v``. ``cancel`` is checked before every chunk; ``on_chunk(boxes_done)`` after each
+        (the boxes of this call bounded so far)."""
         device = self.clf.device
         columns = [
             torch.as_tensor(np.asarray(c, dtype=np.float32), device=device)
@@ -158,7 +159,7 @@ class CellBounder:
                 part = slice(start, start + self.chunk)
                 labels[part], lower[part], scale[part] = self._bound(*(c[part] for c in columns))
                 if on_chunk is not None:
-                    on_chunk(min(self.chunk, n - start))
+                    on_chunk(min(start + self.chunk, n))
         return CellMargins(labels.cpu().numpy(), lower.cpu().numpy(), scale.cpu().numpy())
 
     def _inputs(self, a: torch.Tensor, b: torch.Tensor, ha: torch.Tensor, hb: torch.Tensor) -> Bounds:

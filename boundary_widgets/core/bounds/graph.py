@@ -91,35 +91,20 @@ def _max_pool(module: nn.MaxPool1d | nn.MaxPool2d, x: Bounds) -> Bounds:
         )
     )
 
-    def windows(tensor: torch.Tensor, pad_value: float) -> torch.Tensor:
-        """``(..., H, W)`` -> ``(..., Ho, Wo, K)``: the ``K`` members of every window, last."""
-        tensor = F.pad(tensor, (padding[1], padding[1], padding[0], padding[0]), value=pad_value)
-        for k, s, d in zip(kernel, stride, dilation, strict=True):
-            tensor = tensor.unfold(tensor.ndim - 2, (k - 1) * d + 1, s)[..., ::d]  # H, then W
-        return tensor.reshape(*tensor.shape[:-2], kernel[0] * kernel[1])
-
     lo, hi = x.interval()  # (N, C, *spatial)
     if one_d:
         lo, hi = lo.unsqueeze(-2), hi.unsqueeze(-2)
     n, channels, height, width = lo.shape
-    lo_w, hi_w = windows(lo, float("-inf")), windows(hi, float("-inf"))  # (N, C, Ho, Wo, K)
-    out_shape = lo_w.shape[2:4]
-    positions = torch.arange(height * width, dtype=lo.dtype, device=lo.device).view(1, 1, height, width)
-    positions = windows(positions, -1.0).long().expand_as(lo_w)  # each member's flat input position
-    at = lambda w, index: w.gather(-1, index.unsqueeze(-1))[..., 0]  # noqa: E731
-    best_low = lo_w.argmax(dim=-1)
-    if lo_w.shape[-1] > 1:
-        top2 = hi_w.topk(2, dim=-1)
-        best_high, highest = top2.indices[..., 0], top2.values[..., 0]
-        dominated = at(lo_w, best_high) >= top2.values[..., 1]
+    if all(s >= (k - 1) * d + 1 for k, s, d in zip(kernel, stride, dilation, strict=True)):
+        best_low, best_high, highest, dominated = _disjoint_window_members(lo, hi, kernel, stride, padding, dilation)
     else:
-        best_high, highest, dominated = best_low, hi_w[..., 0], torch.ones_like(best_low, dtype=torch.bool)
+        best_low, best_high, highest, dominated = _window_members(lo, hi, kernel, stride, padding, dilation)
+    out_shape = highest.shape[2:]
 
-    def gather(tensor: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
-        """``(3N, C, H, W)`` at each window's ``member`` -> ``(3, N, C, Ho * Wo)``."""
+    def gather(tensor: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """``(3N, C, H, W)`` at each window's member (its flat input ``position``) -> ``(3, N, C, Ho * Wo)``."""
         flat = x.split(tensor).reshape(3, n, channels, height * width)
-        index = at(positions, member).reshape(1, n, channels, -1).expand(3, -1, -1, -1)
-        return flat.gather(-1, index)
+        return flat.gather(-1, position.reshape(1, n, channels, -1).expand(3, -1, -1, -1))
 
     mid = x.mid.unsqueeze(-2) if one_d else x.mid
     rad = None if x.rad is None else x.rad.unsqueeze(-2) if one_d else x.rad
@@ -131,6 +116,52 @@ def _max_pool(module: nn.MaxPool1d | nn.MaxPool2d, x: Bounds) -> Bounds:
     new_upper = torch.where(dominated.reshape(1, n, channels, -1), top, constant)
     shape = (n * 3, channels, *out_shape) if not one_d else (n * 3, channels, out_shape[1])
     return Bounds(((new_upper + new_lower) / 2).reshape(shape), ((new_upper - new_lower) / 2).reshape(shape))
+
+
+Members = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _disjoint_window_members(
+    lo: torch.Tensor, hi: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple
+) -> Members:
+    """Windows that share no member (stride at least the window's span): each ``(N, C, Ho, Wo)``, the flat input
+    position of the member of highest lower bound and of the member of highest upper bound, that upper bound,
+    and whether that member's lower bound is at least every other member's upper bound. Found by torch's
+    max-pooling: as each position is in one window at most, hiding every window's top member leaves its runner-up.
+    """
+    pool = lambda t: F.max_pool2d(t, kernel, stride, padding, dilation, return_indices=True)  # noqa: E731
+    best_low = pool(lo)[1]
+    highest, best_high = pool(hi)
+    runner_up = pool(hi.flatten(2).scatter(-1, best_high.flatten(2), float("-inf")).view_as(hi))[0]
+    dominated = lo.flatten(2).gather(-1, best_high.flatten(2)).view_as(runner_up) >= runner_up
+    return best_low, best_high, highest, dominated
+
+
+def _window_members(
+    lo: torch.Tensor, hi: torch.Tensor, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple
+) -> Members:
+    """:func:`_disjoint_window_members` for any windows (overlapping ones too), window by window."""
+
+    def windows(tensor: torch.Tensor, pad_value: float) -> torch.Tensor:
+        """``(..., H, W)`` -> ``(..., Ho, Wo, K)``: the ``K`` members of every window, last."""
+        tensor = F.pad(tensor, (padding[1], padding[1], padding[0], padding[0]), value=pad_value)
+        for k, s, d in zip(kernel, stride, dilation, strict=True):
+            tensor = tensor.unfold(tensor.ndim - 2, (k - 1) * d + 1, s)[..., ::d]  # H, then W
+        return tensor.reshape(*tensor.shape[:-2], kernel[0] * kernel[1])
+
+    height, width = lo.shape[2:]
+    lo_w, hi_w = windows(lo, float("-inf")), windows(hi, float("-inf"))  # (N, C, Ho, Wo, K)
+    positions = torch.arange(height * width, dtype=lo.dtype, device=lo.device).view(1, 1, height, width)
+    positions = windows(positions, -1.0).long().expand_as(lo_w)  # each member's flat input position
+    at = lambda w, index: w.gather(-1, index.unsqueeze(-1))[..., 0]  # noqa: E731
+    best_low = lo_w.argmax(dim=-1)
+    if lo_w.shape[-1] > 1:
+        top2 = hi_w.topk(2, dim=-1)
+        best_high, highest = top2.indices[..., 0], top2.values[..., 0]
+        dominated = at(lo_w, best_high) >= top2.values[..., 1]
+    else:
+        best_high, highest, dominated = best_low, hi_w[..., 0], torch.ones_like(best_low, dtype=torch.bool)
+    return at(positions, best_low), at(positions, best_high), highest, dominated
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
