@@ -577,3 +577,41 @@ def test_a_cell_is_refined_only_where_its_corner_margins_leave_room_for_a_bounda
     assert not one_cell((0.0,) * 4).cells_to_refine(axis, axis, slope=0.0).any(), "a flat margin: no boundary"
     # A coarse cell is refined whenever one corner comes close, whatever the others say.
     assert one_cell((0.05, 2.0, 2.0, 2.0)).cells_to_refine(axis, axis, slope=1.0, coarse=True).all()
+
+
+def _plain_dense_loop(clf: bw.Classifier, plane: bw.Plane, extent: float, resolution: int, chunk: int) -> tuple:
+    """A dense slice spelled out: row-major points in chunks, one forward and one summary per chunk."""
+    axis = torch.as_tensor(np.linspace(-extent, extent, resolution), dtype=torch.float32)
+    a_all, b_all = axis.repeat(resolution), axis.repeat_interleave(resolution)
+    origin, u, v = (t.reshape(1, -1) for t in plane.to(clf.device))
+    labels, confidence, margin = [], [], []
+    with torch.no_grad():
+        for a, b in zip(a_all.split(chunk), b_all.split(chunk), strict=True):
+            x = torch.addcmul(torch.addcmul(origin, a[:, None], u), b[:, None], v).reshape(-1, *clf.input_shape)
+            logits = clf.forward(x).float()
+            top2 = logits.topk(2, dim=1)
+            labels.append(top2.indices[:, 0])
+            confidence.append(torch.softmax(logits, dim=1).gather(1, top2.indices[:, :1])[:, 0])
+            margin.append(top2.values[:, 0] - top2.values[:, 1])
+    shape = (resolution, resolution)
+    return tuple(torch.cat(parts).numpy().reshape(shape) for parts in (labels, confidence, margin))
+
+
+@pytest.mark.parametrize("model", ["digits-cnn", "1000-class conv"])
+def test_a_dense_slice_equals_the_plain_chunk_loop_bit_for_bit(digits, model):
+    if model == "digits-cnn":
+        clf, x, budget = digits[0], digits[1].split("test")[0][0], None
+    else:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 1000)).eval()
+        clf, x = bw.Classifier(net, input_shape=(3, 16, 16)), torch.rand(3, 16, 16)
+        budget = 100 * clf.bytes_per_sample()  # chunks of 100 points, summarised a few at a time
+    generator = torch.Generator().manual_seed(0)
+    plane = bw.Plane.through(x, torch.randn(x.shape, generator=generator), torch.randn(x.shape, generator=generator))
+    sl = bw.compute_slice(clf, plane, extent=4.0, resolution=40, method="dense", memory_budget=budget, cache=False)
+    chunk = slice_points.PointEvaluator(clf, plane, memory_budget=budget).chunk
+    labels, confidence, margin = _plain_dense_loop(clf, plane, 4.0, 40, chunk)
+    assert np.unique(labels).size > 1, "the plane crosses a boundary"
+    np.testing.assert_array_equal(sl.labels, labels)
+    np.testing.assert_array_equal(sl.confidence, confidence)
+    np.testing.assert_array_equal(sl.margin, margin)

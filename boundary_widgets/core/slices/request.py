@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +19,10 @@ class ModelChangedError(RuntimeError):
     """The classifier's parameters or buffers changed while a slice was computed: its map would mix two models."""
 
 
-# Forward points between two checks of the model state within one evaluator call (see SliceRequest.check_state).
-STATE_CHECK_POINTS = 256
+# Within one evaluator call the model state is checked once the work since the last check took this many
+# times as long as that check (see SliceRequest.check_state): checks cost about 1 % of a slice. Their timing
+# changes no result: a call's end always checks, and a change restarts the computation whenever it is seen.
+STATE_CHECK_SPACING = 100
 
 
 @dataclass(frozen=True)
@@ -33,21 +36,26 @@ class SliceRequest:
     progressive: bool  # whether intermediate frames are wanted (built only then)
     evaluator: PointEvaluator
     state: tuple[float, ...]  # the classifier's state checksum when the computation started
-    _checked_at: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    # When the last check ended (time.perf_counter) and how long it took.
+    _last_check: list[float] = field(default_factory=lambda: [0.0, 0.0], repr=False, compare=False)
 
     def check_state(self, points_done: int | None = None) -> None:
         """Raises ModelChangedError unless the model is in the state the computation started with.
 
-        Called with ``points_done`` (an evaluator's count within its call) after every forward chunk, it
-        checks once ``STATE_CHECK_POINTS`` points have passed since its last check: the checksum reads
-        the weights once, about one point's forward, so chunks of a few points (a model with many
-        classes) share one. Called without, at the end of a call or level, it always checks.
+        Called with ``points_done`` (an evaluator's progress within its call) after every forward chunk,
+        it checks once the time since its last check is ``STATE_CHECK_SPACING`` times what that check
+        took: the checksum reads every weight, which may cost as much as a chunk of a small model's
+        forwards. Called without, at the end of a call or level, it always checks.
         """
         if points_done is not None:
-            if 0 <= points_done - self._checked_at[0] < STATE_CHECK_POINTS:
+            ended, took = self._last_check
+            if time.perf_counter() - ended < STATE_CHECK_SPACING * took:
                 return
-            self._checked_at[0] = points_done
-        if self.clf.state_checksum() != self.state:
+        began = time.perf_counter()
+        changed = self.clf.state_checksum() != self.state
+        ended = time.perf_counter()
+        self._last_check[:] = [ended, ended - began]
+        if changed:
             raise ModelChangedError("the classifier's parameters or buffers changed while the slice was computed")
 
     def advance(self) -> None:
@@ -98,4 +106,4 @@ class SliceRequest:
         )
 
 
-__all__ = ["STATE_CHECK_POINTS", "ModelChangedError", "SliceRequest"]
+__all__ = ["STATE_CHECK_SPACING", "ModelChangedError", "SliceRequest"]
