@@ -480,15 +480,16 @@ def test_speed_probe_picks_the_fastest_chunk_and_remembers_it(monkeypatch):
     monkeypatch.setattr(slice_points, "time", type("FakeTime", (), {"perf_counter": lambda: net.clock[0]}))
     budget = 256 * clf.bytes_per_sample()  # chunks of at most 256 points
     plane = linear_plane()
-    settings = dict(extent=3.0, resolution=64, method="dense", memory_budget=budget, cache=False)
+    settings = dict(extent=3.0, resolution=128, method="dense", memory_budget=budget, cache=False)
     net.batches.clear()
     calls = []
     probed = bw.compute_slice(clf, plane, progress=lambda *c: calls.append(c), **settings)
     candidates = slice_points.chunk_candidates(256)
-    probe = list(candidates) * slice_points.PROBE_ROUNDS
-    assert net.batches[: len(probe)] == probe, "the probe times each candidate on the slice's own points"
-    assert set(net.batches[len(probe) : -1]) == {64} and sum(net.batches) == 64 * 64, "nothing is evaluated twice"
-    assert [done for done, _ in calls] == sorted({done for done, _ in calls}) and calls[-1] == (16, 16)
+    probe = [size for _ in range(slice_points.PROBE_ROUNDS) for size in candidates for _ in range(256 // size)]
+    assert net.batches[: len(probe)] == probe, "the probe times each candidate on 256 of the slice's own points"
+    assert set(net.batches[len(probe) : -1]) == {64}
+    assert sum(net.batches) == 128 * 128, "nothing is evaluated twice"
+    assert [done for done, _ in calls] == sorted({done for done, _ in calls}) and calls[-1] == (64, 64)
     net.batches.clear()
     again = bw.compute_slice(clf, plane, **settings)
     assert set(net.batches) == {64}, "the fastest chunk is remembered: no second probe"

@@ -37,11 +37,13 @@ DEFAULT_RESOLUTION = {"cpu": 128, "cuda": 256}
 
 # Chunks chosen by speed: the memory budget gives the largest chunk, but a smaller one often runs
 # faster (on a CPU its activations stay in cache: digits-cnn peaks near 256 points, not the budget's
-# 1138). A call with many points times the first of them in chunks of each candidate size
-# (:func:`chunk_candidates`, ``PROBE_ROUNDS`` times each; its points are the call's own, nothing is
-# evaluated twice) and runs the rest in the fastest, remembered per classifier, precision and layout.
-# Only a call of at least ``PROBE_MIN_POINTS`` points and ``PROBE_MIN_FACTOR`` times the probe's own
-# probes: never a 32² preview or the coarse first level of an adaptive slice (a widget's first frame).
+# 1055). A call with many points times the first of them in chunks of each candidate size
+# (:func:`chunk_candidates`), each on about the memory chunk's number of points (one chunk of a few
+# points is too short to time on a loaded machine), ``PROBE_ROUNDS`` times in turn; its points are the
+# call's own, nothing is evaluated twice. The rest runs in the fastest (its best round), remembered per
+# classifier, precision and layout. Only a call of at least ``PROBE_MIN_POINTS`` points and
+# ``PROBE_MIN_FACTOR`` times the probe's own probes: never a 32² preview or the coarse first level of an
+# adaptive slice (a widget's first frame).
 PROBE_SPAN = 16  # candidates go down to the memory chunk / PROBE_SPAN
 PROBE_ROUNDS = 2  # the first run of a batch shape pays for its set-up (oneDNN primitives, cuDNN plans)
 PROBE_MIN_POINTS = 4096
@@ -185,7 +187,7 @@ class PointEvaluator:
     def _probe_sizes(self, n_points: int) -> list[int]:
         """The chunk sizes of this call's probe, in the order run (``[]``: no probe)."""
         candidates = chunk_candidates(self.max_chunk)
-        sizes = list(candidates) * PROBE_ROUNDS
+        sizes = [size for _ in range(PROBE_ROUNDS) for size in candidates for _ in range(self.max_chunk // size)]
         if self.probed or len(candidates) < 2:
             return []
         if n_points < max(PROBE_MIN_POINTS, PROBE_MIN_FACTOR * sum(sizes)):
@@ -229,6 +231,7 @@ class PointEvaluator:
         n_clipped = 0
         probe = self._probe_sizes(a_all.numel())
         seconds_per_point: dict[int, float] = {}
+        group = [0.0, 0]  # seconds and points of the probe's current run of one size
         start = 0
         # Every chunk's images are built in this one buffer (the forward's normalisation copies them).
         rows = min(a_all.numel(), max(self.chunk, *probe, 0))
@@ -276,8 +279,12 @@ class PointEvaluator:
                     on_chunk(min(start, a_all.numel()))
                 if probing:  # the chunk's whole cost, the caller's per-chunk work (e.g. a state check) included
                     _synchronize(device)
-                    took = (time.perf_counter() - began) / size
-                    seconds_per_point[size] = min(took, seconds_per_point.get(size, took))
+                    group[0] += time.perf_counter() - began
+                    group[1] += size
+                    if not probe or probe[0] != size:  # a run of one size ends: its seconds per point
+                        took = group[0] / group[1]
+                        seconds_per_point[size] = min(took, seconds_per_point.get(size, took))
+                        group = [0.0, 0]
                     if not probe:
                         self._remember(seconds_per_point)
         if not labels:
