@@ -134,8 +134,9 @@ def compute_slice(
     clip and precision: a repeated call runs no forward pass. Results have read-only arrays,
     whether they came from the cache or not.
 
-    A map is of one model state: the state checksum is compared after every chunk (dense) or level
-    (adaptive), and a model changed meanwhile (by another thread) restarts the computation, once;
+    A map is of one model state: the state checksum is compared at the end, after every level
+    (adaptive) and between chunks as often as that costs about 1 % of the work (``STATE_CHECK_SPACING``),
+    and a model changed meanwhile (by another thread) restarts the computation, once;
     a second change raises :class:`ModelChangedError`. A mixed map is never returned nor cached.
     """
     if on_frame is not None and not callable(on_frame):
@@ -204,8 +205,8 @@ def _run(
     cancel: CancelEvent | None,
     progressive: bool,
 ) -> Iterator[PlaneSlice]:
-    """One model state per map: the state checksum is compared after every chunk (dense) or level
-    (adaptive); a change restarts the computation (the cache is looked up again, for the new
+    """One model state per map: the state checksum is compared at the end, after every level (adaptive)
+    and between chunks (``SliceRequest.check_state``); a change restarts the computation (the cache is looked up again, for the new
     state), up to ``STATE_TRIES`` times in all, then raises :class:`ModelChangedError`. A map is
     cached only under the state it was computed with."""
     for _ in range(STATE_TRIES):
