@@ -22,7 +22,7 @@ from ..classifier import Classifier
 from ..paths import ConnectingPath
 from ..plane import Plane
 from .options import ProofOptions, SliceOptions
-from .points import DEFAULT_MEMORY_BUDGET, chunk_budget
+from .points import chunk_budget
 from .request import SliceRequest
 from .result import Certificate, PlaneSlice
 
@@ -38,10 +38,9 @@ PLANE_TOLERANCE = 1e-4
 def bounder(clf: Classifier, plane: Plane, options: SliceOptions) -> CellBounder:
     """The bound engine for this slice: the model traced, every operator checked and one box bounded at the
     plane's origin (raises ``UnsupportedModelError`` naming what has no bound)."""
-    chunk_bytes = chunk_budget(clf.device, options.memory_budget, convolutional=True)
-    if clf.device.type == "cpu":  # the cache-sized chunk, but MIN_CHUNK_BOXES boxes where the memory budget allows
-        budget = DEFAULT_MEMORY_BUDGET if options.memory_budget is None else options.memory_budget
-        chunk_bytes = max(chunk_bytes, min(budget, MIN_CHUNK_BOXES * BYTES_PER_BOX_FACTOR * clf.bytes_per_sample()))
+    # The cache-sized chunk on a CPU, but MIN_CHUNK_BOXES boxes where the memory budget allows.
+    boxes = MIN_CHUNK_BOXES * BYTES_PER_BOX_FACTOR * clf.bytes_per_sample()
+    chunk_bytes = chunk_budget(clf.device, options.memory_budget, convolutional=True, cpu_floor=boxes)
     return CellBounder(clf, plane, clip=options.clip, chunk_bytes=chunk_bytes)
 
 

@@ -62,11 +62,14 @@ def default_resolution(device: str | torch.device) -> int:
     return DEFAULT_RESOLUTION.get(torch.device(device).type, DEFAULT_RESOLUTION["cuda"])
 
 
-def chunk_budget(device: str | torch.device, memory_budget: int | None = None, *, convolutional: bool = False) -> int:
+def chunk_budget(
+    device: str | torch.device, memory_budget: int | None = None, *, convolutional: bool = False, cpu_floor: int = 0
+) -> int:
     """Bytes of activations one forward chunk may hold on ``device``.
 
     CPU: ``memory_budget`` (default ``DEFAULT_MEMORY_BUDGET``) but at most ``CPU_CHUNK_BYTES``, which
-    keeps a chunk in cache (``CPU_CONV_CHUNK_BYTES`` for a ``convolutional`` model). CUDA:
+    keeps a chunk in cache (``CPU_CONV_CHUNK_BYTES`` for a ``convolutional`` model), or ``cpu_floor``
+    where that is larger (a caller whose chunks cost per-call overhead below it). CUDA:
     ``CUDA_FREE_SHARE`` of the memory free now on that device, and at most ``memory_budget`` when
     given. Other devices: ``memory_budget`` or the default.
     """
@@ -80,7 +83,7 @@ def chunk_budget(device: str | torch.device, memory_budget: int | None = None, *
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
     if device.type != "cpu":
         return budget
-    return min(budget, CPU_CONV_CHUNK_BYTES if convolutional else CPU_CHUNK_BYTES)
+    return min(budget, max(cpu_floor, CPU_CONV_CHUNK_BYTES if convolutional else CPU_CHUNK_BYTES))
 
 
 def _is_convolutional(net: nn.Module | None) -> bool:
